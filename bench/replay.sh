@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Replay benchmark: records per second of `audetect replay` (detection on)
+# on a log of RECORDS records built from real captures, next to `wc -l`.
+#   bench/replay.sh [RECORDS]       (default 1000000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000000}
+corpus=target/bench/corpus-$n.log
+mkdir -p target/bench
+[[ -f $corpus ]] || python3 bench/make-corpus.py "$n" "$corpus"
+cargo build --release --locked -q
+echo "corpus: $corpus ($(du -h "$corpus" | cut -f1))"
+for i in 1 2 3; do
+  /usr/bin/time -f "audetect replay: %e s wall, %M KiB max RSS" \
+    target/release/audetect replay "$corpus" 2>&1 >/dev/null | grep -E "replayed|wall"
+done
+/usr/bin/time -f "wc -l: %e s wall" wc -l "$corpus"

@@ -1,0 +1,494 @@
+//! The configuration file (`/etc/audetect/audetect.toml`): its schema, its
+//! defaults, and validation that names the line of anything wrong.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Where the daemon looks when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/audetect/audetect.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("{origin}, line {line}: {key}: {message}")]
+    Invalid {
+        origin: String,
+        line: usize,
+        key: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    kernel: RawKernel,
+    #[serde(default)]
+    detection: RawDetection,
+    #[serde(default)]
+    output: RawOutput,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKernel {
+    #[serde(default = "default_true")]
+    enable: bool,
+    #[serde(default = "default_backlog_limit")]
+    backlog_limit: u32,
+    #[serde(default)]
+    backlog_wait_time: u32,
+    #[serde(default = "default_mode")]
+    mode: Spanned<String>,
+    #[serde(default = "default_receive_buffer")]
+    receive_buffer: usize,
+}
+
+impl Default for RawKernel {
+    fn default() -> Self {
+        RawKernel {
+            enable: true,
+            backlog_limit: default_backlog_limit(),
+            backlog_wait_time: 0,
+            mode: default_mode(),
+            receive_buffer: default_receive_buffer(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetection {
+    maxspan: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    #[serde(default)]
+    syslog: RawSyslog,
+    #[serde(default)]
+    jsonl: RawJsonl,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSyslog {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_target")]
+    target: Spanned<String>,
+    #[serde(default)]
+    format: Option<Spanned<String>>,
+    #[serde(default = "default_facility")]
+    facility: Spanned<String>,
+    #[serde(default = "default_queue_size")]
+    queue_size: usize,
+}
+
+impl Default for RawSyslog {
+    fn default() -> Self {
+        RawSyslog {
+            enabled: true,
+            target: default_target(),
+            format: None,
+            facility: default_facility(),
+            queue_size: default_queue_size(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJsonl {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default = "default_jsonl_path")]
+    path: String,
+}
+
+impl Default for RawJsonl {
+    fn default() -> Self {
+        RawJsonl {
+            enabled: false,
+            path: default_jsonl_path(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_backlog_limit() -> u32 {
+    8192
+}
+fn default_mode() -> Spanned<String> {
+    Spanned::new(0..0, "auto".into())
+}
+fn default_receive_buffer() -> usize {
+    32 << 20
+}
+fn default_target() -> Spanned<String> {
+    Spanned::new(0..0, "unix:/dev/log".into())
+}
+fn default_facility() -> Spanned<String> {
+    Spanned::new(0..0, "auth".into())
+}
+fn default_queue_size() -> usize {
+    10_000
+}
+fn default_jsonl_path() -> String {
+    "-".into()
+}
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub kernel: KernelConfig,
+    pub detection: DetectionConfig,
+    pub syslog: SyslogConfig,
+    pub jsonl: JsonlConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelConfig {
+    /// Turn auditing on (enabled=1) when it is off; never touches a locked (2) kernel.
+    pub enable: bool,
+    pub backlog_limit: u32,
+    pub backlog_wait_time: u32,
+    pub mode: ReceiveMode,
+    pub receive_buffer: usize,
+}
+
+/// How records reach us: as the registered audit daemon or as a multicast listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveMode {
+    /// Register as the audit daemon when none is, else listen on multicast.
+    Auto,
+    Unicast,
+    Multicast,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionConfig {
+    /// Overrides the built-in rule's maxspan (1m), e.g. to test expiry quickly.
+    pub maxspan: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogConfig {
+    pub enabled: bool,
+    pub target: SyslogTarget,
+    pub format: SyslogFormat,
+    pub facility: u8,
+    pub queue_size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyslogTarget {
+    Unix(PathBuf),
+    Udp(String),
+    Tcp(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFormat {
+    Rfc5424,
+    Rfc3164,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonlConfig {
+    pub enabled: bool,
+    /// `None` is standard output.
+    pub path: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // The built-in defaults are exactly an empty file.
+        match parse_str("", "built-in defaults") {
+            Ok(config) => config,
+            Err(e) => unreachable!("built-in defaults are invalid: {e}"),
+        }
+    }
+}
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_str(&text, &path.display().to_string())
+}
+
+/// Parses configuration text; `origin` names it in errors.
+pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        origin: origin.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    let invalid =
+        |span: std::ops::Range<usize>, key: &'static str, message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            line: line_of(text, span.start),
+            key,
+            message,
+        };
+
+    let mode = match raw.kernel.mode.get_ref().as_str() {
+        "auto" => ReceiveMode::Auto,
+        "unicast" => ReceiveMode::Unicast,
+        "multicast" => ReceiveMode::Multicast,
+        other => {
+            return Err(invalid(
+                raw.kernel.mode.span(),
+                "kernel.mode",
+                format!("{other:?} is not one of \"auto\", \"unicast\", \"multicast\""),
+            ))
+        }
+    };
+    if raw.kernel.receive_buffer < 65536 {
+        return Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            line: find_key_line(text, "receive_buffer"),
+            key: "kernel.receive_buffer",
+            message: "must be at least 65536 bytes".into(),
+        });
+    }
+
+    let maxspan = match &raw.detection.maxspan {
+        None => None,
+        Some(s) => Some(
+            parse_duration(s.get_ref()).map_err(|m| invalid(s.span(), "detection.maxspan", m))?,
+        ),
+    };
+
+    let s = &raw.output.syslog;
+    let target = parse_target(s.target.get_ref())
+        .map_err(|m| invalid(s.target.span(), "output.syslog.target", m))?;
+    let format = match s.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+        Some(("rfc5424", _)) => SyslogFormat::Rfc5424,
+        Some(("rfc3164", _)) => SyslogFormat::Rfc3164,
+        Some((other, span)) => {
+            return Err(invalid(
+                span,
+                "output.syslog.format",
+                format!("{other:?} is not one of \"rfc5424\", \"rfc3164\""),
+            ))
+        }
+        // The local socket's readers (journald, rsyslog's imuxsock with its
+        // default parser) understand only syslog(3)'s format; RFC 5424 there
+        // would arrive with its header folded into the message.
+        None if matches!(target, SyslogTarget::Unix(_)) => SyslogFormat::Rfc3164,
+        None => SyslogFormat::Rfc5424,
+    };
+    let facility = facility_code(s.facility.get_ref()).ok_or_else(|| {
+        invalid(
+            s.facility.span(),
+            "output.syslog.facility",
+            format!(
+                "{:?} is not a syslog facility (kern, user, daemon, auth, authpriv, local0..local7, ...)",
+                s.facility.get_ref()
+            ),
+        )
+    })?;
+    if s.queue_size == 0 {
+        return Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            line: find_key_line(text, "queue_size"),
+            key: "output.syslog.queue_size",
+            message: "must be at least 1".into(),
+        });
+    }
+
+    let j = &raw.output.jsonl;
+    Ok(Config {
+        kernel: KernelConfig {
+            enable: raw.kernel.enable,
+            backlog_limit: raw.kernel.backlog_limit,
+            backlog_wait_time: raw.kernel.backlog_wait_time,
+            mode,
+            receive_buffer: raw.kernel.receive_buffer,
+        },
+        detection: DetectionConfig { maxspan },
+        syslog: SyslogConfig {
+            enabled: s.enabled,
+            target,
+            format,
+            facility,
+            queue_size: s.queue_size,
+        },
+        jsonl: JsonlConfig {
+            enabled: j.enabled,
+            path: (j.path != "-").then(|| PathBuf::from(&j.path)),
+        },
+    })
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// For integer keys, whose values serde hands over without a span.
+fn find_key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+fn parse_target(s: &str) -> Result<SyslogTarget, String> {
+    let bad = || format!("{s:?} is not \"unix:/PATH\", \"udp:HOST:PORT\" or \"tcp:HOST:PORT\"");
+    if let Some(path) = s.strip_prefix("unix:") {
+        if !path.starts_with('/') {
+            return Err(bad());
+        }
+        return Ok(SyslogTarget::Unix(PathBuf::from(path)));
+    }
+    let (proto, addr) = s.split_once(':').ok_or_else(bad)?;
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(bad());
+    }
+    match proto {
+        "udp" => Ok(SyslogTarget::Udp(addr.to_owned())),
+        "tcp" => Ok(SyslogTarget::Tcp(addr.to_owned())),
+        _ => Err(bad()),
+    }
+}
+
+/// Parses an EQL-style span: a number followed by ms, s, m, h or d.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as \"500ms\", \"30s\", \"1m\""))?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{s:?}: the unit must be ms, s, m, h or d")),
+    };
+    Ok(Duration::from_millis(n.saturating_mul(ms)))
+}
+
+fn facility_code(name: &str) -> Option<u8> {
+    const NAMES: [&str; 24] = [
+        "kern",
+        "user",
+        "mail",
+        "daemon",
+        "auth",
+        "syslog",
+        "lpr",
+        "news",
+        "uucp",
+        "cron",
+        "authpriv",
+        "ftp",
+        "ntp",
+        "security",
+        "console",
+        "solaris-cron",
+        "local0",
+        "local1",
+        "local2",
+        "local3",
+        "local4",
+        "local5",
+        "local6",
+        "local7",
+    ];
+    NAMES.iter().position(|&n| n == name).map(|i| i as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = parse_str("", "t").unwrap();
+        assert!(c.kernel.enable);
+        assert_eq!(c.kernel.backlog_limit, 8192);
+        assert_eq!(c.kernel.backlog_wait_time, 0);
+        assert_eq!(c.kernel.mode, ReceiveMode::Auto);
+        assert_eq!(c.detection.maxspan, None);
+        assert!(c.syslog.enabled);
+        assert_eq!(c.syslog.target, SyslogTarget::Unix("/dev/log".into()));
+        assert_eq!(
+            c.syslog.format,
+            SyslogFormat::Rfc3164,
+            "local socket default"
+        );
+        assert_eq!(c.syslog.facility, 4);
+        let c = parse_str("[output.syslog]\ntarget = \"udp:127.0.0.1:514\"\n", "t").unwrap();
+        assert_eq!(c.syslog.format, SyslogFormat::Rfc5424, "network default");
+        assert!(!c.jsonl.enabled);
+        assert_eq!(c.jsonl.path, None);
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_line() {
+        let text = "[output.syslog]\nenabled = true\ntargte = \"udp:127.0.0.1:514\"\n";
+        let e = parse_str(text, "a.toml").unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("targte"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_is_refused_with_its_line() {
+        let text = "\n[output.syslog]\ntarget = \"udp:nowhere\"\n";
+        let e = parse_str(text, "a.toml").unwrap_err().to_string();
+        assert!(e.starts_with("a.toml, line 3: output.syslog.target"), "{e}");
+        let e = parse_str("[detection]\nmaxspan = \"1 minute\"\n", "b").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = parse_str("[kernel]\nreceive_buffer = 10\n", "c").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn targets_and_spans_parse() {
+        let c = parse_str(
+            "[output.syslog]\ntarget = \"tcp:[::1]:6514\"\nformat = \"rfc3164\"\nfacility = \"local3\"\n[detection]\nmaxspan = \"1500ms\"\n[output.jsonl]\nenabled = true\npath = \"/var/log/a.json\"\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.syslog.target, SyslogTarget::Tcp("[::1]:6514".into()));
+        assert_eq!(c.syslog.format, SyslogFormat::Rfc3164);
+        assert_eq!(c.syslog.facility, 19);
+        assert_eq!(c.detection.maxspan, Some(Duration::from_millis(1500)));
+        assert_eq!(c.jsonl.path, Some(PathBuf::from("/var/log/a.json")));
+    }
+
+    #[test]
+    fn shipped_config_file_is_the_defaults() {
+        let shipped = include_str!("../packaging/audetect.toml");
+        assert_eq!(
+            parse_str(shipped, "packaging/audetect.toml").unwrap(),
+            Config::default()
+        );
+    }
+}

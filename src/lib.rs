@@ -1,0 +1,16 @@
+//! audetect: Linux kernel audit records in, detections out. The modules follow
+//! the pipeline: kernel → receive → parse → reassemble → normalize → detect → alert → output.
+
+pub mod alert;
+pub mod config;
+pub mod detect;
+pub mod kernel;
+pub mod logging;
+pub mod normalize;
+pub mod output;
+pub mod parse;
+pub mod pipeline;
+pub mod proc;
+pub mod reassemble;
+pub mod receive;
+pub mod timefmt;

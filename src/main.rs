@@ -1,0 +1,390 @@
+//! audetect's command line: the daemon (`run`), log replay, the audit rules it
+//! installs, and config checking. Errors become exit codes here and only here.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use audetect::config::{self, Config, SyslogTarget};
+use audetect::kernel::{self, Session, SessionSettings};
+use audetect::output::{self, Outputs};
+use audetect::parse;
+use audetect::pipeline::Pipeline;
+use audetect::proc::{LiveProc, NoProc};
+use audetect::receive::{Receiver, Source};
+
+const ABOUT: &str = "Real-time detections from the Linux kernel audit stream.
+
+audetect installs a few audit rules (connect and setsid by root), reads the
+records the kernel emits, and runs Elastic's \"Suspicious Network Connection
+Attempt by Root\" rule on them as they arrive: a root process that attempts an
+outbound TCP connection and then calls setsid() within a minute. Alerts are
+JSON documents sent to syslog (default /dev/log) or written as JSON lines.
+
+It must run as root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ). On stop (SIGTERM,
+SIGINT) it removes the rules it added and restores the audit status it changed.";
+
+#[derive(Parser)]
+#[command(name = "audetect", version, about = ABOUT, long_about = ABOUT)]
+struct Cli {
+    /// Log level of audetect's own messages on stderr: error, warn, info, debug.
+    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Info, value_name = "LEVEL")]
+    log_level: LogLevel,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl From<LogLevel> for log::LevelFilter {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground until SIGTERM or SIGINT.
+    ///
+    /// Enables audit if it is off, raises backlog_limit and sets
+    /// backlog_wait_time as configured, installs the rules, registers as the
+    /// audit daemon when none is registered (else listens on the multicast
+    /// group beside it), and sends alerts to the configured outputs. With no
+    /// config file and no /dev/log, alerts go to stdout.
+    Run {
+        /// Config file [default: /etc/audetect/audetect.toml if present, else built-in defaults]
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Run the detection over auditd log files (or stdin) and print alerts as
+    /// JSON lines on stdout; exits at the end of the input.
+    ///
+    /// Process facts that only a live host has (start times, socket types)
+    /// are unknown in replay: every inet connect() that got as far as sending
+    /// a SYN counts as an attempt, and processes are told apart by pid and
+    /// audit session.
+    Replay {
+        /// Config file (only [detection] is used)
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// auditd log files; none, or "-", reads stdin
+        files: Vec<PathBuf>,
+    },
+    /// Print the audit rules audetect installs, in auditctl syntax.
+    Rules,
+    /// Check a config file and exit: 0 if valid, 1 with the reason if not.
+    CheckConfig {
+        /// Config file [default: /etc/audetect/audetect.toml if present, else built-in defaults]
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    audetect::logging::init(cli.log_level.into());
+    let result = match cli.command {
+        Command::Run { config } => run(config.as_deref()),
+        Command::Replay { config, files } => replay(config.as_deref(), &files),
+        Command::Rules => {
+            print_rules();
+            Ok(())
+        }
+        Command::CheckConfig { config } => check_config(config.as_deref()),
+    };
+    if let Err(e) = result {
+        log::error!("{e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// The config in force, and whether it came from a file.
+fn load_config(path: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
+    let path = match path {
+        Some(p) => Some(p.to_owned()),
+        None => Some(PathBuf::from(config::DEFAULT_PATH)).filter(|p| p.exists()),
+    };
+    match path {
+        Some(p) => Ok((config::load(&p)?, Some(p))),
+        None => Ok((Config::default(), None)),
+    }
+}
+
+fn check_config(path: Option<&Path>) -> Result<()> {
+    let (config, origin) = load_config(path)?;
+    check_outputs(&config)?;
+    match origin {
+        Some(p) => println!("{}: OK", p.display()),
+        None => println!("no config file; built-in defaults: OK"),
+    }
+    Ok(())
+}
+
+fn check_outputs(config: &Config) -> Result<()> {
+    if !config.syslog.enabled && !config.jsonl.enabled {
+        bail!(
+            "no output is enabled: enable [output.syslog] or [output.jsonl], or alerts go nowhere"
+        );
+    }
+    Ok(())
+}
+
+fn print_rules() {
+    println!(
+        "# The audit rules audetect installs (auditctl syntax); keys start with \"audetect\"."
+    );
+    for rule in kernel::audetect_rules() {
+        println!("{}", rule.to_auditctl());
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
+    let (config, _) = load_config(path)?;
+    let mut pipeline = Pipeline::new(NoProc, config.detection.maxspan, host_name());
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut write_error = None;
+    let mut emit = |alert: audetect::alert::Alert| {
+        if write_error.is_none() {
+            if let Err(e) = writeln!(out, "{}", alert.json) {
+                write_error = Some(e);
+            }
+        }
+    };
+    let now = SystemTime::now;
+    let stdin_only = files.is_empty() || files.iter().all(|f| f.as_os_str() == "-");
+    let inputs: Vec<Option<&PathBuf>> = if stdin_only {
+        vec![None]
+    } else {
+        files
+            .iter()
+            .map(|f| (f.as_os_str() != "-").then_some(f))
+            .collect()
+    };
+    let started = Instant::now();
+    let mut line = Vec::with_capacity(1024);
+    for input in inputs {
+        let mut reader: Box<dyn BufRead> = match input {
+            Some(f) => Box::new(std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(f).with_context(|| format!("cannot open {}", f.display()))?,
+            )),
+            None => Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
+        };
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .context("reading the input")?;
+            if n == 0 {
+                break;
+            }
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            pipeline.push(parse::parse_log_line(&line), &now, &mut emit);
+        }
+    }
+    pipeline.flush(&now, &mut emit);
+    if let Some(e) = write_error {
+        return Err(e).context("writing alerts to stdout");
+    }
+    out.flush().context("writing alerts to stdout")?;
+    let s = pipeline.stats();
+    let secs = started.elapsed().as_secs_f64();
+    log::info!(
+        "replayed {} records ({} malformed, skipped) in {:.3} s ({:.0} records/s): {} events, {} alerts",
+        s.records,
+        s.malformed_records,
+        secs,
+        s.records as f64 / secs.max(1e-9),
+        s.reassembly.events,
+        s.alerts
+    );
+    Ok(())
+}
+
+/// Decides the outputs: with no config file and no syslog socket (a
+/// container, a fresh VM), alerts go to stdout so a person sees them.
+fn effective_outputs(config: &mut Config, from_file: bool) {
+    if from_file || !config.syslog.enabled {
+        return;
+    }
+    if let SyslogTarget::Unix(path) = &config.syslog.target {
+        if !path.exists() {
+            eprintln!(
+                "audetect: no config file and no syslog socket at {}: printing alerts as JSON lines on stdout instead",
+                path.display()
+            );
+            config.syslog.enabled = false;
+            config.jsonl.enabled = true;
+            config.jsonl.path = None;
+        }
+    }
+}
+
+fn run(path: Option<&Path>) -> Result<()> {
+    let (mut config, origin) = load_config(path)?;
+    effective_outputs(&mut config, origin.is_some());
+    check_outputs(&config)?;
+    match &origin {
+        Some(p) => log::info!("config {}", p.display()),
+        None => log::info!(
+            "no config file at {}; using built-in defaults",
+            config::DEFAULT_PATH
+        ),
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+
+    let host = host_name();
+    let outputs = Outputs::start(
+        config.syslog.enabled.then_some(&config.syslog),
+        config.jsonl.enabled.then_some(&config.jsonl),
+        &host,
+    )
+    .context("starting outputs")?;
+
+    let session = Session::start(&SessionSettings {
+        enable: config.kernel.enable,
+        backlog_limit: config.kernel.backlog_limit,
+        backlog_wait_time: config.kernel.backlog_wait_time,
+    })
+    .context("setting up kernel audit (audetect needs root: CAP_AUDIT_CONTROL)")?;
+    let initial = *session.initial_status();
+    if initial.enabled == 0 && !config.kernel.enable {
+        log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
+    }
+
+    let (tx, rx) = mpsc::sync_channel(65_536);
+    let receiver = match Receiver::start(&config.kernel, initial.pid, tx, Arc::clone(&stop)) {
+        Ok(r) => r,
+        Err(e) => {
+            drop(session);
+            return Err(e).context("starting to receive audit records");
+        }
+    };
+    match receiver.source {
+        Source::Unicast => log::info!(
+            "registered as the audit daemon; receive buffer {} bytes",
+            receiver.buffer_bytes
+        ),
+        Source::Multicast => {
+            if initial.pid == 0 {
+                log::warn!("listening on the audit multicast group with no audit daemon registered: the kernel also prints every record to its log");
+            } else {
+                log::info!(
+                    "audit daemon pid {} is registered: listening on the multicast group beside it",
+                    initial.pid
+                );
+            }
+        }
+    }
+    log::info!(
+        "ready: {} audit rules installed, detecting {:?}",
+        session.installed().len(),
+        audetect::alert::RULE_NAME
+    );
+    notify_ready();
+
+    let mut pipeline = Pipeline::new(LiveProc::new(), config.detection.maxspan, host);
+    let mut emit = |alert: audetect::alert::Alert| {
+        outputs.send(output::Alert {
+            json: alert.json,
+            severity: alert.severity,
+            time: SystemTime::now(),
+        })
+    };
+    let now = SystemTime::now;
+    let mut overruns_seen = 0;
+    while !stop.load(Ordering::Relaxed) {
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(d) => pipeline.push(parse::parse_netlink(d.rtype, &d.body), &now, &mut emit),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let overruns = receiver.counters.overruns.load(Ordering::Relaxed);
+        if overruns > overruns_seen {
+            log::warn!(
+                "audit socket overflowed {} time(s) so far (ENOBUFS): records were lost",
+                overruns
+            );
+            overruns_seen = overruns;
+        }
+    }
+    log::info!("stopping");
+    stop.store(true, Ordering::Relaxed);
+    let source = receiver.source;
+    let event_socket = receiver.join();
+    while let Ok(d) = rx.try_recv() {
+        pipeline.push(parse::parse_netlink(d.rtype, &d.body), &now, &mut emit);
+    }
+    pipeline.flush(&now, &mut emit);
+
+    // Rules go first, so no record is left for the kernel to print once we
+    // stop being its audit daemon; then the status goes back as it was.
+    let result = session.stop().context("restoring kernel audit state");
+    if let (Some(mut sock), Source::Unicast) = (event_socket, source) {
+        if let Err(e) = sock.unregister_daemon() {
+            log::warn!("cannot unregister as the audit daemon: {e}");
+        }
+    }
+    outputs.shutdown(Duration::from_secs(2));
+    let s = pipeline.stats();
+    log::info!(
+        "stopped: {} records ({} malformed), {} events, {} alerts",
+        s.records,
+        s.malformed_records,
+        s.reassembly.events,
+        s.alerts
+    );
+    result
+}
+
+fn notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let sock = match std::os::unix::net::UnixDatagram::unbound() {
+        Ok(s) => s,
+        Err(_) => return,
+    };
+    let bytes = path.as_encoded_bytes();
+    let sent = if let Some(abstract_name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)
+            .and_then(|a| sock.send_to_addr(b"READY=1", &a))
+    } else {
+        sock.send_to(b"READY=1", &path)
+    };
+    if let Err(e) = sent {
+        log::warn!("cannot notify systemd: {e}");
+    }
+}

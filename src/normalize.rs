@@ -1,0 +1,385 @@
+//! Events → ECS-shaped documents: TCP connection attempts and successful
+//! setsid() calls, each tied to a process entity (boot id, pid, start time).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::parse::{decode_sockaddr, types, Record, SockAddr, Timestamp};
+use crate::proc::{ProcError, ProcSource, Transport};
+use crate::reassemble::Event;
+use crate::timefmt;
+
+const ARCH_X86_64: u64 = 0xc000_003e;
+const ARCH_I386: u64 = 0x4000_0003;
+const SYS_CONNECT: u64 = 3; // socketcall's call number for connect
+
+/// The system calls the built-in rule needs, whatever the arch spelled them as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syscall {
+    Connect,
+    Socketcall,
+    Setsid,
+}
+
+fn syscall(arch: u64, nr: u64) -> Option<Syscall> {
+    match (arch, nr) {
+        (ARCH_X86_64, 42) | (ARCH_I386, 362) => Some(Syscall::Connect),
+        (ARCH_I386, 102) => Some(Syscall::Socketcall),
+        (ARCH_X86_64, 112) | (ARCH_I386, 66) => Some(Syscall::Setsid),
+        _ => None,
+    }
+}
+
+/// connect() results after which the kernel had sent a SYN: Elastic's sensor
+/// fires when tcp_v4_connect/tcp_v6_connect returns 0, and these are the
+/// outcomes that follow it (established, in progress, refused by the peer,
+/// timed out, reset, unreachable by ICMP, interrupted while waiting).
+const ATTEMPT_EXITS: [i64; 7] = [0, -115, -111, -110, -104, -113, -4];
+
+/// An ECS document for one detected-upon event. Open to more categories and
+/// actions as audetect learns them; the detection stage reads it, not records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EcsEvent {
+    #[serde(rename = "@timestamp")]
+    pub timestamp: String,
+    pub event: EventFields,
+    pub process: ProcessFields,
+    pub user: UserFields,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Destination>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    pub audetect: AuditFields,
+    /// Record time, which the detection stage measures spans in.
+    #[serde(skip)]
+    pub time: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventFields {
+    pub kind: &'static str,
+    pub category: Vec<&'static str>,
+    #[serde(rename = "type")]
+    pub kind_of_change: Vec<&'static str>,
+    pub action: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessFields {
+    pub pid: u32,
+    pub entity_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub parent: ParentFields,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParentFields {
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserFields {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Destination {
+    pub ip: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Network {
+    pub transport: &'static str,
+    #[serde(rename = "type")]
+    pub ip_version: &'static str,
+    pub direction: &'static str,
+}
+
+/// What the audit event itself said, for an analyst who wants the source.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditFields {
+    pub audit: AuditSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditSource {
+    pub serial: u64,
+    pub syscall: &'static str,
+    pub exit: i64,
+    /// How process.entity_id was obtained: "procfs", "cache" or "fallback".
+    pub entity_source: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NormalizeStats {
+    pub connect_attempts: u64,
+    pub session_changes: u64,
+    /// connect() calls on UDP sockets, or that never sent a SYN.
+    pub connects_ignored: u64,
+    /// Events whose process had already exited when we looked.
+    pub process_gone: u64,
+    /// Events whose entity id had to use the fallback form.
+    pub entity_fallbacks: u64,
+    /// Events of our syscalls that lacked a record or field they need.
+    pub malformed_events: u64,
+}
+
+struct Known {
+    start: u64,
+}
+
+pub struct Normalizer<P: ProcSource> {
+    proc: P,
+    boot_id: String,
+    clock: Option<(u64, u64)>,
+    known: HashMap<u32, Known>,
+    max_known: usize,
+    stats: NormalizeStats,
+}
+
+impl<P: ProcSource> Normalizer<P> {
+    pub fn new(proc: P) -> Self {
+        let boot_id = proc.boot_id();
+        let clock = proc.clock();
+        Normalizer {
+            proc,
+            boot_id,
+            clock,
+            known: HashMap::new(),
+            max_known: 65_536,
+            stats: NormalizeStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> NormalizeStats {
+        self.stats
+    }
+
+    /// Turns one audit event into an ECS event, if it is one the rule uses.
+    pub fn normalize(&mut self, event: &Event) -> Option<EcsEvent> {
+        let sc = event.record(types::SYSCALL)?;
+        let arch = sc.get("arch")?.hex()?;
+        let call = syscall(arch, sc.get("syscall")?.decimal()?)?;
+        let result = match call {
+            Syscall::Setsid => self.session_change(event, sc),
+            Syscall::Connect | Syscall::Socketcall => self.connection(event, sc, call),
+        };
+        match result {
+            Ok(ev) => ev,
+            Err(Malformed) => {
+                self.stats.malformed_events += 1;
+                None
+            }
+        }
+    }
+
+    fn session_change(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        if sc.get("success").map(|v| v.raw) != Some(b"yes") {
+            return Ok(None);
+        }
+        let exit = sc.get("exit").and_then(|v| v.signed()).unwrap_or(0);
+        self.stats.session_changes += 1;
+        let common = self.common(event, sc)?;
+        Ok(Some(common.build(
+            EventFields {
+                kind: "event",
+                category: vec!["process"],
+                kind_of_change: vec!["change"],
+                action: "session_id_change",
+                outcome: "success",
+            },
+            "setsid",
+            exit,
+            None,
+            None,
+        )))
+    }
+
+    fn connection(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        call: Syscall,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        let fd = match call {
+            Syscall::Socketcall => {
+                if sc.get("a0").and_then(|v| v.hex()) != Some(SYS_CONNECT) {
+                    return Ok(None);
+                }
+                // socketcall's own arguments live in its SOCKETCALL record.
+                event
+                    .record(types::SOCKETCALL)
+                    .and_then(|r| r.get("a0"))
+                    .and_then(|v| v.hex())
+            }
+            _ => sc.get("a0").and_then(|v| v.hex()),
+        };
+        let Some(addr) = event
+            .record(types::SOCKADDR)
+            .and_then(|r| r.get("saddr"))
+            .and_then(|v| crate::parse::decode_hex(v.raw))
+            .and_then(|b| decode_sockaddr(&b))
+        else {
+            // No address copied in: not a connection to anything.
+            return Ok(None);
+        };
+        let (ip, port, ip_version) = match &addr {
+            SockAddr::Inet(a) => (a.ip().to_string(), a.port(), "ipv4"),
+            SockAddr::Inet6(a) => (a.ip().to_string(), a.port(), "ipv6"),
+            _ => return Ok(None),
+        };
+        let exit = sc.get("exit").and_then(|v| v.signed()).ok_or(Malformed)?;
+        if !ATTEMPT_EXITS.contains(&exit) {
+            self.stats.connects_ignored += 1;
+            return Ok(None);
+        }
+        let pid = sc.get("pid").and_then(|v| v.decimal()).ok_or(Malformed)? as u32;
+        if let Some(fd) = fd.and_then(|f| u32::try_from(f).ok()) {
+            if let Ok(Transport::Udp) = self.proc.socket_transport(pid, fd, addr.family()) {
+                self.stats.connects_ignored += 1;
+                return Ok(None);
+            }
+        }
+        self.stats.connect_attempts += 1;
+        let common = self.common(event, sc)?;
+        let syscall = if call == Syscall::Socketcall {
+            "socketcall"
+        } else {
+            "connect"
+        };
+        Ok(Some(common.build(
+            EventFields {
+                kind: "event",
+                category: vec!["network"],
+                kind_of_change: vec!["start"],
+                action: "connection_attempted",
+                outcome: if exit == 0 { "success" } else { "unknown" },
+            },
+            syscall,
+            exit,
+            Some(Destination { ip, port }),
+            Some(Network {
+                transport: "tcp",
+                ip_version,
+                direction: "egress",
+            }),
+        )))
+    }
+
+    fn common(&mut self, event: &Event, sc: &Record) -> Result<Common, Malformed> {
+        let pid = sc.get("pid").and_then(|v| v.decimal()).ok_or(Malformed)? as u32;
+        let ppid = sc.get("ppid").and_then(|v| v.decimal()).unwrap_or(0) as u32;
+        let euid = sc.get("euid").and_then(|v| v.decimal()).ok_or(Malformed)?;
+        let executable = sc
+            .get("exe")
+            .and_then(|v| v.untrusted())
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let name = executable
+            .as_deref()
+            .map(|e| e.rsplit('/').next().unwrap_or(e).to_owned());
+        let ses = sc
+            .get("ses")
+            .map_or(Cow::Borrowed(""), |v| String::from_utf8_lossy(v.raw));
+        let (entity_id, entity_source) = self.entity_id(pid, &ses, event.time);
+        Ok(Common {
+            time: event.time,
+            serial: event.serial,
+            process: ProcessFields {
+                pid,
+                entity_id,
+                executable,
+                name,
+                parent: ParentFields { pid: ppid },
+            },
+            user: UserFields {
+                id: euid.to_string(),
+            },
+            entity_source,
+        })
+    }
+
+    /// boot id + pid + start time. The start time comes from procfs while the
+    /// process lives; once it is gone, from what we last saw for that pid; if
+    /// we never saw it, the audit session id stands in for the start time, so
+    /// that events of one vanished process still share an id.
+    fn entity_id(&mut self, pid: u32, ses: &str, time: Timestamp) -> (String, &'static str) {
+        match self.proc.start_time(pid) {
+            Ok(start) if !self.started_after(start, time) => {
+                if self.known.len() >= self.max_known && !self.known.contains_key(&pid) {
+                    self.known.clear();
+                }
+                self.known.insert(pid, Known { start });
+                return (format!("{}:{pid}:{start}", self.boot_id), "procfs");
+            }
+            Ok(_) | Err(ProcError::Gone(_)) => self.stats.process_gone += 1,
+            Err(_) => {}
+        }
+        if let Some(k) = self.known.get(&pid) {
+            return (format!("{}:{pid}:{}", self.boot_id, k.start), "cache");
+        }
+        self.stats.entity_fallbacks += 1;
+        (format!("{}:{pid}:ses{ses}", self.boot_id), "fallback")
+    }
+
+    /// A process that started after the record was written cannot have
+    /// written it: its pid was reused. Boot time is known to the second only.
+    fn started_after(&self, start_ticks: u64, time: Timestamp) -> bool {
+        match self.clock {
+            Some((btime, hz)) if hz > 0 => btime + start_ticks / hz > time.sec + 1,
+            _ => false,
+        }
+    }
+}
+
+struct Malformed;
+
+struct Common {
+    time: Timestamp,
+    serial: u64,
+    process: ProcessFields,
+    user: UserFields,
+    entity_source: &'static str,
+}
+
+impl Common {
+    fn build(
+        self,
+        event: EventFields,
+        syscall: &'static str,
+        exit: i64,
+        destination: Option<Destination>,
+        network: Option<Network>,
+    ) -> EcsEvent {
+        EcsEvent {
+            timestamp: timefmt::rfc3339_millis(self.time.sec, u32::from(self.time.msec)),
+            event,
+            process: self.process,
+            user: self.user,
+            destination,
+            network,
+            audetect: AuditFields {
+                audit: AuditSource {
+                    serial: self.serial,
+                    syscall,
+                    exit,
+                    entity_source: self.entity_source,
+                },
+            },
+            time: self.time,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+//! Normalizer tests: captured records in, ECS events out, with procfs faked
+//! (vanished processes, reused pids and UDP sockets cannot be staged reliably live).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::*;
+use crate::parse::parse_log_line;
+use crate::reassemble::Reassembler;
+
+const FIXTURE: &str = include_str!("../../tests/fixtures/scenarios.log");
+
+#[derive(Default)]
+struct FakeProc {
+    starts: RefCell<HashMap<u32, u64>>,
+    udp: Vec<(u32, u32)>,
+    clock: Option<(u64, u64)>,
+}
+
+impl ProcSource for FakeProc {
+    fn start_time(&self, pid: u32) -> Result<u64, ProcError> {
+        self.starts
+            .borrow()
+            .get(&pid)
+            .copied()
+            .ok_or(ProcError::Gone(pid))
+    }
+    fn socket_transport(&self, pid: u32, fd: u32, _family: u16) -> Result<Transport, ProcError> {
+        if !self.starts.borrow().contains_key(&pid) {
+            return Err(ProcError::Gone(pid));
+        }
+        Ok(if self.udp.contains(&(pid, fd)) {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        })
+    }
+    fn boot_id(&self) -> String {
+        "boot".into()
+    }
+    fn clock(&self) -> Option<(u64, u64)> {
+        self.clock
+    }
+}
+
+fn events() -> Vec<Event> {
+    let mut r = Reassembler::default();
+    let mut out = Vec::new();
+    for line in FIXTURE.lines() {
+        r.push(parse_log_line(line.as_bytes()).unwrap(), &mut out);
+    }
+    r.flush(&mut out);
+    out
+}
+
+fn normalize_all(n: &mut Normalizer<FakeProc>) -> Vec<EcsEvent> {
+    events().iter().filter_map(|e| n.normalize(e)).collect()
+}
+
+fn pids_of(fixture_steps: &str) -> u32 {
+    // The fixture's three actor runs, found by a record only each one has.
+    let line = FIXTURE.lines().find(|l| l.contains(fixture_steps)).unwrap();
+    let r = parse_log_line(line.as_bytes()).unwrap();
+    r.get("pid").unwrap().decimal().unwrap() as u32
+}
+
+#[test]
+fn connects_and_setsids_become_ecs_events() {
+    let all_alive = FakeProc::default();
+    for line in FIXTURE.lines() {
+        let r = parse_log_line(line.as_bytes()).unwrap();
+        if let Some(pid) = r.get("pid").and_then(|v| v.decimal()) {
+            all_alive.starts.borrow_mut().insert(pid as u32, 1000 + pid);
+        }
+    }
+    let mut n = Normalizer::new(all_alive);
+    let evs = normalize_all(&mut n);
+    let actions: Vec<&str> = evs.iter().map(|e| e.event.action).collect();
+    // run 1: tcp4 ok, setsid; run 2: tcp6 refused, tcp4 EINPROGRESS,
+    // setsid from a thread; run 3: udp4 (TCP to the fake), unix (not
+    // network), exec, setsid.
+    assert_eq!(
+        actions,
+        [
+            "connection_attempted",
+            "session_id_change",
+            "connection_attempted",
+            "connection_attempted",
+            "session_id_change",
+            "connection_attempted",
+            "session_id_change",
+        ]
+    );
+    let v6 = &evs[2];
+    assert_eq!(v6.destination.as_ref().unwrap().ip, "::1");
+    assert_eq!(v6.network.as_ref().unwrap().ip_version, "ipv6");
+    assert_eq!(v6.audetect.audit.exit, -111);
+    assert_eq!(v6.user.id, "0");
+    assert_eq!(v6.process.executable.as_deref(), Some("/tmp/actor"));
+    assert_eq!(v6.process.name.as_deref(), Some("actor"));
+    let pid = v6.process.pid;
+    assert_eq!(v6.process.entity_id, format!("boot:{pid}:{}", 1000 + pid));
+    assert_eq!(
+        evs[4].process.entity_id, v6.process.entity_id,
+        "thread's setsid, same entity"
+    );
+    assert_eq!(v6.audetect.audit.entity_source, "procfs");
+    let json = serde_json::to_value(&evs[0]).unwrap();
+    assert_eq!(json["event"]["category"][0], "network");
+    assert_eq!(json["event"]["type"][0], "start");
+    assert_eq!(json["network"]["transport"], "tcp");
+    assert!(json["@timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(n.stats().connect_attempts, 4);
+    assert_eq!(n.stats().session_changes, 3);
+}
+
+#[test]
+fn udp_connect_is_not_an_attempt() {
+    let pid = pids_of("exit=-2");
+    let fake = FakeProc::default();
+    fake.starts.borrow_mut().insert(pid, 5);
+    let fake = FakeProc {
+        udp: vec![(pid, 3)],
+        ..fake
+    };
+    let mut n = Normalizer::new(fake);
+    let evs = normalize_all(&mut n);
+    assert!(!evs
+        .iter()
+        .any(|e| e.process.pid == pid && e.event.action == "connection_attempted"));
+    assert_eq!(n.stats().connects_ignored, 1);
+}
+
+#[test]
+fn vanished_process_keeps_its_entity_through_the_cache_or_fallback() {
+    let pid = pids_of("exit=-111");
+    let fake = FakeProc::default();
+    fake.starts.borrow_mut().insert(pid, 77);
+    let mut n = Normalizer::new(fake);
+    let evs = events();
+    let mut mine = evs.iter().filter(|e| {
+        e.record(types::SYSCALL)
+            .and_then(|r| r.get("pid"))
+            .and_then(|v| v.decimal())
+            == Some(u64::from(pid))
+    });
+    let connect = mine.find_map(|e| n.normalize(e)).unwrap();
+    assert_eq!(connect.audetect.audit.entity_source, "procfs");
+    n.proc.starts.borrow_mut().clear(); // the process exits
+    let later: Vec<EcsEvent> = mine.filter_map(|e| n.normalize(e)).collect();
+    assert!(later
+        .iter()
+        .all(|e| e.process.entity_id == connect.process.entity_id));
+    assert!(later
+        .iter()
+        .all(|e| e.audetect.audit.entity_source == "cache"));
+
+    // Never seen alive at all: every event falls back to pid + session, alike.
+    let mut n = Normalizer::new(FakeProc::default());
+    let ids: Vec<String> = normalize_all(&mut n)
+        .into_iter()
+        .filter(|e| e.process.pid == pid)
+        .map(|e| e.process.entity_id)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids
+        .iter()
+        .all(|id| id == &format!("boot:{pid}:ses4294967295")));
+}
+
+#[test]
+fn a_reused_pid_is_not_mistaken_for_the_process_that_wrote_the_record() {
+    let pid = pids_of("exit=-111");
+    // The process now at that pid started a minute after the records.
+    let record_sec = 1_795_765_558u64;
+    let fake = FakeProc {
+        clock: Some((record_sec - 100, 100)),
+        ..FakeProc::default()
+    };
+    fake.starts.borrow_mut().insert(pid, 160 * 100);
+    let mut n = Normalizer::new(fake);
+    let evs = normalize_all(&mut n);
+    let e = evs.iter().find(|e| e.process.pid == pid).unwrap();
+    assert_eq!(e.audetect.audit.entity_source, "fallback");
+}
+
+#[test]
+fn setsid_that_failed_and_non_inet_connects_are_ignored() {
+    let text = "type=SYSCALL msg=audit(1700000000.001:1): arch=c000003e syscall=112 success=no exit=-1 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n\
+                type=SYSCALL msg=audit(1700000000.001:2): arch=c000003e syscall=42 success=no exit=-101 a0=3 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n\
+                type=SOCKADDR msg=audit(1700000000.001:2): saddr=0200BCAD7F0000010000000000000000\n\
+                type=SYSCALL msg=audit(1700000000.001:3): arch=c000003e syscall=42 success=yes exit=0 a0=3 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n";
+    let mut r = Reassembler::default();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
+    }
+    r.flush(&mut out);
+    let mut n = Normalizer::new(FakeProc::default());
+    assert!(out.iter().all(|e| n.normalize(e).is_none()));
+    assert_eq!(n.stats().connects_ignored, 1, "ENETUNREACH sent no SYN");
+}
+
+#[test]
+fn i386_socketcall_connect_is_an_attempt() {
+    let text = "type=SYSCALL msg=audit(1700000000.001:1): arch=40000003 syscall=102 success=yes exit=0 a0=3 a1=ffd0 pid=9 ppid=1 euid=0 ses=1 exe=\"/x32\"\n\
+                type=SOCKETCALL msg=audit(1700000000.001:1): nargs=3 a0=5 a1=ffe0 a2=10\n\
+                type=SOCKADDR msg=audit(1700000000.001:1): saddr=0200BCAD7F0000010000000000000000\n\
+                type=PROCTITLE msg=audit(1700000000.001:1): proctitle=78\n";
+    let mut r = Reassembler::default();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
+    }
+    let mut n = Normalizer::new(FakeProc::default());
+    let e = n.normalize(&out[0]).unwrap();
+    assert_eq!(e.event.action, "connection_attempted");
+    assert_eq!(e.audetect.audit.syscall, "socketcall");
+    assert_eq!(e.destination.unwrap().port, 48301);
+}

@@ -1,0 +1,462 @@
+//! Audit record text → typed records: type, record time, serial and fields,
+//! from netlink datagrams or auditd log lines. Bytes in, no I/O.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Record types we act on; everything else is kept with its number or name.
+pub mod types {
+    pub const SYSCALL: u16 = 1300;
+    pub const PATH: u16 = 1302;
+    pub const IPC: u16 = 1303;
+    pub const SOCKETCALL: u16 = 1304;
+    pub const CONFIG_CHANGE: u16 = 1305;
+    pub const SOCKADDR: u16 = 1306;
+    pub const CWD: u16 = 1307;
+    pub const EXECVE: u16 = 1309;
+    pub const EOE: u16 = 1320;
+    pub const PROCTITLE: u16 = 1327;
+}
+
+/// The auditd name of each record type we may meet in a log, and its number.
+const TYPE_NAMES: &[(&str, u16)] = &[
+    ("SYSCALL", types::SYSCALL),
+    ("PATH", types::PATH),
+    ("IPC", types::IPC),
+    ("SOCKETCALL", types::SOCKETCALL),
+    ("CONFIG_CHANGE", types::CONFIG_CHANGE),
+    ("SOCKADDR", types::SOCKADDR),
+    ("CWD", types::CWD),
+    ("EXECVE", types::EXECVE),
+    ("EOE", types::EOE),
+    ("PROCTITLE", types::PROCTITLE),
+    ("FD_PAIR", 1317),
+    ("BPRM_FCAPS", 1321),
+    ("CAPSET", 1322),
+    ("MMAP", 1323),
+    ("NETFILTER_CFG", 1325),
+    ("SECCOMP", 1326),
+    ("DAEMON_START", 1200),
+    ("DAEMON_END", 1201),
+    ("DAEMON_ABORT", 1202),
+    ("DAEMON_CONFIG", 1203),
+    ("LOGIN", 1006),
+    ("USER_AUTH", 1100),
+    ("USER_ACCT", 1101),
+    ("CRED_ACQ", 1103),
+    ("CRED_DISP", 1104),
+    ("USER_START", 1105),
+    ("USER_END", 1106),
+    ("CRED_REFR", 1110),
+    ("USER_CMD", 1123),
+    ("SERVICE_START", 1130),
+    ("SERVICE_STOP", 1131),
+    ("AVC", 1400),
+    ("ANOM_ABEND", 1701),
+];
+
+/// Seconds and milliseconds since the epoch, as the kernel stamped the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp {
+    pub sec: u64,
+    pub msec: u16,
+}
+
+impl Timestamp {
+    pub fn as_millis(self) -> u64 {
+        self.sec * 1000 + u64::from(self.msec)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    NoHeader,
+    BadTimestamp,
+    BadType,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ParseError::NoHeader => "no audit(SECONDS.MILLIS:SERIAL) header",
+            ParseError::BadTimestamp => "malformed audit(SECONDS.MILLIS:SERIAL) header",
+            ParseError::BadType => "malformed type= prefix",
+        })
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// One field's position in the record text; values are decoded on access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FieldSpan {
+    key: (u32, u32),
+    value: (u32, u32),
+    quoted: bool,
+}
+
+/// One audit record. The text is kept as bytes: the kernel does not promise UTF-8.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    pub rtype: u16,
+    /// For a type name this parser does not know (log input only).
+    pub type_name: Option<Box<str>>,
+    pub time: Timestamp,
+    pub serial: u64,
+    text: Box<[u8]>,
+    fields: Vec<FieldSpan>,
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Record({} audit({}.{:03}:{}): {})",
+            self.type_name(),
+            self.time.sec,
+            self.time.msec,
+            self.serial,
+            String::from_utf8_lossy(&self.text)
+        )
+    }
+}
+
+/// A field value as written in the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Value<'a> {
+    pub raw: &'a [u8],
+    pub quoted: bool,
+}
+
+impl<'a> Value<'a> {
+    /// The value of a field the kernel writes with `audit_log_untrustedstring`:
+    /// quoted when printable, hex when not, `(null)` when absent.
+    pub fn untrusted(self) -> Option<Cow<'a, [u8]>> {
+        if self.quoted {
+            return Some(Cow::Borrowed(self.raw));
+        }
+        if self.raw == b"(null)" || self.raw == b"?" {
+            return None;
+        }
+        match decode_hex(self.raw) {
+            Some(bytes) => Some(Cow::Owned(bytes)),
+            None => Some(Cow::Borrowed(self.raw)),
+        }
+    }
+
+    pub fn decimal(self) -> Option<u64> {
+        parse_decimal(self.raw)
+    }
+
+    pub fn signed(self) -> Option<i64> {
+        match self.raw.split_first() {
+            Some((b'-', rest)) => parse_decimal(rest)
+                .and_then(|v| i64::try_from(v).ok())
+                .map(|v| -v),
+            _ => parse_decimal(self.raw).and_then(|v| i64::try_from(v).ok()),
+        }
+    }
+
+    pub fn hex(self) -> Option<u64> {
+        if self.raw.is_empty() || self.raw.len() > 16 {
+            return None;
+        }
+        self.raw.iter().try_fold(0u64, |acc, &b| {
+            let d = (b as char).to_digit(16)?;
+            Some(acc << 4 | u64::from(d))
+        })
+    }
+}
+
+impl Record {
+    pub fn type_name(&self) -> Cow<'_, str> {
+        if let Some(name) = &self.type_name {
+            return Cow::Borrowed(name);
+        }
+        match TYPE_NAMES.iter().find(|(_, n)| *n == self.rtype) {
+            Some((name, _)) => Cow::Borrowed(name),
+            None => Cow::Owned(format!("UNKNOWN[{}]", self.rtype)),
+        }
+    }
+
+    /// The record text after the `audit(...): ` header.
+    pub fn text(&self) -> &[u8] {
+        &self.text
+    }
+
+    pub fn get(&self, key: &str) -> Option<Value<'_>> {
+        self.fields.iter().find_map(|f| {
+            (self.slice(f.key) == key.as_bytes()).then(|| Value {
+                raw: self.slice(f.value),
+                quoted: f.quoted,
+            })
+        })
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], Value<'_>)> {
+        self.fields.iter().map(|f| {
+            (
+                self.slice(f.key),
+                Value {
+                    raw: self.slice(f.value),
+                    quoted: f.quoted,
+                },
+            )
+        })
+    }
+
+    fn slice(&self, (start, end): (u32, u32)) -> &[u8] {
+        &self.text[start as usize..end as usize]
+    }
+}
+
+/// Parses the body of a netlink audit message (`audit(...): fields`).
+pub fn parse_netlink(rtype: u16, body: &[u8]) -> Result<Record, ParseError> {
+    let (time, serial, rest) = parse_header(body)?;
+    Ok(build(rtype, None, time, serial, rest))
+}
+
+/// Parses one line of an auditd log (`[node=N ]type=T msg=audit(...): fields`),
+/// raw or enriched (the enriched part after 0x1d is left out).
+pub fn parse_log_line(line: &[u8]) -> Result<Record, ParseError> {
+    let mut line = trim_end(line);
+    if line.starts_with(b"node=") {
+        let space = line
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or(ParseError::BadType)?;
+        line = &line[space + 1..];
+    }
+    let line = line.strip_prefix(b"type=").ok_or(ParseError::BadType)?;
+    let space = line
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(ParseError::BadType)?;
+    let name = &line[..space];
+    let rest = line[space + 1..]
+        .strip_prefix(b"msg=")
+        .ok_or(ParseError::NoHeader)?;
+    let (rtype, type_name) = type_from_name(name)?;
+    let (time, serial, fields) = parse_header(rest)?;
+    Ok(build(rtype, type_name, time, serial, fields))
+}
+
+fn type_from_name(name: &[u8]) -> Result<(u16, Option<Box<str>>), ParseError> {
+    let name = std::str::from_utf8(name).map_err(|_| ParseError::BadType)?;
+    if let Some(num) = name
+        .strip_prefix("UNKNOWN[")
+        .and_then(|n| n.strip_suffix(']'))
+    {
+        return num
+            .parse()
+            .map(|n| (n, None))
+            .map_err(|_| ParseError::BadType);
+    }
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(ParseError::BadType);
+    }
+    Ok(match TYPE_NAMES.iter().find(|(n, _)| *n == name) {
+        Some((_, code)) => (*code, None),
+        None => (0, Some(name.into())),
+    })
+}
+
+fn parse_header(body: &[u8]) -> Result<(Timestamp, u64, &[u8]), ParseError> {
+    let body = body.strip_prefix(b"audit(").ok_or(ParseError::NoHeader)?;
+    let close = body
+        .iter()
+        .position(|&b| b == b')')
+        .ok_or(ParseError::BadTimestamp)?;
+    let stamp = &body[..close];
+    let dot = stamp
+        .iter()
+        .position(|&b| b == b'.')
+        .ok_or(ParseError::BadTimestamp)?;
+    let colon = stamp
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(ParseError::BadTimestamp)?;
+    if colon < dot {
+        return Err(ParseError::BadTimestamp);
+    }
+    let sec = parse_decimal(&stamp[..dot]).ok_or(ParseError::BadTimestamp)?;
+    let msec = parse_decimal(&stamp[dot + 1..colon])
+        .filter(|&m| m < 1000 && colon - dot == 4)
+        .ok_or(ParseError::BadTimestamp)?;
+    let serial = parse_decimal(&stamp[colon + 1..]).ok_or(ParseError::BadTimestamp)?;
+    let rest = &body[close + 1..];
+    let rest = rest.strip_prefix(b":").ok_or(ParseError::BadTimestamp)?;
+    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+    Ok((
+        Timestamp {
+            sec,
+            msec: msec as u16,
+        },
+        serial,
+        rest,
+    ))
+}
+
+fn build(
+    rtype: u16,
+    type_name: Option<Box<str>>,
+    time: Timestamp,
+    serial: u64,
+    text: &[u8],
+) -> Record {
+    // The enriched log format appends interpreted fields after a 0x1d separator.
+    let text = match text.iter().position(|&b| b == 0x1d) {
+        Some(gs) => &text[..gs],
+        None => text,
+    };
+    let text = trim_end(text);
+    let fields = split_fields(text);
+    Record {
+        rtype,
+        type_name,
+        time,
+        serial,
+        text: text.into(),
+        fields,
+    }
+}
+
+/// Splits `key=value` pairs. Values may be "double" or 'single' quoted (the
+/// latter for the nested msg='...' of user-space records); tokens without `=`
+/// (AVC's `{ read }`) are skipped.
+fn split_fields(text: &[u8]) -> Vec<FieldSpan> {
+    let mut fields = Vec::with_capacity(16);
+    let mut i = 0;
+    let n = text.len();
+    while i < n {
+        while i < n && text[i] == b' ' {
+            i += 1;
+        }
+        let key_start = i;
+        while i < n && text[i] != b'=' && text[i] != b' ' {
+            i += 1;
+        }
+        if i >= n || text[i] == b' ' {
+            continue;
+        }
+        let key_end = i;
+        i += 1;
+        let (value, quoted) = match text.get(i) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let start = i + 1;
+                let end = text[start..]
+                    .iter()
+                    .position(|&b| b == q)
+                    .map_or(n, |p| start + p);
+                i = (end + 1).min(n);
+                ((start, end), true)
+            }
+            _ => {
+                let start = i;
+                while i < n && text[i] != b' ' {
+                    i += 1;
+                }
+                ((start, i), false)
+            }
+        };
+        if key_end > key_start {
+            fields.push(FieldSpan {
+                key: (key_start as u32, key_end as u32),
+                value: (value.0 as u32, value.1 as u32),
+                quoted,
+            });
+        }
+    }
+    fields
+}
+
+fn trim_end(b: &[u8]) -> &[u8] {
+    let end = b
+        .iter()
+        .rposition(|&c| !matches!(c, b'\n' | b'\r' | b'\0' | b' '))
+        .map_or(0, |p| p + 1);
+    &b[..end]
+}
+
+fn parse_decimal(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    b.iter().try_fold(0u64, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
+    })
+}
+
+pub fn decode_hex(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.is_empty() || raw.len() % 2 != 0 {
+        return None;
+    }
+    raw.chunks_exact(2)
+        .map(|p| {
+            let hi = (p[0] as char).to_digit(16)?;
+            let lo = (p[1] as char).to_digit(16)?;
+            Some((hi * 16 + lo) as u8)
+        })
+        .collect()
+}
+
+/// A socket address from a SOCKADDR record's `saddr` (hex of struct sockaddr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SockAddr {
+    Inet(std::net::SocketAddrV4),
+    Inet6(std::net::SocketAddrV6),
+    Unix(Vec<u8>),
+    /// Any other family, by number.
+    Other(u16),
+}
+
+impl SockAddr {
+    pub fn family(&self) -> u16 {
+        match self {
+            SockAddr::Inet(_) => 2,
+            SockAddr::Inet6(_) => 10,
+            SockAddr::Unix(_) => 1,
+            SockAddr::Other(f) => *f,
+        }
+    }
+}
+
+/// Decodes the bytes of a struct sockaddr; None when too short for its family.
+pub fn decode_sockaddr(b: &[u8]) -> Option<SockAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    let family = u16::from_ne_bytes([*b.first()?, *b.get(1)?]);
+    match family {
+        2 if b.len() >= 8 => Some(SockAddr::Inet(SocketAddrV4::new(
+            Ipv4Addr::new(b[4], b[5], b[6], b[7]),
+            u16::from_be_bytes([b[2], b[3]]),
+        ))),
+        10 if b.len() >= 24 => {
+            let mut ip = [0u8; 16];
+            ip.copy_from_slice(&b[8..24]);
+            let scope = b
+                .get(24..28)
+                .map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+            Some(SockAddr::Inet6(SocketAddrV6::new(
+                Ipv6Addr::from(ip),
+                u16::from_be_bytes([b[2], b[3]]),
+                u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                scope,
+            )))
+        }
+        1 => {
+            let path = &b[2..];
+            // Abstract sockets start with NUL; filesystem paths end at one.
+            let path = if path.first() == Some(&0) {
+                path
+            } else {
+                path.split(|&c| c == 0).next().unwrap_or(path)
+            };
+            Some(SockAddr::Unix(path.to_vec()))
+        }
+        2 | 10 => None,
+        other => Some(SockAddr::Other(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,241 @@
+//! Records → events: groups the records of one audit event (one serial),
+//! completes them on EOE or PROCTITLE, expires incomplete ones by record time.
+
+use std::collections::VecDeque;
+
+use crate::parse::{types, Record, Timestamp};
+
+/// All the records of one audit event, in arrival order (EOE left out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub time: Timestamp,
+    pub serial: u64,
+    pub records: Vec<Record>,
+}
+
+impl Event {
+    pub fn record(&self, rtype: u16) -> Option<&Record> {
+        self.records.iter().find(|r| r.rtype == rtype)
+    }
+}
+
+/// Counters a user can read to see what reassembly had to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReassemblyStats {
+    pub events: u64,
+    /// Events emitted without their EOE/PROCTITLE: timed out or pushed out.
+    pub incomplete: u64,
+    /// Records for an event that had already been emitted.
+    pub late_records: u64,
+}
+
+pub struct Reassembler {
+    open: VecDeque<Event>,
+    /// Keys of recently emitted events, to drop an EOE that follows PROCTITLE.
+    recent: VecDeque<(Timestamp, u64)>,
+    timeout_ms: u64,
+    max_open: usize,
+    newest: Timestamp,
+    stats: ReassemblyStats,
+}
+
+const RECENT: usize = 512;
+
+impl Default for Reassembler {
+    fn default() -> Self {
+        // Records of one event arrive within microseconds; two seconds of
+        // record time is generous even for a loaded host.
+        Reassembler::new(2_000, 4096)
+    }
+}
+
+/// Types that open a multi-record syscall event; anything else that does not
+/// join an open event stands alone (user-space messages, CONFIG_CHANGE, ...).
+fn is_syscall_part(rtype: u16) -> bool {
+    matches!(rtype, 1300..=1399 | 1400..=1499 | 1800..=1899) && rtype != types::CONFIG_CHANGE
+}
+
+impl Reassembler {
+    pub fn new(timeout_ms: u64, max_open: usize) -> Self {
+        Reassembler {
+            open: VecDeque::new(),
+            recent: VecDeque::with_capacity(RECENT),
+            timeout_ms,
+            max_open: max_open.max(1),
+            newest: Timestamp::default(),
+            stats: ReassemblyStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> ReassemblyStats {
+        self.stats
+    }
+
+    /// Feeds one record; completed events are appended to `out`.
+    pub fn push(&mut self, record: Record, out: &mut Vec<Event>) {
+        let key = (record.time, record.serial);
+        if record.time > self.newest {
+            self.newest = record.time;
+        }
+        let ends = matches!(record.rtype, types::EOE | types::PROCTITLE);
+        if let Some(pos) = self.open.iter().rposition(|e| (e.time, e.serial) == key) {
+            if ends {
+                let mut event = self.open.remove(pos).unwrap_or_else(|| unreachable!());
+                if record.rtype != types::EOE {
+                    event.records.push(record);
+                }
+                self.finish(event, false, out);
+            } else {
+                self.open[pos].records.push(record);
+            }
+        } else if self.recent.contains(&key) {
+            if record.rtype != types::EOE {
+                self.stats.late_records += 1;
+            }
+        } else if record.rtype == types::EOE {
+            // An EOE with nothing open: the event's records were all lost.
+            self.stats.late_records += 1;
+        } else if ends || !is_syscall_part(record.rtype) {
+            let event = Event {
+                time: record.time,
+                serial: record.serial,
+                records: vec![record],
+            };
+            self.finish(event, false, out);
+        } else {
+            if self.open.len() >= self.max_open {
+                if let Some(oldest) = self.open.pop_front() {
+                    self.finish(oldest, true, out);
+                }
+            }
+            self.open.push_back(Event {
+                time: record.time,
+                serial: record.serial,
+                records: vec![record],
+            });
+        }
+        self.expire(out);
+    }
+
+    /// Emits open events older than the timeout, measured in record time.
+    fn expire(&mut self, out: &mut Vec<Event>) {
+        let horizon = self.newest.as_millis().saturating_sub(self.timeout_ms);
+        while self
+            .open
+            .front()
+            .is_some_and(|e| e.time.as_millis() < horizon)
+        {
+            if let Some(event) = self.open.pop_front() {
+                self.finish(event, true, out);
+            }
+        }
+    }
+
+    /// Emits everything still open (end of input, or shutdown).
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        while let Some(event) = self.open.pop_front() {
+            self.finish(event, true, out);
+        }
+    }
+
+    fn finish(&mut self, event: Event, incomplete: bool, out: &mut Vec<Event>) {
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((event.time, event.serial));
+        self.stats.events += 1;
+        if incomplete {
+            self.stats.incomplete += 1;
+        }
+        out.push(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_log_line;
+
+    fn rec(line: &str) -> Record {
+        parse_log_line(line.as_bytes()).unwrap()
+    }
+
+    fn run(lines: &[&str]) -> (Vec<Event>, ReassemblyStats) {
+        let mut r = Reassembler::new(2000, 16);
+        let mut out = Vec::new();
+        for l in lines {
+            r.push(rec(l), &mut out);
+        }
+        (out, r.stats())
+    }
+
+    const SYSCALL_A: &str = "type=SYSCALL msg=audit(1700000000.100:10): arch=c000003e syscall=112 success=yes exit=5 pid=5";
+    const PROCTITLE_A: &str = "type=PROCTITLE msg=audit(1700000000.100:10): proctitle=6100";
+    const EOE_A: &str = "type=EOE msg=audit(1700000000.100:10): ";
+    const SYSCALL_B: &str = "type=SYSCALL msg=audit(1700000000.101:11): arch=c000003e syscall=42 success=yes exit=0 pid=6";
+    const SOCKADDR_B: &str = "type=SOCKADDR msg=audit(1700000000.101:11): saddr=02000050C0A80001";
+    const PROCTITLE_B: &str = "type=PROCTITLE msg=audit(1700000000.101:11): proctitle=6200";
+
+    #[test]
+    fn completes_on_proctitle_and_drops_the_following_eoe() {
+        let (events, stats) = run(&[SYSCALL_A, PROCTITLE_A, EOE_A]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].serial, 10);
+        assert_eq!(events[0].records.len(), 2);
+        assert_eq!(stats.late_records, 0);
+        assert_eq!(stats.incomplete, 0);
+    }
+
+    #[test]
+    fn interleaved_events_are_kept_apart() {
+        let (events, _) = run(&[SYSCALL_A, SYSCALL_B, SOCKADDR_B, PROCTITLE_B, PROCTITLE_A]);
+        let serials: Vec<u64> = events.iter().map(|e| e.serial).collect();
+        assert_eq!(serials, vec![11, 10]);
+        assert_eq!(events[0].records.len(), 3);
+        assert_eq!(events[1].records.len(), 2);
+    }
+
+    #[test]
+    fn completes_on_eoe_without_proctitle() {
+        let (events, _) = run(&[SYSCALL_A, EOE_A]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].records.len(), 1);
+    }
+
+    #[test]
+    fn incomplete_event_expires_by_record_time() {
+        let later = "type=SYSCALL msg=audit(1700000003.000:12): arch=c000003e syscall=112 success=yes exit=5 pid=7";
+        let (events, stats) = run(&[SYSCALL_A, later]);
+        assert_eq!(events.len(), 1, "only the stale event is out");
+        assert_eq!(events[0].serial, 10);
+        assert_eq!(stats.incomplete, 1);
+    }
+
+    #[test]
+    fn standalone_records_are_events_at_once() {
+        let (events, _) = run(&[
+            "type=CONFIG_CHANGE msg=audit(1700000000.100:20): auid=0 ses=1 op=add_rule key=\"audetect-connect\" list=4 res=1",
+            "type=USER_START msg=audit(1700000000.100:21): pid=1 uid=0 msg='op=PAM:session_open res=success'",
+        ]);
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn too_many_open_events_push_out_the_oldest() {
+        let mut r = Reassembler::new(2000, 2);
+        let mut out = Vec::new();
+        for serial in 1..=3 {
+            r.push(
+                rec(&format!(
+                    "type=SYSCALL msg=audit(1700000000.100:{serial}): pid=1"
+                )),
+                &mut out,
+            );
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].serial, 1);
+        r.flush(&mut out);
+        assert_eq!(out.len(), 3);
+        assert_eq!(r.stats().incomplete, 3);
+    }
+}

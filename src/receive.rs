@@ -1,0 +1,159 @@
+//! The receive edge: a thread that only drains the netlink audit socket into
+//! a channel, as the registered audit daemon or as a multicast listener.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::config::{KernelConfig, ReceiveMode};
+use crate::kernel::{AuditSocket, KernelError, RecvOutcome};
+
+/// One record as the kernel sent it: its type and its text.
+pub struct Datagram {
+    pub rtype: u16,
+    pub body: Vec<u8>,
+}
+
+/// How this process receives records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Registered as the audit daemon: the kernel sends records to us alone.
+    Unicast,
+    /// On the AUDIT_NLGRP_READLOG group beside another audit daemon.
+    Multicast,
+}
+
+#[derive(Debug, Default)]
+pub struct ReceiveCounters {
+    pub datagrams: AtomicU64,
+    /// The socket overflowed (ENOBUFS): records were lost in between.
+    pub overruns: AtomicU64,
+    /// Messages whose sender was not the kernel, or too short to be one, dropped.
+    pub foreign: AtomicU64,
+    /// Records longer than the receive buffer, cut short.
+    pub truncated: AtomicU64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("cannot open the audit socket: {0}")]
+    Open(KernelError),
+    #[error("another audit daemon (pid {pid}) is registered and mode is \"unicast\"")]
+    DaemonPresent { pid: u32 },
+    #[error("cannot register as the audit daemon: {0}")]
+    Register(KernelError),
+    #[error("cannot join the audit multicast group (needs CAP_AUDIT_READ, kernel 3.16+): {0}")]
+    Multicast(KernelError),
+}
+
+pub struct Receiver {
+    pub source: Source,
+    pub counters: Arc<ReceiveCounters>,
+    pub buffer_bytes: usize,
+    handle: JoinHandle<AuditSocket>,
+}
+
+impl Receiver {
+    /// Opens the event socket, takes the unicast or multicast path, and
+    /// starts the draining thread. `daemon_pid` is the registered audit
+    /// daemon's pid as the kernel reported it (0: none).
+    pub fn start(
+        cfg: &KernelConfig,
+        daemon_pid: u32,
+        tx: SyncSender<Datagram>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Receiver, ReceiveError> {
+        let mut sock = AuditSocket::open().map_err(ReceiveError::Open)?;
+        let buffer_bytes = sock.set_receive_buffer(cfg.receive_buffer).unwrap_or(0);
+        if let Err(e) = sock.set_read_timeout(Duration::from_millis(200)) {
+            log::warn!("cannot set a read timeout on the audit socket: {e}");
+        }
+        let source = match (cfg.mode, daemon_pid) {
+            (ReceiveMode::Unicast, pid) if pid != 0 => {
+                return Err(ReceiveError::DaemonPresent { pid })
+            }
+            (ReceiveMode::Multicast, _) | (ReceiveMode::Auto, 1..) => {
+                sock.join_multicast().map_err(ReceiveError::Multicast)?;
+                Source::Multicast
+            }
+            _ => match sock.register_daemon() {
+                Ok(()) => Source::Unicast,
+                Err(e) if e.errno() == Some(libc::EEXIST) && cfg.mode == ReceiveMode::Auto => {
+                    // Someone registered between our status read and now.
+                    sock.join_multicast().map_err(ReceiveError::Multicast)?;
+                    Source::Multicast
+                }
+                Err(e) => return Err(ReceiveError::Register(e)),
+            },
+        };
+        let counters = Arc::new(ReceiveCounters::default());
+        let thread_counters = Arc::clone(&counters);
+        let handle = std::thread::Builder::new()
+            .name("receive".into())
+            .spawn(move || drain(sock, tx, stop, thread_counters))
+            .map_err(|error| {
+                ReceiveError::Open(KernelError::Io {
+                    op: "spawn the receive thread",
+                    error,
+                })
+            })?;
+        Ok(Receiver {
+            source,
+            counters,
+            buffer_bytes,
+            handle,
+        })
+    }
+
+    /// Waits for the thread to see the stop flag; returns the socket so the
+    /// caller decides when to unregister (after the rules are gone).
+    pub fn join(self) -> Option<AuditSocket> {
+        self.handle.join().ok()
+    }
+}
+
+fn drain(
+    mut sock: AuditSocket,
+    tx: SyncSender<Datagram>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<ReceiveCounters>,
+) -> AuditSocket {
+    let mut buf = vec![0u8; 1 << 16];
+    while !stop.load(Ordering::Relaxed) {
+        match sock.recv_raw(&mut buf) {
+            Ok(RecvOutcome::Record {
+                msg_type,
+                body,
+                truncated,
+            }) => {
+                if truncated {
+                    counters.truncated.fetch_add(1, Ordering::Relaxed);
+                }
+                counters.datagrams.fetch_add(1, Ordering::Relaxed);
+                let datagram = Datagram {
+                    rtype: msg_type,
+                    body: buf[body].to_vec(),
+                };
+                // Blocking here pushes back into the socket buffer; the
+                // pipeline behind it never waits on outputs.
+                if tx.send(datagram).is_err() {
+                    break;
+                }
+            }
+            Ok(RecvOutcome::Foreign { .. } | RecvOutcome::Malformed { .. }) => {
+                counters.foreign.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(RecvOutcome::Overrun) => {
+                counters.overruns.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(RecvOutcome::Timeout | RecvOutcome::Interrupted) => {}
+            Err(e) => {
+                log::error!("reading the audit socket failed: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    sock
+}

@@ -1,0 +1,111 @@
+/* actor: a test program that performs system calls in the order its
+ * arguments say, so kernel tests can stage real reverse-shell shapes.
+ *
+ * Steps (each one argument):
+ *   tcp4:PORT  tcp6:PORT   blocking TCP connect to 127.0.0.1 / ::1 (refused is fine)
+ *   tcp4nb:PORT            non-blocking TCP connect to 127.0.0.1 (EINPROGRESS)
+ *   udp4:PORT              UDP connect to 127.0.0.1
+ *   unix:PATH              AF_UNIX stream connect
+ *   setsid                 setsid() in this thread
+ *   thread-setsid          setsid() from a second thread
+ *   child-setsid           fork; the child calls setsid(); the parent waits
+ *   sleep:MS               sleep
+ *   drop-root              setresuid/setresgid to 65534
+ *   exec:PATH              execv PATH with the remaining steps as arguments
+ *   exit                   _exit(0) at once
+ * It prints "pid N" first and one line per step to stdout.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void tcp_connect(int family, const char *port, int nonblocking, int type)
+{
+    int fd = socket(family, type | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+    if (fd < 0) { perror("socket"); exit(2); }
+    int rc;
+    if (family == AF_INET) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(port)) };
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    } else {
+        struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(atoi(port)) };
+        inet_pton(AF_INET6, "::1", &a.sin6_addr);
+        rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    }
+    printf("connect %s -> %d (%s)\n", port, rc, rc ? strerror(errno) : "ok");
+    /* The socket stays open: the daemon looks at it in /proc. */
+}
+
+static void *setsid_thread(void *arg)
+{
+    (void)arg;
+    pid_t s = setsid();
+    printf("thread setsid -> %d\n", (int)s);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    printf("pid %d\n", (int)getpid());
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (!strncmp(s, "tcp4:", 5)) tcp_connect(AF_INET, s + 5, 0, SOCK_STREAM);
+        else if (!strncmp(s, "tcp6:", 5)) tcp_connect(AF_INET6, s + 5, 0, SOCK_STREAM);
+        else if (!strncmp(s, "tcp4nb:", 7)) tcp_connect(AF_INET, s + 7, 1, SOCK_STREAM);
+        else if (!strncmp(s, "udp4:", 5)) tcp_connect(AF_INET, s + 5, 0, SOCK_DGRAM);
+        else if (!strncmp(s, "unix:", 5)) {
+            int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            struct sockaddr_un a = { .sun_family = AF_UNIX };
+            strncpy(a.sun_path, s + 5, sizeof a.sun_path - 1);
+            int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+            printf("unix connect -> %d\n", rc);
+        } else if (!strcmp(s, "setsid")) {
+            pid_t r = setsid();
+            printf("setsid -> %d\n", (int)r);
+            if (r < 0) exit(3);
+        } else if (!strcmp(s, "thread-setsid")) {
+            pthread_t t;
+            pthread_create(&t, NULL, setsid_thread, NULL);
+            pthread_join(t, NULL);
+        } else if (!strcmp(s, "child-setsid")) {
+            pid_t c = fork();
+            if (c == 0) { setsid(); _exit(0); }
+            int st;
+            waitpid(c, &st, 0);
+            printf("child %d setsid done\n", (int)c);
+        } else if (!strncmp(s, "sleep:", 6)) {
+            long ms = atol(s + 6);
+            struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+        } else if (!strcmp(s, "drop-root")) {
+            if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) { perror("drop"); exit(2); }
+            printf("uid now %d\n", (int)geteuid());
+        } else if (!strncmp(s, "exec:", 5)) {
+            char **args = calloc(argc - i + 1, sizeof *args);
+            args[0] = (char *)(s + 5);
+            for (int j = i + 1; j < argc; j++) args[j - i] = argv[j];
+            execv(s + 5, args);
+            perror("execv");
+            exit(2);
+        } else if (!strcmp(s, "exit")) {
+            _exit(0);
+        } else {
+            fprintf(stderr, "unknown step %s\n", s);
+            exit(2);
+        }
+    }
+    return 0;
+}

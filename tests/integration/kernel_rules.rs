@@ -1,0 +1,463 @@
+//! Kernel tests of `audetect::kernel`: our rule encoding against auditctl's,
+//! the session lifecycle, and records arriving on unicast and multicast.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use audetect::kernel::rules::{
+    AUDIT_ALWAYS, AUDIT_ARCH, AUDIT_ARCH_X86_64, AUDIT_BIT_MASK, AUDIT_EQUAL, AUDIT_EUID,
+    AUDIT_FILTERKEY, AUDIT_FILTER_EXIT, AUDIT_SADDR_FAM,
+};
+use audetect::kernel::{
+    audetect_rules, is_audetect_rule, without_saddr_fam, AuditRule, AuditSocket, AuditStatus,
+    RecvOutcome, Session, SessionSettings, StatusChange, RECV_BUFFER_SIZE,
+};
+
+use crate::util;
+
+/// Puts the kernel back as the test found it, even when the test panics:
+/// removes every audetect-keyed rule, unregisters us if we are the audit
+/// daemon, and restores enabled / backlog_limit / backlog_wait_time.
+struct Restore {
+    status: AuditStatus,
+}
+
+impl Restore {
+    fn new() -> Self {
+        let status = socket().status().expect("read audit status");
+        Restore { status }
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let Ok(mut s) = AuditSocket::open() else {
+            eprintln!("Restore: cannot open an audit socket; kernel state NOT restored");
+            return;
+        };
+        match s.list_rules() {
+            Ok(rules) => {
+                for r in rules.iter().filter(|r| is_audetect_rule(r)) {
+                    if let Err(e) = s.delete_rule(r) {
+                        eprintln!("Restore: deleting {r}: {e}");
+                    }
+                }
+            }
+            Err(e) => eprintln!("Restore: listing rules: {e}"),
+        }
+        let Ok(now) = s.status() else {
+            eprintln!("Restore: cannot read status; not restored");
+            return;
+        };
+        if now.pid == std::process::id() {
+            if let Err(e) = s.unregister_daemon() {
+                eprintln!("Restore: unregistering: {e}");
+            }
+        }
+        let was = self.status;
+        let differs = |a: u32, b: u32| (a != b).then_some(b);
+        let change = StatusChange {
+            enabled: differs(now.enabled, was.enabled).filter(|&v| v < 2 && now.enabled < 2),
+            backlog_limit: differs(now.backlog_limit, was.backlog_limit),
+            backlog_wait_time: differs(now.backlog_wait_time, was.backlog_wait_time),
+            ..Default::default()
+        };
+        if let Err(e) = s.set_status(&change) {
+            eprintln!("Restore: restoring {change:?}: {e}");
+        }
+    }
+}
+
+fn socket() -> AuditSocket {
+    AuditSocket::open().expect("open a NETLINK_AUDIT socket")
+}
+
+fn audetect_rules_in_kernel(s: &mut AuditSocket) -> Vec<AuditRule> {
+    let rules = s.list_rules().expect("list rules");
+    rules.into_iter().filter(is_audetect_rule).collect()
+}
+
+/// auditctl, or None after saying why the test is skipped (panics in CI).
+fn auditctl(test: &str) -> Option<PathBuf> {
+    let candidates = ["/usr/sbin/auditctl", "/sbin/auditctl"].map(PathBuf::from);
+    let in_path: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("auditctl"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(found) = candidates.into_iter().chain(in_path).find(|p| p.is_file()) {
+        return Some(found);
+    }
+    let why = "auditctl is not installed (apt-get install auditd / dnf install audit)";
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: kernel tests must run in CI, but {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
+fn run(auditctl: &Path, args: &[&str]) -> String {
+    let out = Command::new(auditctl)
+        .args(args)
+        .output()
+        .expect("run auditctl");
+    assert!(
+        out.status.success(),
+        "auditctl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn rules_file() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("audit-rules/audetect.rules");
+    std::fs::read_to_string(&path).expect("read audit-rules/audetect.rules")
+}
+
+fn rules_file_lines() -> Vec<String> {
+    rules_file()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+/// A root-owned private copy of the rules file: auditctl -R refuses files
+/// that are not owned by root or are world-writable, as a checkout may be.
+struct TempRules(PathBuf);
+
+impl TempRules {
+    fn new() -> Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = std::env::temp_dir().join(format!("audetect-test-{}.rules", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .expect("create temporary rules file");
+        std::io::Write::write_all(&mut f, rules_file().as_bytes()).expect("write rules");
+        TempRules(path)
+    }
+}
+
+impl Drop for TempRules {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// auditctl's own encoding of audetect.rules decodes to exactly our rules.
+#[test]
+fn auditctl_encoding_decodes_to_our_rules() {
+    let test = "auditctl_encoding_decodes_to_our_rules";
+    let Some(_lock) = util::kernel_lock(test) else {
+        return;
+    };
+    let Some(auditctl) = auditctl(test) else {
+        return;
+    };
+    let _restore = Restore::new();
+    let mut s = socket();
+    assert_eq!(audetect_rules_in_kernel(&mut s), vec![], "leftover rules");
+
+    let file = TempRules::new();
+    run(
+        &auditctl,
+        &["-R", file.0.to_str().expect("utf-8 temp path")],
+    );
+    assert_eq!(audetect_rules_in_kernel(&mut s), audetect_rules());
+
+    run(&auditctl, &["-D", "-k", "audetect-connect"]);
+    run(&auditctl, &["-D", "-k", "audetect-setsid"]);
+    assert_eq!(audetect_rules_in_kernel(&mut s), vec![]);
+}
+
+/// Session installs what the rules file says, as auditctl prints it, and
+/// stop() leaves status and rules as they were.
+#[test]
+fn session_installs_the_rules_file_and_restores() {
+    let test = "session_installs_the_rules_file_and_restores";
+    let Some(_lock) = util::kernel_lock(test) else {
+        return;
+    };
+    let Some(auditctl) = auditctl(test) else {
+        return;
+    };
+    let _restore = Restore::new();
+    let mut s = socket();
+    let before = s.status().expect("status");
+    let rules_before = s.list_rules().expect("list");
+    assert!(!rules_before.iter().any(is_audetect_rule), "leftover rules");
+    assert_ne!(before.enabled, 2, "audit is locked on this machine");
+
+    let settings = SessionSettings {
+        enable: true,
+        backlog_limit: before.backlog_limit + 1000,
+        backlog_wait_time: if before.backlog_wait_time == 0 {
+            1000
+        } else {
+            0
+        },
+    };
+    let session = Session::start(&settings).expect("start session");
+    assert_eq!(session.fallbacks(), &[] as &[String]);
+    assert_eq!(session.initial_status().backlog_limit, before.backlog_limit);
+
+    let during = s.status().expect("status");
+    assert_eq!(during.enabled, 1);
+    assert_eq!(during.backlog_limit, settings.backlog_limit);
+    assert_eq!(during.backlog_wait_time, settings.backlog_wait_time);
+
+    let listed: Vec<String> = run(&auditctl, &["-l"])
+        .lines()
+        .filter(|l| l.contains("key=audetect"))
+        .map(String::from)
+        .collect();
+    assert_eq!(listed, rules_file_lines());
+    let rendered: Vec<String> = session
+        .installed()
+        .iter()
+        .map(|r| r.to_auditctl())
+        .collect();
+    assert_eq!(listed, rendered);
+
+    session.stop().expect("stop session");
+    let after = s.status().expect("status");
+    assert_eq!(
+        (after.enabled, after.backlog_limit, after.backlog_wait_time),
+        (
+            before.enabled,
+            before.backlog_limit,
+            before.backlog_wait_time
+        )
+    );
+    assert_eq!(s.list_rules().expect("list"), rules_before);
+}
+
+/// Rules left by a crashed run are removed, and no duplicate is installed.
+#[test]
+fn session_removes_stale_rules() {
+    let Some(_lock) = util::kernel_lock("session_removes_stale_rules") else {
+        return;
+    };
+    let _restore = Restore::new();
+    let mut s = socket();
+    let before = s.status().expect("status");
+    let same_as_ours = audetect_rules()[1].clone();
+    let other = AuditRule::new(AUDIT_FILTER_EXIT, AUDIT_ALWAYS)
+        .with_num(AUDIT_ARCH, AUDIT_EQUAL, AUDIT_ARCH_X86_64)
+        .with_syscall(62)
+        .with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, b"audetect-stale-test");
+    s.add_rule(&same_as_ours).expect("add stale rule");
+    s.add_rule(&other).expect("add stale rule");
+    let dup = s.add_rule(&other).expect_err("duplicate add must fail");
+    assert_eq!(dup.errno(), Some(libc::EEXIST), "{dup}");
+
+    // No status change: only the rules are under test here.
+    let settings = SessionSettings {
+        enable: false,
+        backlog_limit: before.backlog_limit,
+        backlog_wait_time: before.backlog_wait_time,
+    };
+    let session = Session::start(&settings).expect("start session");
+    assert_eq!(audetect_rules_in_kernel(&mut s), audetect_rules());
+    assert_eq!(session.installed(), audetect_rules().as_slice());
+    session.stop().expect("stop session");
+
+    assert_eq!(audetect_rules_in_kernel(&mut s), vec![]);
+    let missing = s
+        .delete_rule(&other)
+        .expect_err("deleting a missing rule must fail");
+    assert_eq!(missing.errno(), Some(libc::ENOENT), "{missing}");
+    let after = s.status().expect("status");
+    assert_eq!(
+        (after.enabled, after.backlog_limit, after.backlog_wait_time),
+        (
+            before.enabled,
+            before.backlog_limit,
+            before.backlog_wait_time
+        )
+    );
+}
+
+/// A rule the kernel refuses for its saddr_fam condition is installed
+/// without it; a second one reducing to the same rule is not retried.
+#[test]
+fn session_falls_back_without_saddr_fam() {
+    let Some(_lock) = util::kernel_lock("session_falls_back_without_saddr_fam") else {
+        return;
+    };
+    let _restore = Restore::new();
+    let mut s = socket();
+    let before = s.status().expect("status");
+    // Bit operators on saddr_fam are EINVAL in every kernel that has the
+    // field: a stand-in for an older kernel that lacks saddr_fam.
+    let refused = |fam| {
+        AuditRule::new(AUDIT_FILTER_EXIT, AUDIT_ALWAYS)
+            .with_num(AUDIT_ARCH, AUDIT_EQUAL, AUDIT_ARCH_X86_64)
+            .with_syscall(42)
+            .with_num(AUDIT_EUID, AUDIT_EQUAL, 0)
+            .with_num(AUDIT_SADDR_FAM, AUDIT_BIT_MASK, fam)
+            .with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, b"audetect-fallback-test")
+    };
+    let settings = SessionSettings {
+        enable: false,
+        backlog_limit: before.backlog_limit,
+        backlog_wait_time: before.backlog_wait_time,
+    };
+    let session =
+        Session::start_with_rules(&settings, vec![refused(2), refused(10)]).expect("start session");
+    let stripped = without_saddr_fam(&refused(2)).expect("has saddr_fam");
+    assert_eq!(session.installed(), std::slice::from_ref(&stripped));
+    assert_eq!(session.fallbacks().len(), 2, "{:?}", session.fallbacks());
+    assert_eq!(audetect_rules_in_kernel(&mut s), vec![stripped]);
+    session.stop().expect("stop session");
+    assert_eq!(audetect_rules_in_kernel(&mut s), vec![]);
+}
+
+#[test]
+fn backlog_limit_set_and_restore() {
+    let Some(_lock) = util::kernel_lock("backlog_limit_set_and_restore") else {
+        return;
+    };
+    let _restore = Restore::new();
+    let mut s = socket();
+    let before = s.status().expect("status");
+    let change = |v| StatusChange {
+        backlog_limit: Some(v),
+        ..Default::default()
+    };
+    s.set_status(&change(before.backlog_limit + 123))
+        .expect("set");
+    assert_eq!(
+        s.status().expect("status").backlog_limit,
+        before.backlog_limit + 123
+    );
+    s.set_status(&change(before.backlog_limit))
+        .expect("restore");
+    let after = s.status().expect("status");
+    assert_eq!(after.backlog_limit, before.backlog_limit);
+    assert_eq!(after.enabled, before.enabled);
+}
+
+/// Waits for a SYSCALL record containing all `needles`; returns its body.
+fn await_record(sock: &mut AuditSocket, needles: &[&str]) -> String {
+    let mut buf = vec![0u8; RECV_BUFFER_SIZE];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match sock.recv_raw(&mut buf).expect("recv") {
+            RecvOutcome::Record {
+                msg_type: 1300,
+                body,
+                truncated,
+            } => {
+                assert!(!truncated);
+                let body = &buf[body];
+                let text = String::from_utf8_lossy(body);
+                if needles.iter().all(|n| text.contains(n)) {
+                    assert!(text.starts_with("audit("), "{text}");
+                    assert_ne!(body.last(), Some(&0));
+                    return text.into_owned();
+                }
+            }
+            RecvOutcome::Foreign { port_id } => panic!("message from port {port_id}"),
+            _ => {}
+        }
+    }
+    panic!("no record with {needles:?} within 5 s");
+}
+
+/// In a child process (the kernel never audits the registered daemon's own
+/// process): connect to `port` on 127.0.0.1, then setsid. Returns its pid.
+fn connect_then_setsid_in_child(port: u16) -> libc::pid_t {
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_be_bytes([127, 0, 0, 1]).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: the child calls only async-signal-safe functions (socket,
+    // connect, setsid, _exit) on data prepared before the fork.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            libc::connect(
+                fd,
+                &addr as *const libc::sockaddr_in as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            );
+            libc::setsid();
+            libc::_exit(0);
+        }
+    }
+    assert!(child > 0, "fork failed");
+    let mut wstatus = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(child, &mut wstatus, 0) };
+    child
+}
+
+/// Root connect and setsid produce keyed records, received whole both as the
+/// registered daemon (unicast, whose nlmsg_len leaves out the header) and on
+/// the multicast group.
+#[test]
+fn records_arrive_on_unicast_and_multicast() {
+    let Some(_lock) = util::kernel_lock("records_arrive_on_unicast_and_multicast") else {
+        return;
+    };
+    let _restore = Restore::new();
+    let mut control = socket();
+    let before = control.status().expect("status");
+    if before.pid != 0 {
+        eprintln!("SKIPPED records_arrive_on_unicast_and_multicast: an audit daemon is registered");
+        return;
+    }
+    let mut unicast = socket();
+    unicast
+        .set_read_timeout(Duration::from_millis(200))
+        .expect("timeout");
+    assert!(unicast.set_receive_buffer(1 << 20).expect("rcvbuf") >= 1 << 20);
+    let mut multicast = socket();
+    multicast
+        .set_read_timeout(Duration::from_millis(200))
+        .expect("timeout");
+    multicast.join_multicast().expect("join multicast");
+    unicast.register_daemon().expect("register");
+    assert_eq!(control.status().expect("status").pid, std::process::id());
+    let again = socket()
+        .register_daemon()
+        .expect_err("a second daemon must be refused");
+    assert_eq!(again.errno(), Some(libc::EEXIST), "{again}");
+
+    let session = Session::start(&SessionSettings {
+        enable: true,
+        backlog_limit: before.backlog_limit,
+        backlog_wait_time: before.backlog_wait_time,
+    })
+    .expect("start session");
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let child = connect_then_setsid_in_child(port);
+
+    let pid = format!(" pid={child} ");
+    for sock in [&mut unicast, &mut multicast] {
+        await_record(sock, &["syscall=42 ", &pid, "key=\"audetect-connect\""]);
+        await_record(sock, &["syscall=112 ", &pid, "key=\"audetect-setsid\""]);
+    }
+
+    unicast.unregister_daemon().expect("unregister");
+    session.stop().expect("stop session");
+    let after = control.status().expect("status");
+    assert_eq!((after.pid, after.enabled), (0, before.enabled));
+}
