@@ -74,7 +74,9 @@ int main(int argc, char **argv)
             printf("unix connect -> %d\n", rc);
         } else if (!strcmp(s, "setsid")) {
             pid_t r = setsid();
-            printf("setsid -> %d\n", (int)r);
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            printf("setsid -> %d at %lld.%09ld\n", (int)r, (long long)now.tv_sec, now.tv_nsec);
             if (r < 0) exit(3);
         } else if (!strcmp(s, "thread-setsid")) {
             pthread_t t;

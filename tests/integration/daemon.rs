@@ -125,7 +125,6 @@ impl Daemon {
     /// appended to a config that writes alerts to a file and disables syslog
     /// (a test that wants syslog sets `[output.syslog]` itself).
     pub fn start(lock: KernelLock, extra: &str) -> Daemon {
-        let before = audit_state();
         let dir = TempDir::new("daemon");
         let alerts = dir.path().join("alerts.jsonl");
         let mut config = format!(
@@ -137,12 +136,24 @@ impl Daemon {
         }
         let config_path = dir.path().join("audetect.toml");
         std::fs::write(&config_path, config).expect("write config");
+        let args = ["run".into(), "--config".into(), config_path.into_os_string()];
+        Daemon::spawn(lock, dir, &args)
+    }
+
+    /// `audetect run` exactly as a user first types it: no arguments, no
+    /// config file; whatever it prints on stdout lands in alerts.jsonl.
+    pub fn start_with_defaults(lock: KernelLock) -> Daemon {
+        Daemon::spawn(lock, TempDir::new("daemon"), &["run".into()])
+    }
+
+    fn spawn(lock: KernelLock, dir: TempDir, args: &[std::ffi::OsString]) -> Daemon {
+        let before = audit_state();
         let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
+        let stdout = std::fs::File::create(dir.path().join("alerts.jsonl")).expect("stdout file");
         let child = Command::new(env!("CARGO_BIN_EXE_audetect"))
-            .args(["run", "--config"])
-            .arg(&config_path)
+            .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .expect("spawn audetect");

@@ -340,3 +340,28 @@ fn kernel_connect_and_setsid_further_apart_than_maxspan_do_not_alert() {
         |open, _| run_actor(actor(), &[&format!("tcp4:{open}"), "sleep:1600", "setsid"]).pid,
     );
 }
+
+#[test]
+fn kernel_run_with_no_config_and_no_syslog_prints_alerts_on_stdout() {
+    let name = "kernel_run_with_no_config_and_no_syslog_prints_alerts_on_stdout";
+    for path in [audetect::config::DEFAULT_PATH, "/dev/log"] {
+        if std::path::Path::new(path).exists() {
+            // Not a kernel limitation: this host is configured, so the
+            // first-run behaviour cannot be seen here.
+            eprintln!("SKIPPED {name}: {path} exists on this host");
+            return;
+        }
+    }
+    let Some(lock) = kernel_lock(name) else { return };
+    let d = Daemon::start_with_defaults(lock);
+    let p = ports();
+    let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
+    let alerts = d.wait_alert_for(run.pid);
+    check_alert_document(&alerts[0], p.open);
+    let log = d.stop();
+    assert_eq!(
+        log.matches("no syslog socket").count(),
+        1,
+        "says once why syslog is not used:\n{log}"
+    );
+}
