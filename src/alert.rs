@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::detect::Match;
 use crate::normalize::{Destination, EcsEvent};
-use crate::output::Severity;
+use crate::output::{Alert, Severity};
 use crate::timefmt;
 
 pub const RULE_ID: &str = "eb6a3790-d52d-11ec-8ce9-f661ea17fbce";
@@ -104,13 +104,6 @@ fn threat() -> serde_json::Value {
     ])
 }
 
-/// An alert ready for the outputs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    pub json: String,
-    pub severity: Severity,
-}
-
 /// Builds the alert for a match. `now` is when the alert is made: the one
 /// wall-clock value in the pipeline, handed in by the caller.
 pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
@@ -175,6 +168,7 @@ pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
     };
     Alert {
         json: serde_json::to_string(&doc).unwrap_or_else(|e| unreachable!("alert serializes: {e}")),
-        severity: Severity::Warning,
+        severity: Severity::from_rule_severity(RULE_SEVERITY),
+        time: now,
     }
 }

@@ -51,7 +51,7 @@ struct RawKernel {
     #[serde(default = "default_mode")]
     mode: Spanned<String>,
     #[serde(default = "default_receive_buffer")]
-    receive_buffer: usize,
+    receive_buffer: Spanned<usize>,
 }
 
 impl Default for RawKernel {
@@ -93,7 +93,7 @@ struct RawSyslog {
     #[serde(default = "default_facility")]
     facility: Spanned<String>,
     #[serde(default = "default_queue_size")]
-    queue_size: usize,
+    queue_size: Spanned<usize>,
 }
 
 impl Default for RawSyslog {
@@ -135,8 +135,8 @@ fn default_backlog_limit() -> u32 {
 fn default_mode() -> Spanned<String> {
     Spanned::new(0..0, "auto".into())
 }
-fn default_receive_buffer() -> usize {
-    32 << 20
+fn default_receive_buffer() -> Spanned<usize> {
+    Spanned::new(0..0, 32 << 20)
 }
 fn default_target() -> Spanned<String> {
     Spanned::new(0..0, "unix:/dev/log".into())
@@ -144,8 +144,8 @@ fn default_target() -> Spanned<String> {
 fn default_facility() -> Spanned<String> {
     Spanned::new(0..0, "auth".into())
 }
-fn default_queue_size() -> usize {
-    10_000
+fn default_queue_size() -> Spanned<usize> {
+    Spanned::new(0..0, 10_000)
 }
 fn default_jsonl_path() -> String {
     "-".into()
@@ -259,13 +259,13 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             ))
         }
     };
-    if raw.kernel.receive_buffer < 65536 {
-        return Err(ConfigError::Invalid {
-            origin: origin.to_owned(),
-            line: find_key_line(text, "receive_buffer"),
-            key: "kernel.receive_buffer",
-            message: "must be at least 65536 bytes".into(),
-        });
+    let receive_buffer = &raw.kernel.receive_buffer;
+    if *receive_buffer.get_ref() < 65536 {
+        return Err(invalid(
+            receive_buffer.span(),
+            "kernel.receive_buffer",
+            "must be at least 65536 bytes".into(),
+        ));
     }
 
     let maxspan = match &raw.detection.maxspan {
@@ -304,13 +304,12 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             ),
         )
     })?;
-    if s.queue_size == 0 {
-        return Err(ConfigError::Invalid {
-            origin: origin.to_owned(),
-            line: find_key_line(text, "queue_size"),
-            key: "output.syslog.queue_size",
-            message: "must be at least 1".into(),
-        });
+    if *s.queue_size.get_ref() == 0 {
+        return Err(invalid(
+            s.queue_size.span(),
+            "output.syslog.queue_size",
+            "must be at least 1".into(),
+        ));
     }
 
     let j = &raw.output.jsonl;
@@ -320,7 +319,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             backlog_limit: raw.kernel.backlog_limit,
             backlog_wait_time: raw.kernel.backlog_wait_time,
             mode,
-            receive_buffer: raw.kernel.receive_buffer,
+            receive_buffer: *receive_buffer.get_ref(),
         },
         detection: DetectionConfig { maxspan },
         syslog: SyslogConfig {
@@ -328,7 +327,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             target,
             format,
             facility,
-            queue_size: s.queue_size,
+            queue_size: *s.queue_size.get_ref(),
         },
         jsonl: JsonlConfig {
             enabled: j.enabled,
@@ -343,17 +342,6 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
-}
-
-/// For integer keys, whose values serde hands over without a span.
-fn find_key_line(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|l| {
-            let l = l.trim_start();
-            l.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map_or(0, |i| i + 1)
 }
 
 fn parse_target(s: &str) -> Result<SyslogTarget, String> {
@@ -467,6 +455,8 @@ mod tests {
         assert!(e.to_string().contains("line 2"), "{e}");
         let e = parse_str("[kernel]\nreceive_buffer = 10\n", "c").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+        let e = parse_str("[output.syslog]\n\nqueue_size = 0\n", "d").unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
     }
 
     #[test]

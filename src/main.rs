@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use audetect::config::{self, Config, SyslogTarget};
-use audetect::kernel::{self, Session, SessionSettings};
+use audetect::kernel::{self, AuditSocket, Session, SessionSettings};
 use audetect::output::{self, Outputs};
 use audetect::parse;
 use audetect::pipeline::Pipeline;
@@ -167,7 +167,7 @@ fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write_error = None;
-    let mut emit = |alert: audetect::alert::Alert| {
+    let mut emit = |alert: output::Alert| {
         if write_error.is_none() {
             if let Err(e) = writeln!(out, "{}", alert.json) {
                 write_error = Some(e);
@@ -258,9 +258,9 @@ fn run(path: Option<&Path>) -> Result<()> {
         ),
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
+        signal_hook::flag::register(sig, Arc::clone(&signalled))
             .context("installing signal handlers")?;
     }
 
@@ -272,23 +272,37 @@ fn run(path: Option<&Path>) -> Result<()> {
     )
     .context("starting outputs")?;
 
-    let session = Session::start(&SessionSettings {
-        enable: config.kernel.enable,
-        backlog_limit: config.kernel.backlog_limit,
-        backlog_wait_time: config.kernel.backlog_wait_time,
-    })
-    .context("setting up kernel audit (audetect needs root: CAP_AUDIT_CONTROL)")?;
-    let initial = *session.initial_status();
-    if initial.enabled == 0 && !config.kernel.enable {
-        log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
-    }
+    let before = AuditSocket::open()
+        .and_then(|mut s| s.status())
+        .context("reading the kernel audit status (audetect needs root: CAP_AUDIT_CONTROL)")?;
 
+    // Receiving comes first: once our rules are in, every record has a
+    // reader, and none is left for the kernel to print to its log.
     let (tx, rx) = mpsc::sync_channel(65_536);
-    let receiver = match Receiver::start(&config.kernel, initial.pid, tx, Arc::clone(&stop)) {
-        Ok(r) => r,
+    let receiver_stop = Arc::new(AtomicBool::new(false));
+    let receiver = Receiver::start(&config.kernel, before.pid, tx, Arc::clone(&receiver_stop))
+        .context("starting to receive audit records")?;
+    let unicast = receiver.source == Source::Unicast;
+    if receiver.buffer_bytes < config.kernel.receive_buffer {
+        log::warn!(
+            "audit socket receive buffer is {} bytes, less than the {} configured (SO_RCVBUFFORCE needs CAP_NET_ADMIN)",
+            receiver.buffer_bytes,
+            config.kernel.receive_buffer
+        );
+    }
+    let settings = SessionSettings {
+        enable: config.kernel.enable,
+        // Beside another audit daemon the backlog is its to size: records
+        // reach a multicast listener however the backlog is set.
+        backlog_limit: unicast.then_some(config.kernel.backlog_limit),
+        backlog_wait_time: unicast.then_some(config.kernel.backlog_wait_time),
+        state_file: Some(PathBuf::from(kernel::DEFAULT_STATE_FILE)),
+    };
+    let session = match Session::start(&settings) {
+        Ok(s) => s,
         Err(e) => {
-            drop(session);
-            return Err(e).context("starting to receive audit records");
+            stop_receiving(receiver, &receiver_stop, unicast);
+            return Err(e).context("setting up kernel audit");
         }
     };
     match receiver.source {
@@ -296,16 +310,17 @@ fn run(path: Option<&Path>) -> Result<()> {
             "registered as the audit daemon; receive buffer {} bytes",
             receiver.buffer_bytes
         ),
-        Source::Multicast => {
-            if initial.pid == 0 {
-                log::warn!("listening on the audit multicast group with no audit daemon registered: the kernel also prints every record to its log");
-            } else {
-                log::info!(
-                    "audit daemon pid {} is registered: listening on the multicast group beside it",
-                    initial.pid
-                );
-            }
-        }
+        Source::Multicast if before.pid == 0 => log::warn!(
+            "listening on the audit multicast group with no audit daemon registered: \
+             the kernel also prints every record to its log"
+        ),
+        Source::Multicast => log::info!(
+            "audit daemon pid {} is registered: listening on the multicast group beside it",
+            before.pid
+        ),
+    }
+    if session.initial_status().enabled == 0 && !config.kernel.enable {
+        log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
     }
     log::info!(
         "ready: {} audit rules installed, detecting {:?}",
@@ -315,57 +330,93 @@ fn run(path: Option<&Path>) -> Result<()> {
     notify_ready();
 
     let mut pipeline = Pipeline::new(LiveProc::new(), config.detection.maxspan, host);
-    let mut emit = |alert: audetect::alert::Alert| {
-        outputs.send(output::Alert {
-            json: alert.json,
-            severity: alert.severity,
-            time: SystemTime::now(),
-        })
-    };
+    let mut emit = |alert: output::Alert| outputs.send(alert);
     let now = SystemTime::now;
-    let mut overruns_seen = 0;
-    while !stop.load(Ordering::Relaxed) {
+    let mut watch = Watch::default();
+    while !signalled.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(d) => pipeline.push(parse::parse_netlink(d.rtype, &d.body), &now, &mut emit),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        let overruns = receiver.counters.overruns.load(Ordering::Relaxed);
-        if overruns > overruns_seen {
-            log::warn!(
-                "audit socket overflowed {} time(s) so far (ENOBUFS): records were lost",
-                overruns
-            );
-            overruns_seen = overruns;
-        }
+        watch.check(&receiver, &outputs);
     }
+
     log::info!("stopping");
-    stop.store(true, Ordering::Relaxed);
-    let source = receiver.source;
-    let event_socket = receiver.join();
+    let counters = Arc::clone(&receiver.counters);
+    // Rules go first, then the status, while we are still the registered
+    // daemon and still reading, so no record goes to the kernel log.
+    let result = session.stop().context("restoring kernel audit state");
+    stop_receiving(receiver, &receiver_stop, unicast);
     while let Ok(d) = rx.try_recv() {
         pipeline.push(parse::parse_netlink(d.rtype, &d.body), &now, &mut emit);
     }
     pipeline.flush(&now, &mut emit);
-
-    // Rules go first, so no record is left for the kernel to print once we
-    // stop being its audit daemon; then the status goes back as it was.
-    let result = session.stop().context("restoring kernel audit state");
-    if let (Some(mut sock), Source::Unicast) = (event_socket, source) {
-        if let Err(e) = sock.unregister_daemon() {
-            log::warn!("cannot unregister as the audit daemon: {e}");
-        }
-    }
-    outputs.shutdown(Duration::from_secs(2));
+    let outputs_stats = outputs.shutdown(Duration::from_secs(2));
     let s = pipeline.stats();
+    let o = outputs_stats;
     log::info!(
-        "stopped: {} records ({} malformed), {} events, {} alerts",
+        "stopped: {} datagrams ({} socket overflows, {} not from the kernel), {} records ({} malformed), {} events, {} alerts ({} to syslog, {} as JSON lines, {} dropped)",
+        counters.datagrams.load(Ordering::Relaxed),
+        counters.overruns.load(Ordering::Relaxed),
+        counters.foreign.load(Ordering::Relaxed),
         s.records,
         s.malformed_records,
         s.reassembly.events,
-        s.alerts
+        s.alerts,
+        o.sent_syslog,
+        o.sent_jsonl,
+        o.dropped_queue_full
     );
     result
+}
+
+/// Unregisters (when we were the audit daemon) and ends the receive thread.
+fn stop_receiving(receiver: Receiver, stop: &AtomicBool, unicast: bool) {
+    if unicast {
+        // The kernel accepts this from any socket of the registered process.
+        if let Err(e) = AuditSocket::open().and_then(|mut s| s.unregister_daemon()) {
+            log::warn!("cannot unregister as the audit daemon: {e}");
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    receiver.join();
+}
+
+/// Logs counters of lost work when they grow, at most every 10 seconds.
+#[derive(Default)]
+struct Watch {
+    last: Option<Instant>,
+    overruns: u64,
+    dropped: u64,
+}
+
+impl Watch {
+    fn check(&mut self, receiver: &Receiver, outputs: &Outputs) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let overruns = receiver.counters.overruns.load(Ordering::Relaxed);
+        if overruns > self.overruns {
+            log::warn!(
+                "audit socket overflowed (ENOBUFS) {} more time(s), {overruns} in all: records were lost",
+                overruns - self.overruns
+            );
+            self.overruns = overruns;
+        }
+        let dropped = outputs.stats().dropped_queue_full;
+        if dropped > self.dropped {
+            log::warn!(
+                "{} more alert(s) dropped because the output queue was full, {dropped} in all",
+                dropped - self.dropped
+            );
+            self.dropped = dropped;
+        }
+    }
 }
 
 fn notify_ready() {

@@ -6,16 +6,17 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::kernel::rules::syscall_name;
 use crate::parse::{decode_sockaddr, types, Record, SockAddr, Timestamp};
 use crate::proc::{ProcError, ProcSource, Transport};
 use crate::reassemble::Event;
 use crate::timefmt;
 
-const ARCH_X86_64: u64 = 0xc000_003e;
-const ARCH_I386: u64 = 0x4000_0003;
-const SYS_CONNECT: u64 = 3; // socketcall's call number for connect
+/// socketcall's call number for connect.
+const SYS_CONNECT: u64 = 3;
 
-/// The system calls the built-in rule needs, whatever the arch spelled them as.
+/// The system calls the built-in rule needs, whatever the arch numbered them;
+/// the numbers come from the one syscall table, in `kernel::rules`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Syscall {
     Connect,
@@ -24,19 +25,24 @@ enum Syscall {
 }
 
 fn syscall(arch: u64, nr: u64) -> Option<Syscall> {
-    match (arch, nr) {
-        (ARCH_X86_64, 42) | (ARCH_I386, 362) => Some(Syscall::Connect),
-        (ARCH_I386, 102) => Some(Syscall::Socketcall),
-        (ARCH_X86_64, 112) | (ARCH_I386, 66) => Some(Syscall::Setsid),
+    let arch = u32::try_from(arch).ok()?;
+    match syscall_name(Some(arch), u32::try_from(nr).ok()?)? {
+        "connect" => Some(Syscall::Connect),
+        "socketcall" => Some(Syscall::Socketcall),
+        "setsid" => Some(Syscall::Setsid),
         _ => None,
     }
 }
 
 /// connect() results after which the kernel had sent a SYN: Elastic's sensor
 /// fires when tcp_v4_connect/tcp_v6_connect returns 0, and these are the
-/// outcomes that follow it (established, in progress, refused by the peer,
-/// timed out, reset, unreachable by ICMP, interrupted while waiting).
-const ATTEMPT_EXITS: [i64; 7] = [0, -115, -111, -110, -104, -113, -4];
+/// outcomes that follow it: established, in progress, refused by the peer,
+/// timed out, reset, interrupted while waiting (EINTR, or ERESTARTSYS as
+/// audit sees it before a restart). EHOSTUNREACH is an over-approximation
+/// kept on purpose: an ICMP error after the SYN gives it, and so does an
+/// `unreachable` route before any SYN; audit cannot tell them apart, and a
+/// missed reverse shell costs more than a rare extra first stage.
+const ATTEMPT_EXITS: [i64; 8] = [0, -115, -111, -110, -104, -4, -512, -113];
 
 /// An ECS document for one detected-upon event. Open to more categories and
 /// actions as audetect learns them; the detection stage reads it, not records.
@@ -246,7 +252,9 @@ impl<P: ProcSource> Normalizer<P> {
         }
         let pid = sc.get("pid").and_then(|v| v.decimal()).ok_or(Malformed)? as u32;
         if let Some(fd) = fd.and_then(|f| u32::try_from(f).ok()) {
-            if let Ok(Transport::Udp) = self.proc.socket_transport(pid, fd, addr.family()) {
+            // Only a TCP connect sends anything; when the socket can no
+            // longer be looked at, the connect counts as an attempt.
+            if let Ok(Transport::Other(_)) = self.proc.socket_transport(pid, fd) {
                 self.stats.connects_ignored += 1;
                 return Ok(None);
             }

@@ -68,24 +68,15 @@ impl Timestamp {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
+    #[error("no audit(SECONDS.MILLIS:SERIAL) header")]
     NoHeader,
+    #[error("malformed audit(SECONDS.MILLIS:SERIAL) header")]
     BadTimestamp,
+    #[error("malformed type= prefix")]
     BadType,
 }
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ParseError::NoHeader => "no audit(SECONDS.MILLIS:SERIAL) header",
-            ParseError::BadTimestamp => "malformed audit(SECONDS.MILLIS:SERIAL) header",
-            ParseError::BadType => "malformed type= prefix",
-        })
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// One field's position in the record text; values are decoded on access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,9 +3,10 @@
 
 use std::time::SystemTime;
 
-use crate::alert::{self, Alert};
+use crate::alert;
 use crate::detect::{DetectStats, Detector, SEED_MAXSPAN};
 use crate::normalize::{NormalizeStats, Normalizer};
+use crate::output::Alert;
 use crate::parse::{ParseError, Record};
 use crate::proc::ProcSource;
 use crate::reassemble::{Event, Reassembler, ReassemblyStats};

@@ -1,7 +1,7 @@
 //! The procfs seam: what normalization asks of live processes (start time,
 //! the protocol behind a socket fd), with a live implementation and one for replay.
 
-use procfs::process::{FDTarget, Process};
+use procfs::process::Process;
 use procfs::ProcError as RawError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,15 +15,12 @@ pub enum ProcError {
 }
 
 /// What the socket behind a connect()'s fd turned out to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transport {
-    /// Found in the process's TCP tables.
+    /// TCP or MPTCP (over IPv4 or IPv6): connect() sends a SYN.
     Tcp,
-    /// Found in its UDP tables: a connect() that sends nothing.
-    Udp,
-    /// Not found in the UDP tables: a TCP socket after a refused connect is
-    /// in no table at all, and a closed fd leaves nothing to look at.
-    NotUdp,
+    /// Anything else (UDP, ping, raw, SCTP...), by the kernel's protocol name.
+    Other(String),
 }
 
 /// Facts about live processes. Tests fake it to model pid reuse and
@@ -31,8 +28,8 @@ pub enum Transport {
 pub trait ProcSource {
     /// Process start time, in clock ticks since boot (field 22 of /proc/PID/stat).
     fn start_time(&self, pid: u32) -> Result<u64, ProcError>;
-    /// Whether the socket at `fd` of `pid` is UDP, for family 2 or 10.
-    fn socket_transport(&self, pid: u32, fd: u32, family: u16) -> Result<Transport, ProcError>;
+    /// The protocol of the socket at `fd` of `pid`.
+    fn socket_transport(&self, pid: u32, fd: u32) -> Result<Transport, ProcError>;
     /// The boot id, so entity ids are unique across reboots.
     fn boot_id(&self) -> String;
     /// Boot time (seconds since the epoch) and clock ticks per second, to tell
@@ -48,9 +45,16 @@ pub struct LiveProc {
 
 impl LiveProc {
     pub fn new() -> Self {
-        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default();
+        let boot_id = match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+            Ok(id) => id.trim().to_owned(),
+            Err(e) => {
+                // Entity ids then repeat across reboots; say so once.
+                log::warn!(
+                    "cannot read the boot id ({e}): process.entity_id will use \"unknown-boot\""
+                );
+                "unknown-boot".into()
+            }
+        };
         let btime = procfs::boot_time_secs().ok();
         let ticks = procfs::ticks_per_second();
         LiveProc {
@@ -88,25 +92,40 @@ impl ProcSource for LiveProc {
             .map_err(|e| map_err(pid, e))
     }
 
-    fn socket_transport(&self, pid: u32, fd: u32, family: u16) -> Result<Transport, ProcError> {
-        let p = process(pid)?;
-        let fd = i32::try_from(fd).map_err(|_| ProcError::Unavailable("fd out of range".into()))?;
-        let inode = match p.fd_from_fd(fd).map_err(|e| map_err(pid, e))?.target {
-            FDTarget::Socket(inode) => inode,
-            _ => return Ok(Transport::NotUdp),
+    fn socket_transport(&self, pid: u32, fd: u32) -> Result<Transport, ProcError> {
+        // sockfs names the protocol of any socket inode in this attribute:
+        // one syscall, exact, where scanning /proc/PID/net tables would read
+        // every socket of the namespace.
+        let path = std::ffi::CString::new(format!("/proc/{pid}/fd/{fd}"))
+            .map_err(|_| ProcError::Unavailable("bad path".into()))?;
+        let mut buf = [0u8; 64];
+        // SAFETY: both pointers are valid for the lengths given.
+        let n = unsafe {
+            libc::getxattr(
+                path.as_ptr(),
+                c"system.sockprotoname".as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
         };
-        // An AF_INET6 socket may connect to a v4-mapped address: it is still
-        // in udp6. Only one table is read, so the cost stays one file per connect.
-        let udp = if family == 10 { p.udp6() } else { p.udp() };
-        let udp = udp.map_err(|e| map_err(pid, e))?;
-        if udp.iter().any(|e| e.inode == inode) {
-            return Ok(Transport::Udp);
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOENT | libc::ESRCH) => Err(ProcError::Gone(pid)),
+                Some(libc::EACCES | libc::EPERM) => Err(ProcError::Denied(pid)),
+                Some(libc::ENODATA | libc::EOPNOTSUPP) => {
+                    Ok(Transport::Other("not a socket".into()))
+                }
+                _ => Err(ProcError::Unavailable(e.to_string())),
+            };
         }
-        let tcp = if family == 10 { p.tcp6() } else { p.tcp() };
-        match tcp {
-            Ok(t) if t.iter().any(|e| e.inode == inode) => Ok(Transport::Tcp),
-            _ => Ok(Transport::NotUdp),
-        }
+        let name = &buf[..n as usize];
+        let name = String::from_utf8_lossy(name.strip_suffix(b"\0").unwrap_or(name)).into_owned();
+        Ok(if name.starts_with("TCP") || name.starts_with("MPTCP") {
+            Transport::Tcp
+        } else {
+            Transport::Other(name)
+        })
     }
 
     fn boot_id(&self) -> String {
@@ -125,7 +144,7 @@ impl ProcSource for NoProc {
     fn start_time(&self, _pid: u32) -> Result<u64, ProcError> {
         Err(ProcError::Unavailable("replay".into()))
     }
-    fn socket_transport(&self, _pid: u32, _fd: u32, _family: u16) -> Result<Transport, ProcError> {
+    fn socket_transport(&self, _pid: u32, _fd: u32) -> Result<Transport, ProcError> {
         Err(ProcError::Unavailable("replay".into()))
     }
     fn boot_id(&self) -> String {

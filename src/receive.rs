@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::{KernelConfig, ReceiveMode};
-use crate::kernel::{AuditSocket, KernelError, RecvOutcome};
+use crate::kernel::{AuditSocket, KernelError, RecvOutcome, RECV_BUFFER_SIZE};
 
 /// One record as the kernel sent it: its type and its text.
 pub struct Datagram {
@@ -66,7 +66,13 @@ impl Receiver {
         stop: Arc<AtomicBool>,
     ) -> Result<Receiver, ReceiveError> {
         let mut sock = AuditSocket::open().map_err(ReceiveError::Open)?;
-        let buffer_bytes = sock.set_receive_buffer(cfg.receive_buffer).unwrap_or(0);
+        let buffer_bytes = match sock.set_receive_buffer(cfg.receive_buffer) {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn!("cannot size the audit socket's receive buffer: {e}");
+                0
+            }
+        };
         if let Err(e) = sock.set_read_timeout(Duration::from_millis(200)) {
             log::warn!("cannot set a read timeout on the audit socket: {e}");
         }
@@ -120,7 +126,7 @@ fn drain(
     stop: Arc<AtomicBool>,
     counters: Arc<ReceiveCounters>,
 ) -> AuditSocket {
-    let mut buf = vec![0u8; 1 << 16];
+    let mut buf = vec![0u8; RECV_BUFFER_SIZE];
     while !stop.load(Ordering::Relaxed) {
         match sock.recv_raw(&mut buf) {
             Ok(RecvOutcome::Record {

@@ -1,20 +1,33 @@
 //! The audit lifecycle of one audetect run: install the rules and status it
-//! needs, and put back exactly what it changed when it stops (or is dropped).
+//! needs, and put back exactly what it changed when it stops (or is dropped),
+//! also after a run that was killed, through a state file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use super::netlink::AuditSocket;
 use super::rules::AuditRule;
-use super::ruleset::{audetect_rules, is_audetect_rule, without_saddr_fam};
+use super::ruleset::{audetect_rules, without_saddr_fam};
 use super::status::{AuditStatus, StatusChange, AUDIT_LOCKED};
 use super::KernelError;
 
+/// Where `audetect run` records what it changed (systemd's RuntimeDirectory).
+pub const DEFAULT_STATE_FILE: &str = "/run/audetect/state.json";
+
 /// What `Session::start` sets up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSettings {
     /// Turn auditing on (enabled=1) if it is off: rules fire only then.
     pub enable: bool,
-    pub backlog_limit: u32,
+    /// Raise backlog_limit to at least this; a larger one is left alone.
+    /// None: leave it (beside another audit daemon, whose setting it is).
+    pub backlog_limit: Option<u32>,
     /// How long an audited task may wait for backlog room; 0 = never wait.
-    pub backlog_wait_time: u32,
+    /// None: leave it.
+    pub backlog_wait_time: Option<u32>,
+    /// Records the changes so that a start after a crash can undo them.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for SessionSettings {
@@ -23,28 +36,54 @@ impl Default for SessionSettings {
     fn default() -> Self {
         SessionSettings {
             enable: true,
-            backlog_limit: 8192,
-            backlog_wait_time: 0,
+            backlog_limit: Some(8192),
+            backlog_wait_time: Some(0),
+            state_file: None,
         }
     }
+}
+
+/// One status field audetect changed: what to put back, and what we set
+/// (restored only if it still holds that, so a change made by someone else
+/// while audetect ran is left alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Changed {
+    was: u32,
+    set: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Changes {
+    enabled: Option<Changed>,
+    backlog_limit: Option<Changed>,
+    backlog_wait_time: Option<Changed>,
+}
+
+/// The state file's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SavedState {
+    pid: u32,
+    changes: Changes,
+    /// The installed rules, in auditctl syntax.
+    rules: Vec<String>,
 }
 
 /// The kernel audit state audetect installed, put back by `stop` or on drop.
 ///
 /// Registering as the audit daemon is not part of it (the receive socket does
-/// that). Unregister (pid 0) *before* `stop`: `stop` restores `enabled` and
-/// `backlog_wait_time`, and with a registered daemon that no longer reads,
-/// the kernel queues every record (including the CONFIG_CHANGE records `stop`
-/// itself causes) for it until the backlog fills, after which audited tasks
-/// wait up to the restored backlog_wait_time each.
+/// that). `audetect run` calls `stop` while still registered and unregisters
+/// right after: unregistering first would leave our rules firing with no
+/// daemon, so the kernel would print their records to its log. The few
+/// CONFIG_CHANGE records `stop` causes meanwhile land in the event socket's
+/// large buffer, which stays open until then.
 #[derive(Debug)]
 pub struct Session {
     socket: AuditSocket,
     initial: AuditStatus,
-    /// The old values of the status fields this session changed.
-    restore: StatusChange,
+    changes: Changes,
     installed: Vec<AuditRule>,
     fallbacks: Vec<String>,
+    state_file: Option<PathBuf>,
     stopped: bool,
 }
 
@@ -55,27 +94,39 @@ impl Session {
         Session::start_with_rules(settings, audetect_rules())
     }
 
-    /// `start` with another rule set (tests; future rule sets). Stale rules
-    /// are still recognized by their audetect key.
+    /// `start` with another rule set (tests; future rule sets).
     pub fn start_with_rules(
         settings: &SessionSettings,
         rules: Vec<AuditRule>,
     ) -> Result<Session, KernelError> {
         let mut socket = AuditSocket::open()?;
-        let initial = socket.status()?;
+        let mut initial = socket.status()?;
         let mut session = Session {
             socket,
             initial,
-            restore: StatusChange::default(),
+            changes: Changes::default(),
             installed: Vec::new(),
             fallbacks: Vec::new(),
+            state_file: settings.state_file.clone(),
             stopped: false,
         };
-        let result = if initial.enabled == AUDIT_LOCKED {
-            session.start_locked(rules)
-        } else {
-            session.start_unlocked(settings, rules)
-        };
+        let result = (|| {
+            if let Some(path) = &settings.state_file {
+                if let Some(saved) = read_state(path)? {
+                    session.recover(path, saved)?;
+                    // The status as the killed run found it is what to restore.
+                    initial = session.socket.status()?;
+                    session.initial = apply_was(initial, &session.changes);
+                }
+                session.save()?;
+            }
+            if initial.enabled == AUDIT_LOCKED {
+                session.start_locked(rules)
+            } else {
+                session.start_unlocked(settings, rules)
+            }?;
+            session.save()
+        })();
         match result {
             Ok(()) => Ok(session),
             Err(e) => {
@@ -85,6 +136,64 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// A state file was left by a run that did not stop cleanly: remove the
+    /// rules it installed and adopt its record of what the status was.
+    fn recover(&mut self, path: &Path, saved: SavedState) -> Result<(), KernelError> {
+        if saved.pid != std::process::id() && process_is_audetect(saved.pid) {
+            return Err(KernelError::Protocol {
+                op: "start",
+                detail: format!(
+                    "another audetect (pid {}) is running: {} is its state file",
+                    saved.pid,
+                    path.display()
+                ),
+            });
+        }
+        log::warn!(
+            "an earlier audetect run (pid {}) did not stop cleanly; undoing what it left (from {})",
+            saved.pid,
+            path.display()
+        );
+        for rule in self.socket.list_rules()? {
+            if saved.rules.contains(&rule.to_auditctl()) {
+                log::warn!("removing a rule left by that run: {rule}");
+                match self.socket.delete_rule(&rule) {
+                    Err(e) if e.errno() != Some(libc::ENOENT) => {
+                        return Err(KernelError::context(
+                            format!("removing stale rule {rule}"),
+                            e,
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.changes = saved.changes;
+        Ok(())
+    }
+
+    fn save(&self) -> Result<(), KernelError> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        let state = SavedState {
+            pid: std::process::id(),
+            changes: self.changes.clone(),
+            rules: self.installed.iter().map(AuditRule::to_auditctl).collect(),
+        };
+        let io = |error| KernelError::Io {
+            op: "writing the state file",
+            error,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("tmp");
+        let text = serde_json::to_string_pretty(&state).unwrap_or_default();
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
     }
 
     /// With audit locked (enabled=2) nothing can change until reboot: the
@@ -125,50 +234,41 @@ impl Session {
         settings: &SessionSettings,
         rules: Vec<AuditRule>,
     ) -> Result<(), KernelError> {
-        for stale in self
-            .socket
-            .list_rules()?
-            .into_iter()
-            .filter(is_audetect_rule)
-        {
-            log::warn!("removing a rule left by an earlier audetect run: {stale}");
-            match self.socket.delete_rule(&stale) {
-                Err(e) if e.errno() != Some(libc::ENOENT) => {
-                    return Err(KernelError::context(
-                        format!("removing stale rule {stale}"),
-                        e,
-                    ))
-                }
-                _ => {}
-            }
-        }
-
         // One field per request, so that a refusal leaves an exact record of
-        // what did change.
-        let initial = self.initial;
-        if initial.backlog_limit != settings.backlog_limit {
-            self.socket.set_status(&StatusChange {
-                backlog_limit: Some(settings.backlog_limit),
-                ..Default::default()
-            })?;
-            self.restore.backlog_limit = Some(initial.backlog_limit);
-        }
-        if !initial.has_backlog_wait_time() {
+        // what did change. `base` is what stop puts back: the status as this
+        // run (or a killed run before it) found it.
+        let current = self.socket.status()?;
+        let base = self.initial;
+        let enabled = if settings.enable && current.enabled == 0 {
+            1
+        } else {
+            current.enabled
+        };
+        self.changes.enabled = self.adjust("enabled", current.enabled, enabled, base.enabled)?;
+        let limit = settings
+            .backlog_limit
+            .map_or(current.backlog_limit, |want| {
+                want.max(current.backlog_limit)
+            });
+        self.changes.backlog_limit = self.adjust(
+            "backlog_limit",
+            current.backlog_limit,
+            limit,
+            base.backlog_limit,
+        )?;
+        if current.has_backlog_wait_time() {
+            let wait = settings
+                .backlog_wait_time
+                .unwrap_or(current.backlog_wait_time);
+            self.changes.backlog_wait_time = self.adjust(
+                "backlog_wait_time",
+                current.backlog_wait_time,
+                wait,
+                base.backlog_wait_time,
+            )?;
+        } else {
             self.fallbacks
                 .push("this kernel has no backlog_wait_time; left unset".into());
-        } else if initial.backlog_wait_time != settings.backlog_wait_time {
-            self.socket.set_status(&StatusChange {
-                backlog_wait_time: Some(settings.backlog_wait_time),
-                ..Default::default()
-            })?;
-            self.restore.backlog_wait_time = Some(initial.backlog_wait_time);
-        }
-        if settings.enable && initial.enabled == 0 {
-            self.socket.set_status(&StatusChange {
-                enabled: Some(1),
-                ..Default::default()
-            })?;
-            self.restore.enabled = Some(0);
         }
 
         for rule in rules {
@@ -216,6 +316,25 @@ impl Session {
         self.stop_inner()
     }
 
+    /// Sets one status field to `want` if it is not already, and returns
+    /// the change to undo at stop (None when `want` is what we found).
+    fn adjust(
+        &mut self,
+        field: &'static str,
+        current: u32,
+        want: u32,
+        base: u32,
+    ) -> Result<Option<Changed>, KernelError> {
+        if current != want {
+            self.socket.set_status(&status_change(field, want))?;
+            log::info!("audit {field}: {current} -> {want} while audetect runs");
+        }
+        Ok((base != want).then_some(Changed {
+            was: base,
+            set: want,
+        }))
+    }
+
     fn stop_inner(&mut self) -> Result<(), KernelError> {
         if self.stopped {
             return Ok(());
@@ -235,30 +354,47 @@ impl Session {
                 Ok(()) => {}
             }
         }
-        let restore = std::mem::take(&mut self.restore);
+        let changes = std::mem::take(&mut self.changes);
         // Disable first: that stops new records before the limits change.
         let steps = [
-            StatusChange {
-                enabled: restore.enabled,
-                ..Default::default()
-            },
-            StatusChange {
-                backlog_wait_time: restore.backlog_wait_time,
-                ..Default::default()
-            },
-            StatusChange {
-                backlog_limit: restore.backlog_limit,
-                ..Default::default()
-            },
+            ("enabled", changes.enabled),
+            ("backlog_wait_time", changes.backlog_wait_time),
+            ("backlog_limit", changes.backlog_limit),
         ];
-        for step in steps.iter().filter(|s| !s.is_empty()) {
-            if let Err(e) = self.socket.set_status(step) {
-                note(KernelError::context(format!("restoring {step:?}"), e));
+        let current = self.socket.status();
+        for (field, change) in steps {
+            let Some(Changed { was, set }) = change else {
+                continue;
+            };
+            let now = match &current {
+                Ok(status) => field_value(status, field),
+                Err(_) => set,
+            };
+            if now != set {
+                log::warn!(
+                    "audit {field} was changed to {now} by someone else while audetect ran; \
+                     leaving it (audetect had set {set}, found {was})"
+                );
+                continue;
+            }
+            match self.socket.set_status(&status_change(field, was)) {
+                Ok(()) => log::info!("audit {field}: restored to {was}"),
+                Err(e) => note(KernelError::context(
+                    format!("restoring {field} to {was}"),
+                    e,
+                )),
             }
         }
         match first {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => {
+                if let Some(path) = &self.state_file {
+                    if let Err(e) = std::fs::remove_file(path) {
+                        log::warn!("cannot remove {}: {e}", path.display());
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -277,6 +413,61 @@ impl Session {
     pub fn initial_status(&self) -> &AuditStatus {
         &self.initial
     }
+}
+
+fn status_change(field: &str, value: u32) -> StatusChange {
+    let mut change = StatusChange::default();
+    match field {
+        "enabled" => change.enabled = Some(value),
+        "backlog_limit" => change.backlog_limit = Some(value),
+        _ => change.backlog_wait_time = Some(value),
+    }
+    change
+}
+
+fn field_value(status: &AuditStatus, field: &str) -> u32 {
+    match field {
+        "enabled" => status.enabled,
+        "backlog_limit" => status.backlog_limit,
+        _ => status.backlog_wait_time,
+    }
+}
+
+/// The status as it was before the changes were made.
+fn apply_was(mut status: AuditStatus, changes: &Changes) -> AuditStatus {
+    if let Some(c) = changes.enabled {
+        status.enabled = c.was;
+    }
+    if let Some(c) = changes.backlog_limit {
+        status.backlog_limit = c.was;
+    }
+    if let Some(c) = changes.backlog_wait_time {
+        status.backlog_wait_time = c.was;
+    }
+    status
+}
+
+fn read_state(path: &Path) -> Result<Option<SavedState>, KernelError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(state) => Ok(Some(state)),
+            Err(e) => {
+                log::warn!("ignoring unreadable state file {}: {e}", path.display());
+                Ok(None)
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(KernelError::Io {
+            op: "reading the state file",
+            error,
+        }),
+    }
+}
+
+/// Whether `pid` is a live audetect (a reused pid is some other program).
+fn process_is_audetect(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|comm| comm.trim_end().starts_with("audetect"))
 }
 
 impl Drop for Session {

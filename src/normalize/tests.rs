@@ -25,12 +25,12 @@ impl ProcSource for FakeProc {
             .copied()
             .ok_or(ProcError::Gone(pid))
     }
-    fn socket_transport(&self, pid: u32, fd: u32, _family: u16) -> Result<Transport, ProcError> {
+    fn socket_transport(&self, pid: u32, fd: u32) -> Result<Transport, ProcError> {
         if !self.starts.borrow().contains_key(&pid) {
             return Err(ProcError::Gone(pid));
         }
         Ok(if self.udp.contains(&(pid, fd)) {
-            Transport::Udp
+            Transport::Other("UDP".into())
         } else {
             Transport::Tcp
         })

@@ -31,7 +31,7 @@ pub fn rfc3164_stamp(time: SystemTime) -> String {
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
         return timefmt::rfc3164(secs);
     }
-    let month = MONTHS[tm.tm_mon.clamp(0, 11) as usize];
+    let month = timefmt::MONTHS[tm.tm_mon.clamp(0, 11) as usize];
     // A leap second (60) is not valid in RFC 3164.
     let sec = tm.tm_sec.min(59);
     format!(
@@ -67,10 +67,6 @@ pub fn rfc5424(pri: u8, time: SystemTime, hostname: &str, pid: u32, msg: &str) -
         header_field(hostname, 255),
     )
 }
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 /// `<PRI>Mmm dd hh:mm:ss HOSTNAME audetect[PID]: MSG`, `stamp` from
 /// [`rfc3164_stamp`]. `hostname` None leaves the field out, as syslog(3) does
@@ -188,7 +184,7 @@ mod tests {
             let s = rfc3164_stamp(t);
             let b = s.as_bytes();
             assert_eq!(b.len(), 15, "{s}");
-            assert!(MONTHS.contains(&&s[..3]), "{s}");
+            assert!(timefmt::MONTHS.contains(&&s[..3]), "{s}");
             assert_eq!((b[3], b[6], b[9], b[12]), (b' ', b' ', b':', b':'), "{s}");
             assert!(b[4] == b' ' || b[4].is_ascii_digit(), "{s}");
         }

@@ -32,7 +32,7 @@ pub struct Alert {
     /// in JSON lines and, on stream unix sockets, in syslog).
     pub json: String,
     pub severity: Severity,
-    /// The syslog TIMESTAMP. Record time in replays, so not necessarily now.
+    /// The syslog TIMESTAMP: when the alert was made.
     pub time: SystemTime,
 }
 
@@ -198,11 +198,14 @@ impl Outputs {
     /// Writes out everything already sent, keeps trying the syslog target
     /// until its queue is empty or `deadline` has passed, then returns. If
     /// the thread is stuck past the deadline (a connect or write in
-    /// progress) it is left behind rather than waited for.
-    pub fn shutdown(mut self, deadline: Duration) {
+    /// progress) it is left behind rather than waited for. Returns the
+    /// final counters.
+    pub fn shutdown(mut self, deadline: Duration) -> OutputStats {
         let until = Instant::now() + deadline;
         self.close(until);
-        let Some(done) = self.done.take() else { return };
+        let Some(done) = self.done.take() else {
+            return self.stats();
+        };
         match done.recv_timeout(until.saturating_duration_since(Instant::now())) {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
                 if let Some(t) = self.thread.take() {
@@ -217,6 +220,7 @@ impl Outputs {
                 );
             }
         }
+        self.stats()
     }
 
     fn close(&mut self, until: Instant) {

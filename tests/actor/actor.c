@@ -53,6 +53,7 @@ static void *setsid_thread(void *arg)
     (void)arg;
     pid_t s = setsid();
     printf("thread setsid -> %d\n", (int)s);
+    if (s < 0) exit(3);
     return NULL;
 }
 
@@ -72,6 +73,7 @@ int main(int argc, char **argv)
             strncpy(a.sun_path, s + 5, sizeof a.sun_path - 1);
             int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
             printf("unix connect -> %d\n", rc);
+            if (rc < 0 && strcmp(s + 5, "/nonexistent")) exit(3);
         } else if (!strcmp(s, "setsid")) {
             pid_t r = setsid();
             struct timespec now;
@@ -84,10 +86,11 @@ int main(int argc, char **argv)
             pthread_join(t, NULL);
         } else if (!strcmp(s, "child-setsid")) {
             pid_t c = fork();
-            if (c == 0) { setsid(); _exit(0); }
+            if (c == 0) _exit(setsid() < 0 ? 3 : 0);
             int st;
             waitpid(c, &st, 0);
-            printf("child %d setsid done\n", (int)c);
+            printf("child %d setsid -> exit %d\n", (int)c, WEXITSTATUS(st));
+            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) exit(3);
         } else if (!strncmp(s, "sleep:", 6)) {
             long ms = atol(s + 6);
             struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

@@ -117,7 +117,7 @@ pub struct Daemon {
     child: Option<Child>,
     pub dir: TempDir,
     pub before: AuditState,
-    _lock: KernelLock,
+    lock: Option<KernelLock>,
 }
 
 impl Daemon {
@@ -136,21 +136,46 @@ impl Daemon {
         }
         let config_path = dir.path().join("audetect.toml");
         std::fs::write(&config_path, config).expect("write config");
-        let args = ["run".into(), "--config".into(), config_path.into_os_string()];
+        let args = [
+            "run".into(),
+            "--config".into(),
+            config_path.into_os_string(),
+        ];
         Daemon::spawn(lock, dir, &args)
     }
 
-    /// `audetect run` exactly as a user first types it: no arguments, no
-    /// config file; whatever it prints on stdout lands in alerts.jsonl.
-    pub fn start_with_defaults(lock: KernelLock) -> Daemon {
-        Daemon::spawn(lock, TempDir::new("daemon"), &["run".into()])
+    /// `audetect run` exactly as a user first types it, on a host with no
+    /// config file and no syslog socket: in a private mount namespace where
+    /// tmpfs hides /dev (and /etc/audetect, if this host has one). What it
+    /// prints on stdout lands in alerts.jsonl.
+    pub fn start_on_a_bare_host(lock: KernelLock) -> Daemon {
+        let script = format!(
+            "mount -t tmpfs tmpfs /dev && \
+             {{ [ ! -d /etc/audetect ] || mount -t tmpfs tmpfs /etc/audetect; }} && \
+             exec {} run",
+            env!("CARGO_BIN_EXE_audetect")
+        );
+        let args: Vec<std::ffi::OsString> = ["-m", "--propagation", "private", "sh", "-c", &script]
+            .iter()
+            .map(Into::into)
+            .collect();
+        Daemon::spawn_program(lock, TempDir::new("daemon"), "unshare".as_ref(), &args)
     }
 
     fn spawn(lock: KernelLock, dir: TempDir, args: &[std::ffi::OsString]) -> Daemon {
+        Daemon::spawn_program(lock, dir, env!("CARGO_BIN_EXE_audetect").as_ref(), args)
+    }
+
+    fn spawn_program(
+        lock: KernelLock,
+        dir: TempDir,
+        program: &Path,
+        args: &[std::ffi::OsString],
+    ) -> Daemon {
         let before = audit_state();
         let stderr = std::fs::File::create(dir.path().join("stderr")).expect("stderr file");
         let stdout = std::fs::File::create(dir.path().join("alerts.jsonl")).expect("stdout file");
-        let child = Command::new(env!("CARGO_BIN_EXE_audetect"))
+        let child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -161,7 +186,7 @@ impl Daemon {
             child: Some(child),
             dir,
             before,
-            _lock: lock,
+            lock: Some(lock),
         };
         let ready = wait_for(Duration::from_secs(10), || {
             if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
@@ -215,7 +240,12 @@ impl Daemon {
     }
 
     /// SIGTERM, a clean exit, and the audit state as it was before.
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_keeping_lock().0
+    }
+
+    /// `stop`, handing back the kernel lock for cleanup the test still owes.
+    pub fn stop_keeping_lock(mut self) -> (String, KernelLock) {
         let mut child = self.child.take().expect("running");
         // SAFETY: kill on a child pid we own.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -231,7 +261,7 @@ impl Daemon {
             after, self.before,
             "audit state after stop differs from before start; log:\n{log}"
         );
-        log
+        (log, self.lock.take().expect("held until stop"))
     }
 }
 

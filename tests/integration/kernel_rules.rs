@@ -199,12 +199,13 @@ fn session_installs_the_rules_file_and_restores() {
 
     let settings = SessionSettings {
         enable: true,
-        backlog_limit: before.backlog_limit + 1000,
-        backlog_wait_time: if before.backlog_wait_time == 0 {
+        backlog_limit: Some(before.backlog_limit + 1000),
+        backlog_wait_time: Some(if before.backlog_wait_time == 0 {
             1000
         } else {
             0
-        },
+        }),
+        state_file: None,
     };
     let session = Session::start(&settings).expect("start session");
     assert_eq!(session.fallbacks(), &[] as &[String]);
@@ -212,8 +213,8 @@ fn session_installs_the_rules_file_and_restores() {
 
     let during = s.status().expect("status");
     assert_eq!(during.enabled, 1);
-    assert_eq!(during.backlog_limit, settings.backlog_limit);
-    assert_eq!(during.backlog_wait_time, settings.backlog_wait_time);
+    assert_eq!(Some(during.backlog_limit), settings.backlog_limit);
+    assert_eq!(Some(during.backlog_wait_time), settings.backlog_wait_time);
 
     let listed: Vec<String> = run(&auditctl, &["-l"])
         .lines()
@@ -241,41 +242,98 @@ fn session_installs_the_rules_file_and_restores() {
     assert_eq!(s.list_rules().expect("list"), rules_before);
 }
 
-/// Rules left by a crashed run are removed, and no duplicate is installed.
+/// A rule that was there before (augenrules loaded audetect.rules) is used
+/// but not taken over: stop leaves it in place.
 #[test]
-fn session_removes_stale_rules() {
-    let Some(_lock) = util::kernel_lock("session_removes_stale_rules") else {
+fn session_leaves_rules_it_did_not_add() {
+    let Some(_lock) = util::kernel_lock("session_leaves_rules_it_did_not_add") else {
         return;
     };
     let _restore = Restore::new();
     let mut s = socket();
     let before = s.status().expect("status");
-    let same_as_ours = audetect_rules()[1].clone();
-    let other = AuditRule::new(AUDIT_FILTER_EXIT, AUDIT_ALWAYS)
-        .with_num(AUDIT_ARCH, AUDIT_EQUAL, AUDIT_ARCH_X86_64)
-        .with_syscall(62)
-        .with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, b"audetect-stale-test");
-    s.add_rule(&same_as_ours).expect("add stale rule");
-    s.add_rule(&other).expect("add stale rule");
-    let dup = s.add_rule(&other).expect_err("duplicate add must fail");
+    let preloaded = audetect_rules()[1].clone();
+    s.add_rule(&preloaded).expect("add the preloaded rule");
+    let dup = s.add_rule(&preloaded).expect_err("duplicate add must fail");
     assert_eq!(dup.errno(), Some(libc::EEXIST), "{dup}");
 
-    // No status change: only the rules are under test here.
     let settings = SessionSettings {
         enable: false,
-        backlog_limit: before.backlog_limit,
-        backlog_wait_time: before.backlog_wait_time,
+        backlog_limit: None,
+        backlog_wait_time: None,
+        state_file: None,
     };
     let session = Session::start(&settings).expect("start session");
-    assert_eq!(audetect_rules_in_kernel(&mut s), audetect_rules());
-    assert_eq!(session.installed(), audetect_rules().as_slice());
+    let texts = |rules: Vec<AuditRule>| {
+        let mut t: Vec<String> = rules.iter().map(AuditRule::to_auditctl).collect();
+        t.sort();
+        t
+    };
+    assert_eq!(
+        texts(audetect_rules_in_kernel(&mut s)),
+        texts(audetect_rules()),
+        "each rule once, the preloaded one included"
+    );
+    assert!(
+        !session.installed().contains(&preloaded),
+        "not ours to remove"
+    );
+    assert_eq!(session.installed().len(), audetect_rules().len() - 1);
     session.stop().expect("stop session");
 
-    assert_eq!(audetect_rules_in_kernel(&mut s), vec![]);
+    assert_eq!(audetect_rules_in_kernel(&mut s), vec![preloaded.clone()]);
+    s.delete_rule(&preloaded)
+        .expect("delete the preloaded rule");
     let missing = s
-        .delete_rule(&other)
+        .delete_rule(&preloaded)
         .expect_err("deleting a missing rule must fail");
     assert_eq!(missing.errno(), Some(libc::ENOENT), "{missing}");
+    let after = s.status().expect("status");
+    assert_eq!(after.backlog_limit, before.backlog_limit);
+}
+
+/// A run that was killed leaves its state file: the next start removes that
+/// run's rules (no duplicates), and its stop restores the status from before
+/// the killed run, not the one the killed run left.
+#[test]
+fn session_recovers_from_a_killed_run() {
+    let Some(_lock) = util::kernel_lock("session_recovers_from_a_killed_run") else {
+        return;
+    };
+    let _restore = Restore::new();
+    let mut s = socket();
+    let before = s.status().expect("status");
+    let dir = crate::util::TempDir::new("state");
+    let settings = SessionSettings {
+        enable: true,
+        backlog_limit: Some(before.backlog_limit + 512),
+        backlog_wait_time: Some(0),
+        state_file: Some(dir.path().join("state.json")),
+    };
+    let killed = Session::start(&settings).expect("first run");
+    // As SIGKILL would: nothing of stop() runs.
+    std::mem::forget(killed);
+    assert!(dir.path().join("state.json").exists());
+    assert_eq!(
+        s.status().expect("status").backlog_limit,
+        before.backlog_limit + 512
+    );
+
+    let session = Session::start(&settings).expect("second run");
+    assert_eq!(
+        audetect_rules_in_kernel(&mut s),
+        audetect_rules(),
+        "no duplicate"
+    );
+    assert_eq!(
+        session.installed(),
+        audetect_rules().as_slice(),
+        "all ours again"
+    );
+    assert_eq!(session.initial_status().backlog_limit, before.backlog_limit);
+    assert_eq!(session.initial_status().enabled, before.enabled);
+    session.stop().expect("stop");
+
     let after = s.status().expect("status");
     assert_eq!(
         (after.enabled, after.backlog_limit, after.backlog_wait_time),
@@ -284,6 +342,43 @@ fn session_removes_stale_rules() {
             before.backlog_limit,
             before.backlog_wait_time
         )
+    );
+    assert_eq!(audetect_rules_in_kernel(&mut s), vec![]);
+    assert!(
+        !dir.path().join("state.json").exists(),
+        "a clean stop removes it"
+    );
+}
+
+/// A status field someone else changed while audetect ran is theirs: stop
+/// does not overwrite it.
+#[test]
+fn session_does_not_undo_changes_made_by_others() {
+    let Some(_lock) = util::kernel_lock("session_does_not_undo_changes_made_by_others") else {
+        return;
+    };
+    let _restore = Restore::new();
+    let mut s = socket();
+    let before = s.status().expect("status");
+    let settings = SessionSettings {
+        enable: true,
+        backlog_limit: Some(before.backlog_limit + 512),
+        backlog_wait_time: None,
+        state_file: None,
+    };
+    let session = Session::start_with_rules(&settings, vec![]).expect("start");
+    let theirs = before.backlog_limit + 1024;
+    s.set_status(&StatusChange {
+        backlog_limit: Some(theirs),
+        ..Default::default()
+    })
+    .expect("an administrator's change");
+    session.stop().expect("stop");
+    let after = s.status().expect("status");
+    assert_eq!(after.backlog_limit, theirs);
+    assert_eq!(
+        after.enabled, before.enabled,
+        "enabled was still ours: restored"
     );
 }
 
@@ -296,7 +391,6 @@ fn session_falls_back_without_saddr_fam() {
     };
     let _restore = Restore::new();
     let mut s = socket();
-    let before = s.status().expect("status");
     // Bit operators on saddr_fam are EINVAL in every kernel that has the
     // field: a stand-in for an older kernel that lacks saddr_fam.
     let refused = |fam| {
@@ -309,8 +403,9 @@ fn session_falls_back_without_saddr_fam() {
     };
     let settings = SessionSettings {
         enable: false,
-        backlog_limit: before.backlog_limit,
-        backlog_wait_time: before.backlog_wait_time,
+        backlog_limit: None,
+        backlog_wait_time: None,
+        state_file: None,
     };
     let session =
         Session::start_with_rules(&settings, vec![refused(2), refused(10)]).expect("start session");
@@ -441,8 +536,9 @@ fn records_arrive_on_unicast_and_multicast() {
 
     let session = Session::start(&SessionSettings {
         enable: true,
-        backlog_limit: before.backlog_limit,
-        backlog_wait_time: before.backlog_wait_time,
+        backlog_limit: None,
+        backlog_wait_time: None,
+        state_file: None,
     })
     .expect("start session");
 
