@@ -67,4 +67,6 @@ print("alerts: %d of %d scenarios" % (len(from_record), N))
 for name, xs in (("from setsid record time (ms stamp)", from_record), ("from setsid() return (actor clock)", from_actor)):
     print("latency %s: p50 %.2f ms, p99 %.2f ms, max %.2f ms" % (name, pct(xs, 50), pct(xs, 99), max(xs)))
 print("daemon RSS: %s now, %s peak" % (rss.get("VmRSS"), rss.get("VmHWM")))
-print(open(err.name).read().strip().splitlines()[-1])
+for line in open(err.name).read().strip().splitlines():
+    if "warning" in line or line.startswith("audetect: info: stopped"):
+        print(line)

@@ -14,7 +14,6 @@ use clap::{Parser, Subcommand};
 use audetect::config::{self, Config, SyslogTarget};
 use audetect::kernel::{self, AuditSocket, Session, SessionSettings};
 use audetect::output::{self, Outputs};
-use audetect::parse;
 use audetect::pipeline::Pipeline;
 use audetect::proc::{LiveProc, NoProc};
 use audetect::receive::{Receiver, Source};
@@ -205,7 +204,7 @@ fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
             if line.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-            pipeline.push(parse::parse_log_line(&line), &now, &mut emit);
+            pipeline.push_log_line(&line, &now, &mut emit);
         }
     }
     pipeline.flush(&now, &mut emit);
@@ -335,7 +334,7 @@ fn run(path: Option<&Path>) -> Result<()> {
     let mut watch = Watch::default();
     while !signalled.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(d) => pipeline.push(parse::parse_netlink(d.rtype, &d.body), &now, &mut emit),
+            Ok(d) => pipeline.push_netlink(d.rtype, &d.body, &now, &mut emit),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -349,7 +348,7 @@ fn run(path: Option<&Path>) -> Result<()> {
     let result = session.stop().context("restoring kernel audit state");
     stop_receiving(receiver, &receiver_stop, unicast);
     while let Ok(d) = rx.try_recv() {
-        pipeline.push(parse::parse_netlink(d.rtype, &d.body), &now, &mut emit);
+        pipeline.push_netlink(d.rtype, &d.body, &now, &mut emit);
     }
     pipeline.flush(&now, &mut emit);
     let outputs_stats = outputs.shutdown(Duration::from_secs(2));

@@ -7,7 +7,7 @@ use crate::alert;
 use crate::detect::{DetectStats, Detector, SEED_MAXSPAN};
 use crate::normalize::{NormalizeStats, Normalizer};
 use crate::output::Alert;
-use crate::parse::{ParseError, Record};
+use crate::parse::{self, ParseError, Record};
 use crate::proc::ProcSource;
 use crate::reassemble::{Event, Reassembler, ReassemblyStats};
 
@@ -46,11 +46,34 @@ impl<P: ProcSource> Pipeline<P> {
         }
     }
 
-    /// Feeds one parse result; a malformed record is counted and skipped.
+    /// Feeds one record as the kernel sent it over netlink.
     /// `now` gives the wall-clock time an alert is made at.
-    pub fn push(
+    pub fn push_netlink(
+        &mut self,
+        rtype: u16,
+        body: &[u8],
+        now: &dyn Fn() -> SystemTime,
+        emit: &mut dyn FnMut(Alert),
+    ) {
+        self.push(parse::parse_netlink(rtype, body), body, now, emit);
+    }
+
+    /// Feeds one line of an auditd log.
+    pub fn push_log_line(
+        &mut self,
+        line: &[u8],
+        now: &dyn Fn() -> SystemTime,
+        emit: &mut dyn FnMut(Alert),
+    ) {
+        self.push(parse::parse_log_line(line), line, now, emit);
+    }
+
+    /// A malformed record is counted and skipped; the first few are logged
+    /// so an operator can see what they were.
+    fn push(
         &mut self,
         parsed: Result<Record, ParseError>,
+        raw: &[u8],
         now: &dyn Fn() -> SystemTime,
         emit: &mut dyn FnMut(Alert),
     ) {
@@ -60,7 +83,21 @@ impl<P: ProcSource> Pipeline<P> {
                 self.reassembler.push(record, &mut self.events);
                 self.drain(now, emit);
             }
-            Err(_) => self.malformed += 1,
+            Err(e) => {
+                self.malformed += 1;
+                if self.malformed <= 10 {
+                    let shown = &raw[..raw.len().min(200)];
+                    log::warn!(
+                        "skipping a malformed audit record ({e}): {:?}{}",
+                        String::from_utf8_lossy(shown),
+                        if self.malformed == 10 {
+                            " (further ones are only counted)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
         }
     }
 

@@ -10,6 +10,13 @@ use std::time::Duration;
 use crate::config::{KernelConfig, ReceiveMode};
 use crate::kernel::{AuditSocket, KernelError, RecvOutcome, RECV_BUFFER_SIZE};
 
+/// Netlink and audit control messages (acks, AUDIT_GET replies) are below
+/// this type; audit records start here (AUDIT_FIRST_USER_MSG).
+const FIRST_RECORD_TYPE: u16 = 1100;
+/// The kernel's "are you alive?" probe to the registered daemon, sent when
+/// anyone asks to register or unregister: a binary pid, not a record.
+const AUDIT_REPLACE: u16 = 1329;
+
 /// One record as the kernel sent it: its type and its text.
 pub struct Datagram {
     pub rtype: u16,
@@ -134,6 +141,9 @@ fn drain(
                 body,
                 truncated,
             }) => {
+                if msg_type < FIRST_RECORD_TYPE || msg_type == AUDIT_REPLACE {
+                    continue;
+                }
                 if truncated {
                     counters.truncated.fetch_add(1, Ordering::Relaxed);
                 }

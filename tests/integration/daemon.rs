@@ -256,6 +256,11 @@ impl Daemon {
             panic!("audetect did not stop within 10 s of SIGTERM:\n{log}")
         });
         assert!(status.success(), "audetect exited with {status}:\n{log}");
+        // Regression: the kernel's AUDIT_REPLACE probe was once parsed as a record.
+        assert!(
+            log.contains(" records (0 malformed)"),
+            "the kernel sent nothing malformed:\n{log}"
+        );
         let after = audit_state();
         assert_eq!(
             after, self.before,
