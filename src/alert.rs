@@ -1,27 +1,20 @@
 //! Matches → alert documents: the ECS and kibana.alert.* fields Elastic's
-//! detection engine would write for the built-in rule, with the matched events.
+//! detection engine would write for the matching rule, with the matched events.
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::detect::Match;
 use crate::normalize::{Destination, EcsEvent};
 use crate::output::{Alert, Severity};
 use crate::timefmt;
 
-pub const RULE_ID: &str = "eb6a3790-d52d-11ec-8ce9-f661ea17fbce";
-pub const RULE_NAME: &str = "Suspicious Network Connection Attempt by Root";
-pub const RULE_VERSION: u32 = 100;
-pub const RULE_SEVERITY: &str = "medium";
-pub const RULE_RISK_SCORE: u32 = 47;
-
 #[derive(Serialize)]
 struct AlertDoc<'a> {
     #[serde(rename = "@timestamp")]
     timestamp: String,
     event: EventKind,
-    rule: RuleRef,
-    kibana: Kibana,
+    rule: RuleRef<'a>,
+    kibana: Kibana<'a>,
     process: ProcessRef<'a>,
     user: &'a crate::normalize::UserFields,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,35 +29,42 @@ struct EventKind {
 }
 
 #[derive(Serialize)]
-struct RuleRef {
-    id: &'static str,
-    name: &'static str,
+struct RuleRef<'a> {
+    id: &'a str,
+    name: &'a str,
 }
 
 #[derive(Serialize)]
-struct Kibana {
-    alert: KibanaAlert,
+struct Kibana<'a> {
+    alert: KibanaAlert<'a>,
 }
 
 #[derive(Serialize)]
-struct KibanaAlert {
-    rule: KibanaRule,
+struct KibanaAlert<'a> {
+    rule: KibanaRule<'a>,
     reason: String,
-    severity: &'static str,
+    severity: &'a str,
     risk_score: u32,
-    original_time: String,
+    original_time: &'a str,
 }
 
 #[derive(Serialize)]
-struct KibanaRule {
-    rule_id: &'static str,
-    name: &'static str,
-    severity: &'static str,
+struct KibanaRule<'a> {
+    rule_id: &'a str,
+    name: &'a str,
+    description: &'a str,
+    severity: &'a str,
     risk_score: u32,
-    threat: serde_json::Value,
+    threat: &'a serde_json::Value,
     version: u32,
     #[serde(rename = "type")]
     rule_type: &'static str,
+    max_signals: u32,
+    tags: &'a [String],
+    references: &'a [String],
+    author: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -82,77 +82,62 @@ struct Host<'a> {
     name: &'a str,
 }
 
-/// The rule's MITRE ATT&CK mapping, in Kibana's `threat` shape.
-fn threat() -> serde_json::Value {
-    json!([
-        {
-            "framework": "MITRE ATT&CK",
-            "tactic": {"id": "TA0011", "name": "Command and Control",
-                       "reference": "https://attack.mitre.org/tactics/TA0011/"},
-            "technique": [{"id": "T1095", "name": "Non-Application Layer Protocol",
-                           "reference": "https://attack.mitre.org/techniques/T1095/"}]
-        },
-        {
-            "framework": "MITRE ATT&CK",
-            "tactic": {"id": "TA0004", "name": "Privilege Escalation",
-                       "reference": "https://attack.mitre.org/tactics/TA0004/"},
-            "technique": [{"id": "T1548", "name": "Abuse Elevation Control Mechanism",
-                           "reference": "https://attack.mitre.org/techniques/T1548/",
-                           "subtechnique": [{"id": "T1548.003", "name": "Sudo and Sudo Caching",
-                                             "reference": "https://attack.mitre.org/techniques/T1548/003/"}]}]
-        }
-    ])
-}
-
 /// Builds the alert for a match. `now` is when the alert is made: the one
 /// wall-clock value in the pipeline, handed in by the caller.
 pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
+    let rule = &*m.rule;
     // The join key's process is the same in every event; the last event's
-    // view of it (its executable after any execve) is the freshest.
-    let last = m
-        .events
-        .last()
-        .unwrap_or_else(|| unreachable!("a match has events"));
+    // view of it (its executable after any execve) is the freshest. For a
+    // single-event rule, the one event's fields are the alert's.
+    let Some(last) = m.events.last() else {
+        unreachable!("a match has events")
+    };
     let first = &m.events[0];
     let destination = m.events.iter().find_map(|e| e.destination.as_ref());
     let (sec, micros) = timefmt::split(now);
-    let categories: Vec<&str> = m
-        .events
-        .iter()
-        .flat_map(|e| e.event.category.iter().copied())
-        .collect();
-    let process_name = last.process.name.as_deref().unwrap_or("?");
+    let mut categories: Vec<&str> = Vec::new();
+    for c in m.events.iter().flat_map(|e| e.event.category.iter()) {
+        if !categories.contains(c) {
+            categories.push(c);
+        }
+    }
     let reason = format!(
         "{} event with process {}, by user {} on {} created {} alert {}.",
         categories.join(", "),
-        process_name,
+        last.process.name.as_deref().unwrap_or("?"),
         last.user.id,
         host_name,
-        RULE_SEVERITY,
-        RULE_NAME
+        rule.severity,
+        rule.name
     );
     let doc = AlertDoc {
         timestamp: timefmt::rfc3339_micros(sec, micros),
         event: EventKind { kind: "signal" },
         rule: RuleRef {
-            id: RULE_ID,
-            name: RULE_NAME,
+            id: &rule.id,
+            name: &rule.name,
         },
         kibana: Kibana {
             alert: KibanaAlert {
                 rule: KibanaRule {
-                    rule_id: RULE_ID,
-                    name: RULE_NAME,
-                    severity: RULE_SEVERITY,
-                    risk_score: RULE_RISK_SCORE,
-                    threat: threat(),
-                    version: RULE_VERSION,
+                    rule_id: &rule.id,
+                    name: &rule.name,
+                    description: &rule.description,
+                    severity: &rule.severity,
+                    risk_score: rule.risk_score,
+                    threat: &rule.threat,
+                    version: rule.version,
                     rule_type: "eql",
+                    max_signals: rule.max_signals,
+                    tags: &rule.tags,
+                    references: &rule.references,
+                    author: &rule.author,
+                    license: rule.license.as_deref(),
                 },
                 reason,
-                severity: RULE_SEVERITY,
-                risk_score: RULE_RISK_SCORE,
-                original_time: first.timestamp.clone(),
+                severity: &rule.severity,
+                risk_score: rule.risk_score,
+                original_time: &first.timestamp,
             },
         },
         process: ProcessRef {
@@ -168,7 +153,7 @@ pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
     };
     Alert {
         json: serde_json::to_string(&doc).unwrap_or_else(|e| unreachable!("alert serializes: {e}")),
-        severity: Severity::from_rule_severity(RULE_SEVERITY),
+        severity: Severity::from_rule_severity(&rule.severity),
         time: now,
     }
 }

@@ -2,7 +2,6 @@
 //! defaults, and validation that names the line of anything wrong.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -66,10 +65,22 @@ impl Default for RawKernel {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDetection {
-    maxspan: Option<Spanned<String>>,
+    #[serde(default = "default_true")]
+    builtin_rules: bool,
+    #[serde(default)]
+    rule_paths: Option<Vec<String>>,
+}
+
+impl Default for RawDetection {
+    fn default() -> Self {
+        RawDetection {
+            builtin_rules: true,
+            rule_paths: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -179,10 +190,14 @@ pub enum ReceiveMode {
     Multicast,
 }
 
+/// Where rules come from when `rule_paths` is not set.
+pub const DEFAULT_RULE_DIR: &str = "/etc/audetect/rules.d";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectionConfig {
-    /// Overrides the built-in rule's maxspan (1m), e.g. to test expiry quickly.
-    pub maxspan: Option<Duration>,
+    pub builtin_rules: bool,
+    /// Rule files, or directories of `*.toml` rule files.
+    pub rule_paths: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -268,11 +283,16 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         ));
     }
 
-    let maxspan = match &raw.detection.maxspan {
-        None => None,
-        Some(s) => Some(
-            parse_duration(s.get_ref()).map_err(|m| invalid(s.span(), "detection.maxspan", m))?,
-        ),
+    let detection = DetectionConfig {
+        builtin_rules: raw.detection.builtin_rules,
+        rule_paths: raw
+            .detection
+            .rule_paths
+            .clone()
+            .unwrap_or_else(|| vec![DEFAULT_RULE_DIR.to_owned()])
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
     };
 
     let s = &raw.output.syslog;
@@ -321,7 +341,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             mode,
             receive_buffer: *receive_buffer.get_ref(),
         },
-        detection: DetectionConfig { maxspan },
+        detection,
         syslog: SyslogConfig {
             enabled: s.enabled,
             target,
@@ -362,24 +382,6 @@ fn parse_target(s: &str) -> Result<SyslogTarget, String> {
         "tcp" => Ok(SyslogTarget::Tcp(addr.to_owned())),
         _ => Err(bad()),
     }
-}
-
-/// Parses an EQL-style span: a number followed by ms, s, m, h or d.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as \"500ms\", \"30s\", \"1m\""))?;
-    let ms = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("{s:?}: the unit must be ms, s, m, h or d")),
-    };
-    Ok(Duration::from_millis(n.saturating_mul(ms)))
 }
 
 fn facility_code(name: &str) -> Option<u8> {
@@ -423,7 +425,11 @@ mod tests {
         assert_eq!(c.kernel.backlog_limit, 8192);
         assert_eq!(c.kernel.backlog_wait_time, 0);
         assert_eq!(c.kernel.mode, ReceiveMode::Auto);
-        assert_eq!(c.detection.maxspan, None);
+        assert!(c.detection.builtin_rules);
+        assert_eq!(
+            c.detection.rule_paths,
+            vec![PathBuf::from("/etc/audetect/rules.d")]
+        );
         assert!(c.syslog.enabled);
         assert_eq!(c.syslog.target, SyslogTarget::Unix("/dev/log".into()));
         assert_eq!(
@@ -451,7 +457,7 @@ mod tests {
         let text = "\n[output.syslog]\ntarget = \"udp:nowhere\"\n";
         let e = parse_str(text, "a.toml").unwrap_err().to_string();
         assert!(e.starts_with("a.toml, line 3: output.syslog.target"), "{e}");
-        let e = parse_str("[detection]\nmaxspan = \"1 minute\"\n", "b").unwrap_err();
+        let e = parse_str("[detection]\nrule_paths = \"/etc\"\n", "b").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
         let e = parse_str("[kernel]\nreceive_buffer = 10\n", "c").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
@@ -462,14 +468,15 @@ mod tests {
     #[test]
     fn targets_and_spans_parse() {
         let c = parse_str(
-            "[output.syslog]\ntarget = \"tcp:[::1]:6514\"\nformat = \"rfc3164\"\nfacility = \"local3\"\n[detection]\nmaxspan = \"1500ms\"\n[output.jsonl]\nenabled = true\npath = \"/var/log/a.json\"\n",
+            "[output.syslog]\ntarget = \"tcp:[::1]:6514\"\nformat = \"rfc3164\"\nfacility = \"local3\"\n[detection]\nbuiltin_rules = false\nrule_paths = [\"/r\"]\n[output.jsonl]\nenabled = true\npath = \"/var/log/a.json\"\n",
             "t",
         )
         .unwrap();
         assert_eq!(c.syslog.target, SyslogTarget::Tcp("[::1]:6514".into()));
         assert_eq!(c.syslog.format, SyslogFormat::Rfc3164);
         assert_eq!(c.syslog.facility, 19);
-        assert_eq!(c.detection.maxspan, Some(Duration::from_millis(1500)));
+        assert!(!c.detection.builtin_rules);
+        assert_eq!(c.detection.rule_paths, vec![PathBuf::from("/r")]);
         assert_eq!(c.jsonl.path, Some(PathBuf::from("/var/log/a.json")));
     }
 

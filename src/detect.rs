@@ -1,160 +1,107 @@
-//! The built-in rule as a sequence state machine with Elasticsearch's
-//! semantics: per join key, a newer first stage replaces an older one, one
-//! first stage completes at most one sequence, maxspan is inclusive.
+//! Detection: each loaded rule's EQL matcher fed every event in record
+//! order, with each rule's max_signals applied per 5-minute window of record time.
 
-use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
 
+use crate::eql::Matcher;
 use crate::normalize::EcsEvent;
+use crate::rulefile::{Rule, RuleMeta};
 
-/// Executables the rule excludes, matched with EQL's `:` (case-insensitive, wildcards).
-pub const EXCLUDED_EXECUTABLES: [&str; 4] = [
-    "/bin/ssh",
-    "/sbin/ssh",
-    "/usr/lib/systemd/systemd",
-    "/usr/sbin/sshd",
-];
+/// Elastic runs a rule every 5 minutes and keeps at most max_signals alerts
+/// a run; audetect counts alerts per rule in 5-minute windows of record time.
+pub const WINDOW_MS: u64 = 5 * 60 * 1000;
 
-pub const SEED_MAXSPAN: Duration = Duration::from_secs(60);
-
-/// A completed sequence: the events of each stage, in order.
-#[derive(Debug, Clone, PartialEq)]
+/// A rule's query matched: the events, in stage order.
+#[derive(Debug, Clone)]
 pub struct Match {
+    pub rule: Arc<RuleMeta>,
     pub events: Vec<EcsEvent>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DetectStats {
-    pub sequences_started: u64,
-    pub sequences_replaced: u64,
-    pub sequences_expired: u64,
     pub matches: u64,
-    pub pending: u64,
+    /// Matches over a rule's max_signals in a window: counted, not alerted.
+    pub suppressed: u64,
+}
+
+struct Running {
+    rule: Rule,
+    matcher: Matcher<EcsEvent>,
+    window: u64,
+    in_window: u32,
+    suppressed_unreported: u64,
 }
 
 pub struct Detector {
-    maxspan_ms: u64,
-    /// Stage-1 events waiting for their stage 2, by process.entity_id.
-    pending: HashMap<String, EcsEvent>,
-    newest_ms: u64,
-    last_sweep_ms: u64,
+    running: Vec<Running>,
     stats: DetectStats,
 }
 
 impl Detector {
-    pub fn new(maxspan: Duration) -> Self {
+    pub fn new(rules: Vec<Rule>) -> Self {
         Detector {
-            maxspan_ms: maxspan.as_millis() as u64,
-            pending: HashMap::new(),
-            newest_ms: 0,
-            last_sweep_ms: 0,
+            running: rules
+                .into_iter()
+                .map(|rule| Running {
+                    matcher: Matcher::new(Arc::clone(&rule.query)),
+                    rule,
+                    window: 0,
+                    in_window: 0,
+                    suppressed_unreported: 0,
+                })
+                .collect(),
             stats: DetectStats::default(),
         }
     }
 
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<RuleMeta>> {
+        self.running.iter().map(|r| &r.rule.meta)
+    }
+
     pub fn stats(&self) -> DetectStats {
-        DetectStats {
-            pending: self.pending.len() as u64,
-            ..self.stats
-        }
+        self.stats
     }
 
-    /// Feeds one event in record order; returns a match when it completes one.
-    pub fn on_event(&mut self, ev: EcsEvent) -> Option<Match> {
-        let now = ev.time.as_millis();
-        self.newest_ms = self.newest_ms.max(now);
-        self.sweep();
-        if is_stage1(&ev) {
-            self.stats.sequences_started += 1;
-            if self
-                .pending
-                .insert(ev.process.entity_id.clone(), ev)
-                .is_some()
-            {
-                self.stats.sequences_replaced += 1;
+    /// Feeds one event to every rule; matches within their rule's
+    /// max_signals are appended to `out`.
+    pub fn on_event(&mut self, event: &EcsEvent, out: &mut Vec<Match>) {
+        for r in &mut self.running {
+            for events in r.matcher.on_event(event) {
+                self.stats.matches += 1;
+                let window = events.last().map_or(0, |e| e.time.as_millis() / WINDOW_MS);
+                if window != r.window {
+                    r.window = window;
+                    r.in_window = 0;
+                }
+                if r.in_window >= r.rule.meta.max_signals {
+                    r.suppressed_unreported += 1;
+                    self.stats.suppressed += 1;
+                    continue;
+                }
+                r.in_window += 1;
+                out.push(Match {
+                    rule: Arc::clone(&r.rule.meta),
+                    events,
+                });
             }
-            return None;
-        }
-        if !is_stage2(&ev) {
-            return None;
-        }
-        let first = self.pending.remove(&ev.process.entity_id)?;
-        let (t1, t2) = (first.time.as_millis(), ev.time.as_millis());
-        let strictly_after =
-            (first.time, first.audetect.audit.serial) < (ev.time, ev.audetect.audit.serial);
-        if !strictly_after {
-            // Out of order: keep waiting for a stage 2 that comes after it.
-            self.pending.insert(first.process.entity_id.clone(), first);
-            return None;
-        }
-        if t2 - t1 > self.maxspan_ms {
-            self.stats.sequences_expired += 1;
-            return None;
-        }
-        self.stats.matches += 1;
-        Some(Match {
-            events: vec![first, ev],
-        })
-    }
-
-    /// Drops first stages that can no longer complete, measured in record
-    /// time, so memory is bounded by what a maxspan of traffic can start.
-    fn sweep(&mut self) {
-        if self.newest_ms < self.last_sweep_ms + 1_000 {
-            return;
-        }
-        self.last_sweep_ms = self.newest_ms;
-        let horizon = self.newest_ms.saturating_sub(self.maxspan_ms);
-        let before = self.pending.len();
-        self.pending.retain(|_, ev| ev.time.as_millis() >= horizon);
-        self.stats.sequences_expired += (before - self.pending.len()) as u64;
-    }
-}
-
-fn common_conditions(ev: &EcsEvent) -> bool {
-    ev.user.id == "0"
-        && !ev.process.executable.as_deref().is_some_and(|exe| {
-            EXCLUDED_EXECUTABLES
-                .iter()
-                .any(|p| wildcard_match_ci(p, exe))
-        })
-}
-
-fn is_stage1(ev: &EcsEvent) -> bool {
-    ev.event.category.contains(&"network")
-        && ev.event.kind_of_change.contains(&"start")
-        && ev.event.action == "connection_attempted"
-        && common_conditions(ev)
-}
-
-fn is_stage2(ev: &EcsEvent) -> bool {
-    ev.event.category.contains(&"process")
-        && ev.event.action == "session_id_change"
-        && common_conditions(ev)
-}
-
-/// EQL's `:` on strings: case-insensitive, `*` any run, `?` one character.
-pub fn wildcard_match_ci(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
-    let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+
+    /// Rules that suppressed matches since the last call, and how many, so
+    /// the daemon can say so in its log.
+    pub fn take_suppressed(&mut self) -> Vec<(Arc<RuleMeta>, u64)> {
+        self.running
+            .iter_mut()
+            .filter(|r| r.suppressed_unreported > 0)
+            .map(|r| {
+                (
+                    Arc::clone(&r.rule.meta),
+                    std::mem::take(&mut r.suppressed_unreported),
+                )
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 pub mod alert;
 pub mod config;
 pub mod detect;
+pub mod eql;
+pub mod fields;
 pub mod kernel;
 pub mod logging;
 pub mod normalize;
@@ -13,4 +15,5 @@ pub mod pipeline;
 pub mod proc;
 pub mod reassemble;
 pub mod receive;
+pub mod rulefile;
 pub mod timefmt;

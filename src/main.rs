@@ -12,11 +12,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use audetect::config::{self, Config, SyslogTarget};
+use audetect::fields;
 use audetect::kernel::{self, AuditSocket, Session, SessionSettings};
 use audetect::output::{self, Outputs};
 use audetect::pipeline::Pipeline;
 use audetect::proc::{LiveProc, NoProc};
 use audetect::receive::{Receiver, Source};
+use audetect::rulefile::{self, Rule};
 
 const ABOUT: &str = "Real-time detections from the Linux kernel audit stream.
 
@@ -80,7 +82,7 @@ enum Command {
     /// a SYN counts as an attempt, and processes are told apart by pid and
     /// audit session.
     Replay {
-        /// Config file (only [detection] is used)
+        /// Config file (only [detection], the rules, is used)
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
         /// auditd log files; none, or "-", reads stdin
@@ -129,11 +131,42 @@ fn load_config(path: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
 fn check_config(path: Option<&Path>) -> Result<()> {
     let (config, origin) = load_config(path)?;
     check_outputs(&config)?;
+    let rules = load_rules(&config)?;
+    for rule in &rules {
+        println!("rule {:?} ({}): OK", rule.meta.name, rule.meta.origin);
+    }
     match origin {
         Some(p) => println!("{}: OK", p.display()),
         None => println!("no config file; built-in defaults: OK"),
     }
     Ok(())
+}
+
+/// The detection rules in force; any error in any rule refuses them all.
+fn load_rules(config: &Config) -> Result<Vec<Rule>> {
+    let d = &config.detection;
+    let rules = rulefile::load(d.builtin_rules, &d.rule_paths, &fields::schema())?;
+    if rules.is_empty() {
+        bail!(
+            "no detection rules: builtin_rules is false and no rule file was found in {}",
+            d.rule_paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(rules)
+}
+
+fn log_suppressed(pipeline: &mut Pipeline<impl audetect::proc::ProcSource>) {
+    for (rule, n) in pipeline.take_suppressed() {
+        log::warn!(
+            "rule {:?}: {n} more match(es) not alerted: over its max_signals ({}) in a 5-minute window",
+            rule.name,
+            rule.max_signals
+        );
+    }
 }
 
 fn check_outputs(config: &Config) -> Result<()> {
@@ -162,7 +195,8 @@ fn host_name() -> String {
 
 fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
     let (config, _) = load_config(path)?;
-    let mut pipeline = Pipeline::new(NoProc, config.detection.maxspan, host_name());
+    let rules = load_rules(&config)?;
+    let mut pipeline = Pipeline::new(NoProc, rules, host_name());
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write_error = None;
@@ -208,6 +242,7 @@ fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
         }
     }
     pipeline.flush(&now, &mut emit);
+    log_suppressed(&mut pipeline);
     if let Some(e) = write_error {
         return Err(e).context("writing alerts to stdout");
     }
@@ -263,6 +298,7 @@ fn run(path: Option<&Path>) -> Result<()> {
             .context("installing signal handlers")?;
     }
 
+    let rules = load_rules(&config)?;
     let host = host_name();
     let outputs = Outputs::start(
         config.syslog.enabled.then_some(&config.syslog),
@@ -321,14 +357,17 @@ fn run(path: Option<&Path>) -> Result<()> {
     if session.initial_status().enabled == 0 && !config.kernel.enable {
         log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
     }
+    let mut pipeline = Pipeline::new(LiveProc::new(), rules, host);
+    for rule in pipeline.rules() {
+        log::info!("detection rule {:?} ({})", rule.name, rule.origin);
+    }
     log::info!(
-        "ready: {} audit rules installed, detecting {:?}",
+        "ready: {} audit rules installed, {} detection rule(s)",
         session.installed().len(),
-        audetect::alert::RULE_NAME
+        pipeline.rules().count()
     );
     notify_ready();
 
-    let mut pipeline = Pipeline::new(LiveProc::new(), config.detection.maxspan, host);
     let mut emit = |alert: output::Alert| outputs.send(alert);
     let now = SystemTime::now;
     let mut watch = Watch::default();
@@ -338,7 +377,7 @@ fn run(path: Option<&Path>) -> Result<()> {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        watch.check(&receiver, &outputs);
+        watch.check(&receiver, &outputs, &mut pipeline);
     }
 
     log::info!("stopping");
@@ -351,6 +390,7 @@ fn run(path: Option<&Path>) -> Result<()> {
         pipeline.push_netlink(d.rtype, &d.body, &now, &mut emit);
     }
     pipeline.flush(&now, &mut emit);
+    log_suppressed(&mut pipeline);
     let outputs_stats = outputs.shutdown(Duration::from_secs(2));
     let s = pipeline.stats();
     let o = outputs_stats;
@@ -391,7 +431,12 @@ struct Watch {
 }
 
 impl Watch {
-    fn check(&mut self, receiver: &Receiver, outputs: &Outputs) {
+    fn check(
+        &mut self,
+        receiver: &Receiver,
+        outputs: &Outputs,
+        pipeline: &mut Pipeline<impl audetect::proc::ProcSource>,
+    ) {
         if self
             .last
             .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
@@ -399,6 +444,7 @@ impl Watch {
             return;
         }
         self.last = Some(Instant::now());
+        log_suppressed(pipeline);
         let overruns = receiver.counters.overruns.load(Ordering::Relaxed);
         if overruns > self.overruns {
             log::warn!(

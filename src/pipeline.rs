@@ -4,12 +4,14 @@
 use std::time::SystemTime;
 
 use crate::alert;
-use crate::detect::{DetectStats, Detector, SEED_MAXSPAN};
+use crate::detect::{DetectStats, Detector, Match};
 use crate::normalize::{NormalizeStats, Normalizer};
 use crate::output::Alert;
 use crate::parse::{self, ParseError, Record};
 use crate::proc::ProcSource;
 use crate::reassemble::{Event, Reassembler, ReassemblyStats};
+use crate::rulefile::{Rule, RuleMeta};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PipelineStats {
@@ -27,19 +29,21 @@ pub struct Pipeline<P: ProcSource> {
     detector: Detector,
     host_name: String,
     events: Vec<Event>,
+    matches: Vec<Match>,
     records: u64,
     malformed: u64,
     alerts: u64,
 }
 
 impl<P: ProcSource> Pipeline<P> {
-    pub fn new(proc: P, maxspan: Option<std::time::Duration>, host_name: String) -> Self {
+    pub fn new(proc: P, rules: Vec<Rule>, host_name: String) -> Self {
         Pipeline {
             reassembler: Reassembler::default(),
             normalizer: Normalizer::new(proc),
-            detector: Detector::new(maxspan.unwrap_or(SEED_MAXSPAN)),
+            detector: Detector::new(rules),
             host_name,
             events: Vec::new(),
+            matches: Vec::new(),
             records: 0,
             malformed: 0,
             alerts: 0,
@@ -112,11 +116,21 @@ impl<P: ProcSource> Pipeline<P> {
             let Some(ecs) = self.normalizer.normalize(&event) else {
                 continue;
             };
-            if let Some(m) = self.detector.on_event(ecs) {
+            self.detector.on_event(&ecs, &mut self.matches);
+            for m in self.matches.drain(..) {
                 self.alerts += 1;
                 emit(alert::build(&m, &self.host_name, now()));
             }
         }
+    }
+
+    /// Rules that held back alerts over their max_signals since the last call.
+    pub fn take_suppressed(&mut self) -> Vec<(Arc<RuleMeta>, u64)> {
+        self.detector.take_suppressed()
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<RuleMeta>> {
+        self.detector.rules()
     }
 
     pub fn stats(&self) -> PipelineStats {

@@ -217,3 +217,70 @@ fn man_pages_document_every_key_and_command() {
         );
     }
 }
+
+#[test]
+fn a_bad_rule_is_refused_by_check_config_and_run_with_file_rule_and_line() {
+    let dir = TempDir::new("rules");
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[rule]\nauthor = [\"me\"]\ndescription = \"d\"\nname = \"Uses argv\"\nrisk_score = 21\nrule_id = \"x-1\"\nseverity = \"low\"\ntype = \"eql\"\nquery = \"\"\"\nprocess where process.args : \"-i\"\n\"\"\"\n",
+    )
+    .unwrap();
+    let etc = TempDir::new("etc");
+    let config = etc.path().join("audetect.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detection]\nrule_paths = [{:?}]\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    for cmd in ["check-config", "run"] {
+        let out = audetect(&[cmd, "--config", config.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("bad.toml") && err.contains("\"Uses argv\""),
+            "{cmd}: {err}"
+        );
+        assert!(
+            err.contains("line 10") && err.contains("process.args"),
+            "{cmd}: {err}"
+        );
+        assert!(!err.contains("ready"), "{cmd} must not start: {err}");
+    }
+}
+
+#[test]
+fn check_config_lists_the_rules_in_force() {
+    let out = audetect(&["check-config", "--config", "/dev/null"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Suspicious Network Connection Attempt by Root"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_supplied_field_is_documented() {
+    let man8 =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/audetect.8")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (field, _) in audetect::fields::FIELDS {
+        assert!(
+            man8.contains(&format!(".B {field}")),
+            "audetect(8) lacks {field}"
+        );
+        assert!(
+            readme.contains(&format!("| `{field}` |")),
+            "README lacks {field}"
+        );
+    }
+}

@@ -355,13 +355,101 @@ fn kernel_excluded_executable_does_not_alert() {
     );
 }
 
+/// The seed rule as a user would tune it: a copy in a rules directory with
+/// the same rule_id replaces the built-in one (here with maxspan 1s).
+fn seed_rule_with(dir: &std::path::Path, from: &str, to: &str) -> String {
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/rules/suspicious_network_connection_attempt_by_root.toml"
+    ))
+    .unwrap();
+    let tuned = seed.replace(from, to);
+    assert_ne!(tuned, seed, "{from:?} is in the seed rule");
+    std::fs::write(dir.join("seed.toml"), tuned).unwrap();
+    format!(
+        "[detection]\nrule_paths = [{:?}]\n",
+        dir.display().to_string()
+    )
+}
+
 #[test]
 fn kernel_connect_and_setsid_further_apart_than_maxspan_do_not_alert() {
+    let dir = TempDir::new("rules");
+    let config = seed_rule_with(dir.path(), "maxspan=1m", "maxspan=1s");
     expect_no_alert(
         "kernel_connect_and_setsid_further_apart_than_maxspan_do_not_alert",
-        "[detection]\nmaxspan = \"1s\"\n",
+        &config,
         |open, _| run_actor(actor(), &[&format!("tcp4:{open}"), "sleep:1600", "setsid"]).pid,
     );
+}
+
+#[test]
+fn kernel_exclusion_added_to_the_seed_rule_is_honoured() {
+    // The README's tuning example: another remote-terminal service excluded.
+    let dir = TempDir::new("rules");
+    let service = dir.path().join("rtermd");
+    std::fs::copy(actor(), &service).unwrap();
+    let excluded = format!("\"/usr/sbin/sshd\", \"{}\")]", service.display());
+    let config = seed_rule_with(dir.path(), "\"/usr/sbin/sshd\")]", &excluded);
+    expect_no_alert(
+        "kernel_exclusion_added_to_the_seed_rule_is_honoured",
+        &config,
+        |open, _| run_actor(&service, &[&format!("tcp4:{open}"), "setsid"]).pid,
+    );
+}
+
+#[test]
+fn kernel_a_rule_written_for_the_test_runs_live() {
+    let name = "kernel_a_rule_written_for_the_test_runs_live";
+    let Some(lock) = kernel_lock(name) else {
+        return;
+    };
+    let dir = TempDir::new("rules");
+    let probe = dir.path().join("audetect-probe");
+    std::fs::copy(actor(), &probe).unwrap();
+    std::fs::write(
+        dir.path().join("probe.toml"),
+        r#"[rule]
+author = ["audetect tests"]
+description = "A root process named audetect-probe starts a new session."
+name = "Probe Session"
+risk_score = 73
+rule_id = "audetect-test-probe-session"
+severity = "high"
+type = "eql"
+version = 3
+query = """
+process where event.action == "session_id_change" and process.name : "AUDETECT-PROBE" and
+  user.id == "0"
+"""
+"#,
+    )
+    .unwrap();
+    let config = format!(
+        "[detection]\nbuiltin_rules = false\nrule_paths = [{:?}]\n",
+        dir.path().display().to_string()
+    );
+    let d = Daemon::start(lock, &config);
+    let run = run_actor(&probe, &["setsid"]);
+    let alerts = d.wait_alert_for(run.pid);
+    let a = &alerts[0];
+    assert_eq!(a["rule"]["id"], "audetect-test-probe-session");
+    assert_eq!(a["rule"]["name"], "Probe Session");
+    let k = &a["kibana"]["alert"];
+    assert_eq!(k["rule"]["severity"], "high");
+    assert_eq!(k["rule"]["risk_score"], 73);
+    assert_eq!(k["rule"]["version"], 3);
+    assert_eq!(k["severity"], "high");
+    assert_eq!(a["process"]["name"], "audetect-probe");
+    assert_eq!(a["events"].as_array().unwrap().len(), 1);
+    assert_eq!(a["events"][0]["event"]["action"], "session_id_change");
+    // The built-in rule is off: a reverse-shell shape raises nothing.
+    let p = ports();
+    let other = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
+    let again = run_actor(&probe, &["setsid"]);
+    let all = d.wait_alert_for(again.pid);
+    assert!(alerts_for(&all, other.pid).is_empty(), "{all:#?}");
+    d.stop();
 }
 
 #[test]

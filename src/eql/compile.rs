@@ -1,0 +1,728 @@
+//! Turns the syntax tree into a checked, immutable [`Query`]: names checked against the
+//! [`Schema`], functions resolved, patterns compiled so evaluation prepares nothing per event.
+
+use std::collections::BTreeSet;
+
+use super::ast::{CmpOp, EventFilter, Expr, FieldRef, Lit, MatchKind, Operand, Statement, Term};
+use super::lexer::Pos;
+use super::parser::parse;
+use super::pattern::{fold_str, lucene_to_rust, Cidr, Wildcard};
+use super::{EqlError, Schema, Value};
+
+/// The field every category test reads.
+pub(crate) const CATEGORY_FIELD: &str = "event.category";
+
+/// A literal on the right of a comparison, with the other forms an event
+/// value of another type is compared against.
+#[derive(Debug, Clone)]
+pub(crate) struct LitV {
+    pub lit: Lit,
+    /// The literal as text, for a string field against a number or boolean.
+    pub text: Option<String>,
+    /// The literal as a number, for a numeric field against a string.
+    pub num: Option<f64>,
+}
+
+impl LitV {
+    fn new(lit: Lit) -> LitV {
+        let (text, num) = match &lit {
+            Lit::Null => (None, None),
+            Lit::Bool(b) => (Some(b.to_string()), None),
+            Lit::Int(i) => (Some(i.to_string()), Some(*i as f64)),
+            Lit::Float(f) => (Some(f.to_string()), Some(*f)),
+            Lit::Str(s) => (None, s.trim().parse::<f64>().ok()),
+        };
+        LitV { lit, text, num }
+    }
+}
+
+/// One alternative of an equality or pattern test.
+#[derive(Debug, Clone)]
+pub(crate) enum Atom {
+    Eq(LitV),
+    /// Case-insensitive equality with a folded string (`in~`).
+    EqFold(String),
+    Wild(Wildcard),
+    Regex(regex::Regex),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Test {
+    /// A bare value used as a condition: true when it is `true`.
+    Truthy,
+    /// True when any element satisfies any atom, or (with `null_ok`) when
+    /// the value is null.
+    Any {
+        atoms: Vec<Atom>,
+        null_ok: bool,
+    },
+    Ord(CmpOp, LitV),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Func {
+    StartsWith { pat: String, ci: bool },
+    EndsWith { pat: String, ci: bool },
+    Contains { pat: String, ci: bool },
+    Length,
+    Number { base: Option<u32> },
+    Cidr(Vec<Cidr>),
+    Wildcard(Vec<Wildcard>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub func: Func,
+    pub src: Src,
+}
+
+/// Where a tested value comes from.
+#[derive(Debug, Clone)]
+pub(crate) enum Src {
+    Field(Box<str>),
+    /// An optional field the event source never supplies: always null.
+    Missing,
+    Const(Value<'static>),
+    Call(Box<Call>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    Const(bool),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    /// `script`: the inner test is one Elasticsearch runs as a script, where
+    /// null stays null under `not` instead of turning true.
+    Not {
+        inner: Box<Cond>,
+        script: bool,
+    },
+    Test {
+        src: Src,
+        test: Test,
+        script: bool,
+    },
+}
+
+impl Cond {
+    fn is_script(&self) -> bool {
+        match self {
+            Cond::Test { script, .. } | Cond::Not { script, .. } => *script,
+            _ => false,
+        }
+    }
+}
+
+/// A join key component.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyField {
+    pub src: Src,
+    pub optional: bool,
+}
+
+/// One sequence stage or sample filter after `runs` expansion.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stage {
+    /// Index into `Query::conds`; stages repeated by `runs` share it.
+    pub filter: usize,
+    /// Index into `Query::key_specs`.
+    pub keys: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    Single,
+    Sequence {
+        stages: Vec<Stage>,
+        until: Option<Stage>,
+        maxspan_ms: Option<u64>,
+    },
+    Sample {
+        stages: Vec<Stage>,
+    },
+}
+
+/// A parsed, checked, immutable query.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub(crate) kind: Kind,
+    /// The distinct event filters: for a single-event query, one.
+    pub(crate) conds: Vec<Cond>,
+    pub(crate) key_specs: Vec<Vec<KeyField>>,
+    fields: Vec<String>,
+    join_fields: Vec<String>,
+}
+
+impl Query {
+    /// Parses `text` and checks it against what the event source supplies.
+    pub fn compile(text: &str, schema: &Schema) -> Result<Query, EqlError> {
+        let statement = parse(text)?;
+        let mut c = Compiler {
+            schema,
+            fields: BTreeSet::new(),
+        };
+        let mut conds = Vec::new();
+        let mut key_specs = Vec::new();
+        let mut join_fields = Vec::new();
+        let kind = match statement {
+            Statement::Event(filter) => {
+                conds.push(c.filter(&filter)?);
+                Kind::Single
+            }
+            Statement::Sequence {
+                by,
+                maxspan_ms,
+                terms,
+                until,
+                pos,
+            } => {
+                join_fields = by.iter().map(|f| f.name.clone()).collect();
+                let shared = c.keys(&by)?;
+                check_key_counts(&terms, until.as_ref())?;
+                let mut stages = Vec::new();
+                for term in &terms {
+                    let stage = c.stage(term, &shared, &mut conds, &mut key_specs)?;
+                    stages.extend(std::iter::repeat_n(stage, term.runs));
+                }
+                if stages.len() < 2 {
+                    return Err(pos.error(
+                        "a sequence needs at least two stages (or one stage `with runs=N`, N ≥ 2)",
+                    ));
+                }
+                let until = match &until {
+                    Some(term) => Some(c.stage(term, &shared, &mut conds, &mut key_specs)?),
+                    None => None,
+                };
+                Kind::Sequence {
+                    stages,
+                    until,
+                    maxspan_ms,
+                }
+            }
+            Statement::Sample { by, terms, pos } => {
+                join_fields = by.iter().map(|f| f.name.clone()).collect();
+                let shared = c.keys(&by)?;
+                check_key_counts(&terms, None)?;
+                if terms.len() < 2 {
+                    return Err(pos.error("a sample needs at least two filters"));
+                }
+                if by.is_empty() && terms[0].by.is_empty() {
+                    return Err(
+                        pos.error("a sample needs join keys: `sample by field [...] [...]`")
+                    );
+                }
+                let mut stages = Vec::new();
+                for term in &terms {
+                    stages.push(c.stage(term, &shared, &mut conds, &mut key_specs)?);
+                }
+                Kind::Sample { stages }
+            }
+        };
+        Ok(Query {
+            kind,
+            conds,
+            key_specs,
+            fields: c.fields.into_iter().collect(),
+            join_fields,
+        })
+    }
+
+    pub fn is_sequence(&self) -> bool {
+        matches!(self.kind, Kind::Sequence { .. })
+    }
+
+    pub fn is_sample(&self) -> bool {
+        matches!(self.kind, Kind::Sample { .. })
+    }
+
+    /// Events in one match: 1 for a single-event query, the stages (after
+    /// `runs` expansion) of a sequence, the filters of a sample.
+    pub fn stage_count(&self) -> usize {
+        match &self.kind {
+            Kind::Single => 1,
+            Kind::Sequence { stages, .. } | Kind::Sample { stages } => stages.len(),
+        }
+    }
+
+    /// The sequence's maxspan in milliseconds, if it has one.
+    pub fn maxspan_ms(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Sequence { maxspan_ms, .. } => *maxspan_ms,
+            _ => None,
+        }
+    }
+
+    /// The fields it reads from events (those the schema supplies), sorted.
+    pub fn fields(&self) -> Vec<String> {
+        self.fields.clone()
+    }
+
+    /// The `sequence by` / `sample by` fields: equal in every event of a match.
+    pub fn join_fields(&self) -> Vec<String> {
+        self.join_fields.clone()
+    }
+}
+
+fn check_key_counts(terms: &[Term], until: Option<&Term>) -> Result<(), EqlError> {
+    let Some(first) = terms.first() else {
+        return Ok(());
+    };
+    let n = first.by.len();
+    for (i, t) in terms.iter().enumerate().skip(1) {
+        if t.by.len() != n {
+            return Err(t.pos.error(format!(
+                "every stage needs the same number of `by` fields: the first has {n}, number {} has {}",
+                i + 1,
+                t.by.len()
+            )));
+        }
+    }
+    if let Some(u) = until {
+        if u.by.len() != n {
+            return Err(u.pos.error(format!(
+                "`until` needs the same number of `by` fields as the stages ({n}), found {}",
+                u.by.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+struct Compiler<'s> {
+    schema: &'s Schema,
+    fields: BTreeSet<String>,
+}
+
+const FUNCTIONS: &str = "cidrMatch, endsWith, length, number, startsWith, stringContains, wildcard";
+const ES_ONLY_FUNCTIONS: &[&str] = &[
+    "add",
+    "between",
+    "concat",
+    "divide",
+    "indexof",
+    "modulo",
+    "multiply",
+    "string",
+    "substring",
+    "subtract",
+];
+
+impl Compiler<'_> {
+    fn stage(
+        &mut self,
+        term: &Term,
+        shared: &[KeyField],
+        conds: &mut Vec<Cond>,
+        key_specs: &mut Vec<Vec<KeyField>>,
+    ) -> Result<Stage, EqlError> {
+        conds.push(self.filter(&term.filter)?);
+        let mut keys = shared.to_vec();
+        keys.extend(self.keys(&term.by)?);
+        key_specs.push(keys);
+        Ok(Stage {
+            filter: conds.len() - 1,
+            keys: key_specs.len() - 1,
+        })
+    }
+
+    fn keys(&mut self, by: &[FieldRef]) -> Result<Vec<KeyField>, EqlError> {
+        by.iter()
+            .map(|f| {
+                Ok(KeyField {
+                    src: self.field(f)?,
+                    optional: f.optional,
+                })
+            })
+            .collect()
+    }
+
+    fn field(&mut self, f: &FieldRef) -> Result<Src, EqlError> {
+        if self.schema.fields.iter().any(|s| s == &f.name) {
+            self.fields.insert(f.name.clone());
+            return Ok(Src::Field(f.name.as_str().into()));
+        }
+        if f.optional {
+            return Ok(Src::Missing);
+        }
+        let mut known: Vec<&str> = self.schema.fields.iter().map(String::as_str).collect();
+        known.sort_unstable();
+        Err(f.pos.error(format!(
+            "unknown field {}; audetect supplies: {} (mark it optional as ?{} if it may be absent)",
+            f.name,
+            known.join(", "),
+            f.name
+        )))
+    }
+
+    fn filter(&mut self, filter: &EventFilter) -> Result<Cond, EqlError> {
+        let cond = self.expr(&filter.condition)?;
+        let Some((category, pos)) = &filter.category else {
+            return Ok(cond);
+        };
+        if !self.schema.categories.iter().any(|c| c == category) {
+            let mut known: Vec<&str> = self.schema.categories.iter().map(String::as_str).collect();
+            known.sort_unstable();
+            return Err(pos.error(format!(
+                "unknown event category \"{category}\"; audetect supplies: {} (or `any`)",
+                known.join(", ")
+            )));
+        }
+        self.fields.insert(CATEGORY_FIELD.to_string());
+        let is_cat = Cond::Test {
+            src: Src::Field(CATEGORY_FIELD.into()),
+            test: Test::Any {
+                atoms: vec![Atom::Eq(LitV::new(Lit::Str(category.clone())))],
+                null_ok: false,
+            },
+            script: false,
+        };
+        Ok(match cond {
+            Cond::Const(true) => is_cat,
+            Cond::And(mut items) => {
+                items.insert(0, is_cat);
+                Cond::And(items)
+            }
+            other => Cond::And(vec![is_cat, other]),
+        })
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<Cond, EqlError> {
+        Ok(match e {
+            Expr::And(items) => Cond::And(
+                items
+                    .iter()
+                    .map(|i| self.expr(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Or(items) => Cond::Or(
+                items
+                    .iter()
+                    .map(|i| self.expr(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Not(inner) => not(self.expr(inner)?),
+            Expr::Value(op) => match op {
+                Operand::Lit(Lit::Bool(b), _) => Cond::Const(*b),
+                Operand::Lit(Lit::Null, _) => Cond::Const(false),
+                Operand::Lit(_, pos) => {
+                    return Err(pos.error("a string or number alone is not a condition"))
+                }
+                _ => {
+                    let src = self.operand(op)?;
+                    let script = truthy_is_script(&src);
+                    Cond::Test {
+                        src,
+                        test: Test::Truthy,
+                        script,
+                    }
+                }
+            },
+            Expr::Compare {
+                op, left, right, ..
+            } => self.compare(*op, left, right)?,
+            Expr::In {
+                operand,
+                items,
+                insensitive,
+                negated,
+            } => {
+                let src = self.operand(operand)?;
+                let mut atoms = Vec::new();
+                for (lit, _) in items {
+                    match lit {
+                        // Elasticsearch drops nulls from the terms of an `in`.
+                        Lit::Null => {}
+                        Lit::Str(s) if *insensitive => atoms.push(Atom::EqFold(fold_str(s))),
+                        other => atoms.push(Atom::Eq(LitV::new(other.clone()))),
+                    }
+                }
+                let script = comparison_is_script(&src);
+                let test = Cond::Test {
+                    src,
+                    test: Test::Any {
+                        atoms,
+                        null_ok: false,
+                    },
+                    script,
+                };
+                if *negated {
+                    not(test)
+                } else {
+                    test
+                }
+            }
+            Expr::Match {
+                kind,
+                operand,
+                patterns,
+            } => {
+                let src = self.operand(operand)?;
+                let mut atoms = Vec::new();
+                let mut null_ok = false;
+                for (lit, pos) in patterns {
+                    match (kind, lit) {
+                        (MatchKind::Colon, Lit::Str(s)) => {
+                            atoms.push(Atom::Wild(Wildcard::new(s, true)))
+                        }
+                        (MatchKind::Colon, Lit::Null) => null_ok = true,
+                        (MatchKind::Colon, other) => atoms.push(Atom::Eq(LitV::new(other.clone()))),
+                        (MatchKind::Like, Lit::Str(s)) => {
+                            atoms.push(Atom::Wild(Wildcard::new(s, false)))
+                        }
+                        (MatchKind::LikeInsensitive, Lit::Str(s)) => {
+                            atoms.push(Atom::Wild(Wildcard::new(s, true)))
+                        }
+                        (MatchKind::Regex | MatchKind::RegexInsensitive, Lit::Str(s)) => atoms
+                            .push(Atom::Regex(compile_regex(
+                                s,
+                                *kind == MatchKind::RegexInsensitive,
+                                *pos,
+                            )?)),
+                        (_, _) => {
+                            return Err(pos.error("`like` and `regex` patterns must be strings"))
+                        }
+                    }
+                }
+                let script = comparison_is_script(&src);
+                Cond::Test {
+                    src,
+                    test: Test::Any { atoms, null_ok },
+                    script,
+                }
+            }
+        })
+    }
+
+    fn compare(&mut self, op: CmpOp, left: &Operand, right: &Operand) -> Result<Cond, EqlError> {
+        let (op, value, lit) =
+            match (left, right) {
+                (Operand::Lit(a, _), Operand::Lit(b, _)) => {
+                    // Both constant: decide now.
+                    let src = Src::Const(lit_value(a));
+                    let c = self.compare_src(op, src, b.clone());
+                    return Ok(c);
+                }
+                (v, Operand::Lit(l, _)) => (op, v, l),
+                (Operand::Lit(l, _), v) => (op.mirror(), v, l),
+                (_, other) => return Err(other.pos().error(
+                    "comparing a field or function to another field or function is not supported; \
+                     compare each to a literal",
+                )),
+            };
+        let src = self.operand(value)?;
+        Ok(self.compare_src(op, src, lit.clone()))
+    }
+
+    fn compare_src(&mut self, op: CmpOp, src: Src, lit: Lit) -> Cond {
+        let script = comparison_is_script(&src);
+        let eq = |lit: Lit| match lit {
+            Lit::Null => Test::Any {
+                atoms: vec![],
+                null_ok: true,
+            },
+            l => Test::Any {
+                atoms: vec![Atom::Eq(LitV::new(l))],
+                null_ok: false,
+            },
+        };
+        match op {
+            CmpOp::Eq => Cond::Test {
+                src,
+                test: eq(lit),
+                script,
+            },
+            // Elasticsearch builds `a != b` as `not (a == b)`.
+            CmpOp::Ne => not(Cond::Test {
+                src,
+                test: eq(lit),
+                script,
+            }),
+            _ if lit == Lit::Null => Cond::Const(false),
+            _ => Cond::Test {
+                src,
+                test: Test::Ord(op, LitV::new(lit)),
+                script,
+            },
+        }
+    }
+
+    fn operand(&mut self, op: &Operand) -> Result<Src, EqlError> {
+        match op {
+            Operand::Field(f) => self.field(f),
+            Operand::Lit(l, _) => Ok(Src::Const(lit_value(l))),
+            Operand::Call {
+                name,
+                insensitive,
+                args,
+                pos,
+            } => self.call(name, *insensitive, args, *pos),
+        }
+    }
+
+    fn call(&mut self, name: &str, ci: bool, args: &[Operand], pos: Pos) -> Result<Src, EqlError> {
+        let lower = name.to_ascii_lowercase();
+        let arity = |min: usize, max: Option<usize>| -> Result<(), EqlError> {
+            let n = args.len();
+            if n < min || max.is_some_and(|m| n > m) {
+                let want = match max {
+                    Some(m) if m == min => format!("{min}"),
+                    Some(m) => format!("{min} to {m}"),
+                    None => format!("at least {min}"),
+                };
+                return Err(pos.error(format!(
+                    "{name} takes {want} argument{}, found {n}",
+                    if want == "1" { "" } else { "s" }
+                )));
+            }
+            Ok(())
+        };
+        let takes_tilde = matches!(lower.as_str(), "startswith" | "endswith" | "stringcontains");
+        let known = takes_tilde
+            || matches!(
+                lower.as_str(),
+                "length" | "cidrmatch" | "number" | "wildcard"
+            );
+        if !known {
+            if ES_ONLY_FUNCTIONS.contains(&lower.as_str()) {
+                return Err(pos.error(format!(
+                    "function {name} is not supported; supported: {FUNCTIONS}"
+                )));
+            }
+            return Err(pos.error(format!("unknown function {name}; supported: {FUNCTIONS}")));
+        }
+        if ci && !takes_tilde {
+            return Err(pos.error(format!("{name} has no case-insensitive `~` form")));
+        }
+        let string_arg = |a: &Operand, what: &str| -> Result<String, EqlError> {
+            match a {
+                Operand::Lit(Lit::Str(s), _) => Ok(if ci { fold_str(s) } else { s.clone() }),
+                other => Err(other.pos().error(format!(
+                    "{what} of {name} must be a literal string (fields are not supported there)"
+                ))),
+            }
+        };
+        let func = match lower.as_str() {
+            "startswith" | "endswith" | "stringcontains" => {
+                arity(2, Some(2))?;
+                let pat = string_arg(&args[1], "the second argument")?;
+                match lower.as_str() {
+                    "startswith" => Func::StartsWith { pat, ci },
+                    "endswith" => Func::EndsWith { pat, ci },
+                    _ => Func::Contains { pat, ci },
+                }
+            }
+            "length" => {
+                arity(1, Some(1))?;
+                Func::Length
+            }
+            "number" => {
+                arity(1, Some(2))?;
+                let base = match args.get(1) {
+                    None | Some(Operand::Lit(Lit::Null, _)) => None,
+                    Some(Operand::Lit(Lit::Int(b), p)) => {
+                        if !(2..=36).contains(b) {
+                            return Err(p.error("the base of number() must be between 2 and 36"));
+                        }
+                        Some(*b as u32)
+                    }
+                    Some(other) => {
+                        return Err(other
+                            .pos()
+                            .error("the base of number() must be a literal whole number"))
+                    }
+                };
+                Func::Number { base }
+            }
+            "cidrmatch" => {
+                arity(2, None)?;
+                let mut nets = Vec::new();
+                for a in &args[1..] {
+                    match a {
+                        Operand::Lit(Lit::Str(s), p) => {
+                            nets.push(Cidr::parse(s).map_err(|m| p.error(m))?)
+                        }
+                        other => {
+                            return Err(other.pos().error(
+                                "cidrMatch blocks must be literal strings such as \"10.0.0.0/8\"",
+                            ))
+                        }
+                    }
+                }
+                Func::Cidr(nets)
+            }
+            _ => {
+                arity(2, None)?;
+                let mut pats = Vec::new();
+                for a in &args[1..] {
+                    match a {
+                        Operand::Lit(Lit::Str(s), _) => pats.push(Wildcard::new(s, true)),
+                        other => {
+                            return Err(other
+                                .pos()
+                                .error("wildcard patterns must be literal strings"))
+                        }
+                    }
+                }
+                Func::Wildcard(pats)
+            }
+        };
+        let src = self.operand(&args[0])?;
+        Ok(Src::Call(Box::new(Call { func, src })))
+    }
+}
+
+fn not(inner: Cond) -> Cond {
+    match inner {
+        Cond::Const(b) => Cond::Const(!b),
+        other => {
+            let script = other.is_script();
+            Cond::Not {
+                inner: Box::new(other),
+                script,
+            }
+        }
+    }
+}
+
+fn lit_value(l: &Lit) -> Value<'static> {
+    match l {
+        Lit::Null => Value::Null,
+        Lit::Bool(b) => Value::Bool(*b),
+        Lit::Int(i) => Value::Int(*i),
+        Lit::Float(f) => Value::Float(*f),
+        Lit::Str(s) => Value::Str(s.clone().into()),
+    }
+}
+
+fn compile_regex(pattern: &str, ci: bool, pos: Pos) -> Result<regex::Regex, EqlError> {
+    let translated = lucene_to_rust(pattern).map_err(|m| pos.error(m))?;
+    regex::RegexBuilder::new(&translated)
+        .case_insensitive(ci)
+        .dot_matches_new_line(true)
+        .build()
+        .map_err(|e| pos.error(format!("bad regular expression: {e}")))
+}
+
+/// Whether Elasticsearch evaluates a comparison on this value as a script
+/// (null-propagating) rather than as a query on an indexed field.
+fn comparison_is_script(src: &Src) -> bool {
+    matches!(src, Src::Call(_))
+}
+
+/// Whether a function used directly as a condition runs as a script. The
+/// ones Elasticsearch turns into index queries when applied to a field
+/// (prefix, wildcard, terms) behave like field comparisons.
+fn truthy_is_script(src: &Src) -> bool {
+    match src {
+        Src::Call(call) => {
+            let on_field = matches!(call.src, Src::Field(_) | Src::Missing);
+            let query_form = match &call.func {
+                Func::StartsWith { .. } | Func::Cidr(_) | Func::Wildcard(_) => true,
+                Func::Contains { ci, .. } => !ci,
+                _ => false,
+            };
+            !(on_field && query_form)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,289 @@
+//! Evaluates a compiled condition against one event: any-element semantics
+//! for lists, Elasticsearch's null handling, no allocation on the usual paths.
+
+use std::cmp::Ordering;
+
+use super::ast::{CmpOp, Lit};
+use super::compile::{Atom, Call, Cond, Func, LitV, Src, Test};
+use super::pattern::{contains_fold, ends_with_fold, parse_ip, starts_with_fold};
+use super::{Event, Value};
+
+/// Three-valued result: `Null` only comes out of script-style tests on
+/// missing values and counts as false everywhere but directly under `not`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tri {
+    True,
+    False,
+    Null,
+}
+
+impl Tri {
+    fn from(b: bool) -> Tri {
+        if b {
+            Tri::True
+        } else {
+            Tri::False
+        }
+    }
+}
+
+pub(crate) fn matches<E: Event>(cond: &Cond, ev: &E) -> bool {
+    eval(cond, ev) == Tri::True
+}
+
+fn eval<E: Event>(cond: &Cond, ev: &E) -> Tri {
+    match cond {
+        Cond::Const(b) => Tri::from(*b),
+        Cond::And(items) => Tri::from(items.iter().all(|c| eval(c, ev) == Tri::True)),
+        Cond::Or(items) => Tri::from(items.iter().any(|c| eval(c, ev) == Tri::True)),
+        Cond::Not { inner, script } => match (eval(inner, ev), script) {
+            (Tri::True, _) => Tri::False,
+            (Tri::False, _) => Tri::True,
+            (Tri::Null, true) => Tri::Null,
+            (Tri::Null, false) => Tri::True,
+        },
+        Cond::Test { src, test, script } => match eval_src(src, test, ev) {
+            Some(b) => Tri::from(b),
+            None if *script => Tri::Null,
+            None => Tri::False,
+        },
+    }
+}
+
+/// `None` when the value is null (missing, or a list of nothing).
+fn eval_src<E: Event>(src: &Src, test: &Test, ev: &E) -> Option<bool> {
+    match src {
+        Src::Field(name) => eval_value(&ev.field(name), test),
+        Src::Missing => eval_value(&Value::Null, test),
+        Src::Const(v) => eval_value(v, test),
+        Src::Call(call) => {
+            let r = call_each(call, ev, &mut |v| test_scalar(v, test));
+            match (r, test) {
+                (None, Test::Any { null_ok: true, .. }) => Some(true),
+                (r, _) => r,
+            }
+        }
+    }
+}
+
+fn eval_value(v: &Value, test: &Test) -> Option<bool> {
+    let mut seen = false;
+    let any = for_each_scalar(v, &mut |s| {
+        seen = true;
+        test_scalar(s, test)
+    });
+    if seen {
+        Some(any)
+    } else if let Test::Any { null_ok: true, .. } = test {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Calls `f` on every non-null scalar of `v` (the elements of a list) until
+/// it returns true; returns whether it did.
+fn for_each_scalar(v: &Value, f: &mut dyn FnMut(&Value) -> bool) -> bool {
+    match v {
+        Value::Null => false,
+        Value::List(items) => items.iter().any(|i| for_each_scalar(i, f)),
+        scalar => f(scalar),
+    }
+}
+
+/// Applies a function to each element of its input, feeding results to `f`;
+/// `None` when no element gave a result (null in, null out).
+fn call_each<E: Event>(call: &Call, ev: &E, f: &mut dyn FnMut(&Value) -> bool) -> Option<bool> {
+    let mut seen = false;
+    let mut apply = |input: &Value| -> bool {
+        match apply(&call.func, input) {
+            Some(out) => {
+                seen = true;
+                f(&out)
+            }
+            None => false,
+        }
+    };
+    let any = match &call.src {
+        Src::Field(name) => for_each_scalar(&ev.field(name), &mut apply),
+        Src::Missing => false,
+        Src::Const(v) => for_each_scalar(v, &mut apply),
+        Src::Call(inner) => call_each(inner, ev, &mut apply).unwrap_or(false),
+    };
+    if seen {
+        Some(any)
+    } else {
+        None
+    }
+}
+
+fn apply(func: &Func, input: &Value) -> Option<Value<'static>> {
+    let s = match input {
+        Value::Str(s) => Some(s.as_ref()),
+        _ => None,
+    };
+    Some(match func {
+        Func::StartsWith { pat, ci } => {
+            let s = s?;
+            Value::Bool(if *ci {
+                starts_with_fold(s, pat)
+            } else {
+                s.starts_with(pat.as_str())
+            })
+        }
+        Func::EndsWith { pat, ci } => {
+            let s = s?;
+            Value::Bool(if *ci {
+                ends_with_fold(s, pat)
+            } else {
+                s.ends_with(pat.as_str())
+            })
+        }
+        Func::Contains { pat, ci } => {
+            let s = s?;
+            // Elasticsearch: stringContains(x, "") is false.
+            Value::Bool(
+                !pat.is_empty()
+                    && if *ci {
+                        contains_fold(s, pat)
+                    } else {
+                        s.contains(pat.as_str())
+                    },
+            )
+        }
+        Func::Length => Value::Int(s?.chars().count() as i64),
+        Func::Number { base } => match input {
+            Value::Int(_) | Value::Float(_) => input.clone().into_static(),
+            _ => parse_number(s?, *base)?,
+        },
+        Func::Cidr(nets) => {
+            let ip = parse_ip(s?)?;
+            Value::Bool(nets.iter().any(|n| n.contains(ip)))
+        }
+        Func::Wildcard(pats) => {
+            let s = s?;
+            Value::Bool(pats.iter().any(|p| p.matches(s)))
+        }
+    })
+}
+
+impl Value<'_> {
+    fn into_static(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(b),
+            Value::Int(i) => Value::Int(i),
+            Value::Float(f) => Value::Float(f),
+            Value::Str(s) => Value::Str(s.into_owned().into()),
+            Value::List(l) => Value::List(l.into_iter().map(Value::into_static).collect()),
+        }
+    }
+}
+
+/// EQL's number(): decimal integers and floats, `0x` hex, an explicit base;
+/// surrounding whitespace and a sign allowed. Unparseable text gives null.
+fn parse_number(text: &str, base: Option<u32>) -> Option<Value<'static>> {
+    let t = text.trim();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let hex = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"));
+    let (radix, body) = match (base, hex) {
+        (None, Some(h)) | (Some(16), Some(h)) => (16, h),
+        (Some(b), _) => (b, digits),
+        (None, None) => (10, digits),
+    };
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return None;
+    }
+    if let Ok(i) = i64::from_str_radix(body, radix) {
+        return Some(Value::Int(if neg { -i } else { i }));
+    }
+    if radix == 10 {
+        if let Ok(f) = body.parse::<f64>() {
+            return Some(Value::Float(if neg { -f } else { f }));
+        }
+    }
+    None
+}
+
+fn test_scalar(v: &Value, test: &Test) -> bool {
+    match test {
+        Test::Truthy => matches!(v, Value::Bool(true)),
+        Test::Any { atoms, .. } => atoms.iter().any(|a| atom(v, a)),
+        Test::Ord(op, lit) => match order(v, lit) {
+            Some(o) => match op {
+                CmpOp::Lt => o == Ordering::Less,
+                CmpOp::Le => o != Ordering::Greater,
+                CmpOp::Gt => o == Ordering::Greater,
+                CmpOp::Ge => o != Ordering::Less,
+                CmpOp::Eq => o == Ordering::Equal,
+                CmpOp::Ne => o != Ordering::Equal,
+            },
+            None => false,
+        },
+    }
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn equal(v: &Value, lit: &LitV) -> bool {
+    match (v, &lit.lit) {
+        (Value::Str(s), Lit::Str(l)) => s.as_ref() == l.as_str(),
+        (Value::Str(s), _) => lit.text.as_deref() == Some(s.as_ref()),
+        (Value::Bool(b), Lit::Bool(l)) => b == l,
+        (Value::Bool(b), Lit::Str(l)) => l.as_str() == if *b { "true" } else { "false" },
+        (Value::Int(a), Lit::Int(b)) => a == b,
+        (Value::Int(_) | Value::Float(_), _) => match (num(v), lit.num) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn atom(v: &Value, a: &Atom) -> bool {
+    match a {
+        Atom::Eq(lit) => equal(v, lit),
+        Atom::EqFold(folded) => match v {
+            Value::Str(s) => super::pattern::eq_fold(s, folded),
+            _ => false,
+        },
+        Atom::Wild(w) => match v {
+            Value::Str(s) => w.matches(s),
+            Value::Int(i) => w.matches(&i.to_string()),
+            Value::Float(f) => w.matches(&f.to_string()),
+            Value::Bool(b) => w.matches(if *b { "true" } else { "false" }),
+            _ => false,
+        },
+        Atom::Regex(re) => match v {
+            Value::Str(s) => re.is_match(s),
+            Value::Int(i) => re.is_match(&i.to_string()),
+            Value::Float(f) => re.is_match(&f.to_string()),
+            _ => false,
+        },
+    }
+}
+
+fn order(v: &Value, lit: &LitV) -> Option<Ordering> {
+    match (v, &lit.lit) {
+        (Value::Str(s), Lit::Str(l)) => Some(s.as_ref().cmp(l.as_str())),
+        (Value::Str(s), _) => {
+            let a = s.trim().parse::<f64>().ok()?;
+            a.partial_cmp(&lit.num?)
+        }
+        (Value::Int(a), Lit::Int(b)) => Some(a.cmp(b)),
+        (Value::Int(_) | Value::Float(_), _) => num(v)?.partial_cmp(&lit.num?),
+        (Value::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
+        _ => None,
+    }
+}

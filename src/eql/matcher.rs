@@ -1,0 +1,542 @@
+//! Running state of one query over an ordered event stream: single-event
+//! filters, sequences with Elasticsearch's SequenceMatcher semantics, samples.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::compile::{KeyField, Kind, Query, Src, Stage};
+use super::eval::matches;
+use super::{Event, Value};
+
+/// Most partial sequences (or incomplete samples) one matcher keeps; past
+/// it the oldest are dropped and counted in [`MatcherStats::dropped`].
+/// Without `maxspan` nothing else bounds a sequence's memory.
+pub const MAX_PENDING: usize = 100_000;
+
+/// Record time after which an incomplete sample is dropped. Elasticsearch
+/// samples a fixed search window; live, we need a horizon, and five minutes
+/// matches the interval at which Elastic runs its rules.
+pub const SAMPLE_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// Counters for one matcher.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MatcherStats {
+    /// Partial sequences or incomplete samples held now.
+    pub pending: usize,
+    /// Dropped because maxspan (or the sample window) ran out before they could complete.
+    pub expired: u64,
+    /// Stage events that found a partial sequence but lay beyond its maxspan.
+    pub rejected_maxspan: u64,
+    /// Partial sequences dropped by an `until` event.
+    pub rejected_until: u64,
+    /// Dropped, oldest first, to stay within [`MAX_PENDING`].
+    pub dropped: u64,
+    /// Partial sequences replaced by a newer one for the same key and stage.
+    pub replaced: u64,
+    /// Completed matches returned.
+    pub matches: u64,
+}
+
+/// One join key value. Floats are kept by bit pattern so keys can hash.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum KeyPart {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str(Box<str>),
+    List(Vec<KeyPart>),
+}
+
+type Key = Vec<KeyPart>;
+
+fn key_part(v: &Value) -> KeyPart {
+    match v {
+        Value::Null => KeyPart::Null,
+        Value::Bool(b) => KeyPart::Bool(*b),
+        Value::Int(i) => KeyPart::Int(*i),
+        // Integral floats join with equal integers, as numbers compare.
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => KeyPart::Int(*f as i64),
+        Value::Float(f) => KeyPart::Float(f.to_bits()),
+        Value::Str(s) => KeyPart::Str(s.as_ref().into()),
+        Value::List(l) if l.is_empty() => KeyPart::Null,
+        Value::List(l) => KeyPart::List(l.iter().map(key_part).collect()),
+    }
+}
+
+/// The event's join key, or None when a non-optional key field is null:
+/// such an event joins nothing.
+fn key_of<E: Event>(spec: &[KeyField], ev: &E) -> Option<Key> {
+    let mut key = Vec::with_capacity(spec.len());
+    for k in spec {
+        let part = match &k.src {
+            Src::Field(name) => key_part(&ev.field(name)),
+            _ => KeyPart::Null,
+        };
+        if part == KeyPart::Null && !k.optional {
+            return None;
+        }
+        key.push(part);
+    }
+    Some(key)
+}
+
+type Ordinal = (u64, u64);
+
+struct Partial<E> {
+    id: u64,
+    start: Ordinal,
+    last: Ordinal,
+    events: Vec<E>,
+}
+
+/// Order of creation, for expiry and the cap. Entries whose partial is gone
+/// are skipped when met and compacted away when they pile up.
+struct Aging {
+    queue: VecDeque<(u64, Key, u64)>,
+    next_id: u64,
+}
+
+impl Aging {
+    fn new() -> Aging {
+        Aging {
+            queue: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    fn push(&mut self, start_ms: u64, key: Key) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queue.push_back((start_ms, key, id));
+        id
+    }
+}
+
+struct SeqState<E> {
+    /// Per join key, the partial sequence waiting at each stage but the last.
+    keys: HashMap<Key, Vec<Option<Partial<E>>>>,
+    aging: Aging,
+    live: usize,
+}
+
+struct SampleSlots<E> {
+    id: u64,
+    events: Vec<Option<E>>,
+    filled: usize,
+}
+
+struct SampleState<E> {
+    keys: HashMap<Key, SampleSlots<E>>,
+    aging: Aging,
+    live: usize,
+}
+
+enum State<E> {
+    Single,
+    Sequence(SeqState<E>),
+    Sample(SampleState<E>),
+}
+
+/// Running state of one query over a stream of events.
+///
+/// Sequences follow Elasticsearch's SequenceMatcher: per join key and stage
+/// one partial sequence; a newer first-stage event replaces an older pending
+/// one; an event matching stage k takes the partial waiting at stage k-1 for
+/// its key if that one's last event is strictly earlier, checks maxspan from
+/// the sequence's first event (a gap equal to maxspan still matches) and
+/// moves it to stage k, replacing what waited there. An event is tried
+/// against the later stages first and the first stage last, so it never
+/// both starts and continues one sequence. An `until` event drops the
+/// key's partial sequences that ended before it (sequences it just moved
+/// survive, as in Elasticsearch where until must fall strictly between).
+pub struct Matcher<E: Event> {
+    query: Arc<Query>,
+    state: State<E>,
+    stats: MatcherStats,
+    /// Per distinct filter, whether the current event matched it.
+    hits: Vec<bool>,
+    /// Per key spec, the current event's key (computed at most once).
+    key_cache: Vec<Option<Option<Key>>>,
+    cap: usize,
+}
+
+impl<E: Event> Matcher<E> {
+    pub fn new(query: Arc<Query>) -> Self {
+        Self::with_cap(query, MAX_PENDING)
+    }
+
+    /// As `new`, with another bound on pending state (tests use small ones).
+    pub fn with_cap(query: Arc<Query>, cap: usize) -> Self {
+        let state = match &query.kind {
+            Kind::Single => State::Single,
+            Kind::Sequence { .. } => State::Sequence(SeqState {
+                keys: HashMap::new(),
+                aging: Aging::new(),
+                live: 0,
+            }),
+            Kind::Sample { .. } => State::Sample(SampleState {
+                keys: HashMap::new(),
+                aging: Aging::new(),
+                live: 0,
+            }),
+        };
+        let hits = vec![false; query.conds.len()];
+        let key_cache = vec![None; query.key_specs.len()];
+        Matcher {
+            query,
+            state,
+            stats: MatcherStats::default(),
+            hits,
+            key_cache,
+            cap: cap.max(1),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn aging_len(&self) -> usize {
+        match &self.state {
+            State::Sequence(st) => st.aging.queue.len(),
+            State::Sample(st) => st.aging.queue.len(),
+            State::Single => 0,
+        }
+    }
+
+    pub fn query(&self) -> &Arc<Query> {
+        &self.query
+    }
+
+    pub fn stats(&self) -> MatcherStats {
+        let mut s = self.stats;
+        s.pending = match &self.state {
+            State::Single => 0,
+            State::Sequence(st) => st.live,
+            State::Sample(st) => st.live,
+        };
+        s
+    }
+
+    /// Feeds one event (in ordinal order); returns every match it completes,
+    /// each the matched events in stage order (one event for a single-event query).
+    pub fn on_event(&mut self, event: &E) -> Vec<Vec<E>> {
+        let query = Arc::clone(&self.query);
+        let mut any = false;
+        for (i, cond) in query.conds.iter().enumerate() {
+            let hit = matches(cond, event);
+            self.hits[i] = hit;
+            any |= hit;
+        }
+        let now = event.ordinal();
+        let out = match &query.kind {
+            Kind::Single => {
+                if any {
+                    vec![vec![event.clone()]]
+                } else {
+                    Vec::new()
+                }
+            }
+            Kind::Sequence {
+                stages,
+                until,
+                maxspan_ms,
+            } => {
+                if let Some(span) = maxspan_ms {
+                    self.expire_before(now.0.saturating_sub(*span));
+                }
+                if !any {
+                    return Vec::new();
+                }
+                for k in self.key_cache.iter_mut() {
+                    *k = None;
+                }
+                self.sequence_event(&query, stages, until.as_ref(), *maxspan_ms, event, now)
+            }
+            Kind::Sample { stages } => {
+                self.expire_before(now.0.saturating_sub(SAMPLE_WINDOW_MS));
+                if !any {
+                    return Vec::new();
+                }
+                for k in self.key_cache.iter_mut() {
+                    *k = None;
+                }
+                self.sample_event(&query, stages, event, now)
+            }
+        };
+        self.stats.matches += out.len() as u64;
+        out
+    }
+
+    fn key(&mut self, query: &Query, spec: usize, ev: &E) -> Option<Key> {
+        if self.key_cache[spec].is_none() {
+            self.key_cache[spec] = Some(key_of(&query.key_specs[spec], ev));
+        }
+        self.key_cache[spec].clone().flatten()
+    }
+
+    fn sequence_event(
+        &mut self,
+        query: &Query,
+        stages: &[Stage],
+        until: Option<&Stage>,
+        maxspan: Option<u64>,
+        ev: &E,
+        now: Ordinal,
+    ) -> Vec<Vec<E>> {
+        let mut out = Vec::new();
+        let last_stage = stages.len() - 1;
+        for k in (1..stages.len()).rev() {
+            if !self.hits[stages[k].filter] {
+                continue;
+            }
+            let Some(key) = self.key(query, stages[k].keys, ev) else {
+                continue;
+            };
+            let State::Sequence(st) = &mut self.state else {
+                return out;
+            };
+            let Some(slots) = st.keys.get_mut(&key) else {
+                continue;
+            };
+            let Some(mut p) = slots[k - 1].take() else {
+                continue;
+            };
+            if p.last >= now {
+                // Not strictly after the previous stage: it stays waiting.
+                slots[k - 1] = Some(p);
+                continue;
+            }
+            if maxspan.is_some_and(|span| now.0.saturating_sub(p.start.0) > span) {
+                st.live -= 1;
+                self.stats.rejected_maxspan += 1;
+                if slots.iter().all(Option::is_none) {
+                    st.keys.remove(&key);
+                }
+                continue;
+            }
+            p.events.push(ev.clone());
+            p.last = now;
+            if k == last_stage {
+                st.live -= 1;
+                out.push(p.events);
+            } else if slots[k].replace(p).is_some() {
+                st.live -= 1;
+                self.stats.replaced += 1;
+            }
+            if slots.iter().all(Option::is_none) {
+                st.keys.remove(&key);
+            }
+        }
+        if let Some(u) = until {
+            if self.hits[u.filter] {
+                if let Some(key) = self.key(query, u.keys, ev) {
+                    if let State::Sequence(st) = &mut self.state {
+                        if let Some(slots) = st.keys.get_mut(&key) {
+                            for slot in slots.iter_mut() {
+                                if slot.as_ref().is_some_and(|p| p.last < now) {
+                                    *slot = None;
+                                    st.live -= 1;
+                                    self.stats.rejected_until += 1;
+                                }
+                            }
+                            if slots.iter().all(Option::is_none) {
+                                st.keys.remove(&key);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if self.hits[stages[0].filter] {
+            if let Some(key) = self.key(query, stages[0].keys, ev) {
+                if let State::Sequence(st) = &mut self.state {
+                    let id = st.aging.push(now.0, key.clone());
+                    let slots = st
+                        .keys
+                        .entry(key)
+                        .or_insert_with(|| (0..last_stage).map(|_| None).collect());
+                    let fresh = Partial {
+                        id,
+                        start: now,
+                        last: now,
+                        events: vec![ev.clone()],
+                    };
+                    if slots[0].replace(fresh).is_none() {
+                        st.live += 1;
+                    } else {
+                        self.stats.replaced += 1;
+                    }
+                }
+                self.enforce_cap();
+            }
+        }
+        out
+    }
+
+    fn sample_event(
+        &mut self,
+        query: &Query,
+        stages: &[Stage],
+        ev: &E,
+        now: Ordinal,
+    ) -> Vec<Vec<E>> {
+        for (i, stage) in stages.iter().enumerate() {
+            if !self.hits[stage.filter] {
+                continue;
+            }
+            let Some(key) = self.key(query, stage.keys, ev) else {
+                continue;
+            };
+            let State::Sample(st) = &mut self.state else {
+                return Vec::new();
+            };
+            if let Some(slots) = st.keys.get_mut(&key) {
+                if slots.events[i].is_some() {
+                    // Filled already; the event may still fill a later filter.
+                    continue;
+                }
+                slots.events[i] = Some(ev.clone());
+                slots.filled += 1;
+                if slots.filled == stages.len() {
+                    let done = st.keys.remove(&key).map(|s| s.events).unwrap_or_default();
+                    st.live -= 1;
+                    return vec![done.into_iter().flatten().collect()];
+                }
+                return Vec::new();
+            }
+            let id = st.aging.push(now.0, key.clone());
+            let mut events: Vec<Option<E>> = (0..stages.len()).map(|_| None).collect();
+            events[i] = Some(ev.clone());
+            st.keys.insert(
+                key,
+                SampleSlots {
+                    id,
+                    events,
+                    filled: 1,
+                },
+            );
+            st.live += 1;
+            self.enforce_cap();
+            return Vec::new();
+        }
+        Vec::new()
+    }
+
+    /// Drops state that can no longer complete as of this record time (ms);
+    /// the matcher also does this itself on every event, so memory stays
+    /// bounded by what one maxspan of traffic can start.
+    pub fn expire(&mut self, now_ms: u64) {
+        match &self.query.kind {
+            Kind::Sequence {
+                maxspan_ms: Some(span),
+                ..
+            } => {
+                let span = *span;
+                self.expire_before(now_ms.saturating_sub(span));
+            }
+            Kind::Sample { .. } => self.expire_before(now_ms.saturating_sub(SAMPLE_WINDOW_MS)),
+            _ => {}
+        }
+    }
+
+    /// Drops pending state that started strictly before `cutoff_ms`.
+    fn expire_before(&mut self, cutoff_ms: u64) {
+        loop {
+            let front = match &self.state {
+                State::Sequence(st) => st.aging.queue.front().map(|e| e.0),
+                State::Sample(st) => st.aging.queue.front().map(|e| e.0),
+                State::Single => None,
+            };
+            match front {
+                Some(start) if start < cutoff_ms => {
+                    if self.drop_front() {
+                        self.stats.expired += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+
+    fn enforce_cap(&mut self) {
+        loop {
+            let live = match &self.state {
+                State::Sequence(st) => st.live,
+                State::Sample(st) => st.live,
+                State::Single => 0,
+            };
+            if live <= self.cap {
+                break;
+            }
+            if self.drop_front() {
+                self.stats.dropped += 1;
+            }
+        }
+        self.compact();
+    }
+
+    /// Pops the oldest aging entry, dropping its state if still there;
+    /// returns whether it was.
+    fn drop_front(&mut self) -> bool {
+        match &mut self.state {
+            State::Sequence(st) => {
+                let Some((_, key, id)) = st.aging.queue.pop_front() else {
+                    return false;
+                };
+                let Some(slots) = st.keys.get_mut(&key) else {
+                    return false;
+                };
+                let mut found = false;
+                for slot in slots.iter_mut() {
+                    if slot.as_ref().is_some_and(|p| p.id == id) {
+                        *slot = None;
+                        found = true;
+                    }
+                }
+                if found {
+                    st.live -= 1;
+                }
+                if slots.iter().all(Option::is_none) {
+                    st.keys.remove(&key);
+                }
+                found
+            }
+            State::Sample(st) => {
+                let Some((_, key, id)) = st.aging.queue.pop_front() else {
+                    return false;
+                };
+                if st.keys.get(&key).is_some_and(|s| s.id == id) {
+                    st.keys.remove(&key);
+                    st.live -= 1;
+                    return true;
+                }
+                false
+            }
+            State::Single => false,
+        }
+    }
+
+    /// Keeps the aging queue within a constant factor of the live state:
+    /// replaced and completed partials leave stale entries behind.
+    fn compact(&mut self) {
+        match &mut self.state {
+            State::Sequence(st) => {
+                if st.aging.queue.len() > 2 * st.live + 1024 {
+                    let keys = &st.keys;
+                    st.aging.queue.retain(|(_, key, id)| {
+                        keys.get(key)
+                            .is_some_and(|slots| slots.iter().flatten().any(|p| p.id == *id))
+                    });
+                }
+            }
+            State::Sample(st) => {
+                if st.aging.queue.len() > 2 * st.live + 1024 {
+                    let keys = &st.keys;
+                    st.aging
+                        .queue
+                        .retain(|(_, key, id)| keys.get(key).is_some_and(|s| s.id == *id));
+                }
+            }
+            State::Single => {}
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! EQL, the Event Query Language of Elastic's detection rules: parse and check
+//! a query against what the event source supplies, then match it live.
+//!
+//! # Supported
+//! - `CATEGORY where COND`, `"quoted-category" where COND`, `any where COND`.
+//! - `sequence [by f, ...] [with maxspan=N(ms|s|m|h|d)]` with stages
+//!   `[CATEGORY where COND] [by g, ...] [with runs=N]` (1 ≤ N ≤ 100; two or
+//!   more stages once runs are expanded) and an optional `until [...] [by ...]`.
+//! - `sample by f, ... [filter] [by g, ...] [filter] ...` (two or more filters).
+//! - `and`, `or`, `not`, parentheses; `==`, `!=`, `<`, `<=`, `>`, `>=`; `:`;
+//!   `in`, `in~`, `not in`, `not in~`; `like`, `like~`, `regex`, `regex~`
+//!   each with one literal or a parenthesised list; `== null`, `!= null`, `: null`.
+//! - Fields: dotted names, `` `backquoted` `` segments, optional `?field`.
+//! - Literals: `"strings"` with `\n \r \t \b \f \" \' \\ \u{XXXX}` escapes,
+//!   `"""raw strings"""`, integers, floats, negative numbers, `true`, `false`, `null`.
+//! - Functions (names case-insensitive, `~` for the case-insensitive form):
+//!   `startsWith`, `endsWith`, `stringContains`, `length`, `cidrMatch`,
+//!   `number`, `wildcard`.
+//! - `//` and `/* */` comments, line breaks anywhere between tokens.
+//!
+//! # Refused at compile time, with position
+//! `join`, pipes (`| head` ...), missing-event stages `![...]`, lineage
+//! (`descendant of`), arithmetic, array indexing `f[0]`, field-to-field
+//! comparisons, single-quoted and `?"..."` strings, `=` and `!:`, other functions.
+//!
+//! # Semantics (Elasticsearch's, as its query translation gives them)
+//! - A list-valued field (`event.category`, `process.args`) matches a
+//!   comparison when ANY element does.
+//! - A comparison on a missing (null) field is false; `not` and `!=` are the
+//!   complement of the positive test, so `f != "x"`, `not f : "x"` and
+//!   `f not in (...)` are TRUE when f is missing, and `f != "x"` on a list is
+//!   true when no element equals "x" (Elasticsearch's `must_not` of a term
+//!   query). The one exception copies Elasticsearch's script queries: a
+//!   comparison on `endsWith`, `stringContains~`, `length` or `number` of a
+//!   missing field is null, and `not` of null stays false.
+//! - `==` and `!=` are case-sensitive and exact; numbers compare as numbers
+//!   (a string field against a number literal is parsed as a number for `<`
+//!   and friends, and compared in its literal text form for `==`).
+//! - `regex` uses Lucene's dialect, translated: see `pattern::lucene_to_rust` (Lucene-only operators `@ & ~ # <>` are refused).
+//! - Sequences follow Elasticsearch's SequenceMatcher: see [`Matcher`].
+//! - Join keys: a null non-optional `by` field means the event joins nothing;
+//!   a null `?optional` `by` field is a valid (null) key value, as in Elasticsearch.
+//! - Samples: incomplete samples expire after [`SAMPLE_WINDOW_MS`] of record time.
+
+mod ast;
+mod compile;
+mod eval;
+mod lexer;
+mod matcher;
+mod parser;
+mod pattern;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+
+pub use compile::Query;
+pub use matcher::{Matcher, MatcherStats, MAX_PENDING, SAMPLE_WINDOW_MS};
+
+/// A field value as an event supplies it. Lists are ECS arrays (event.category, process.args).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Cow<'a, str>),
+    List(Vec<Value<'a>>),
+}
+
+/// What the engine needs from an event.
+pub trait Event: Clone {
+    /// The value of a field by its dotted ECS name ("process.executable").
+    /// Only called with names the Schema lists, plus `event.category` for
+    /// queries that name a category; Value::Null when this event lacks it.
+    fn field(&self, name: &str) -> Value<'_>;
+    /// Order and time: (record time in milliseconds since the epoch,
+    /// tiebreaker such as the audit serial). Events arrive in this order.
+    fn ordinal(&self) -> (u64, u64);
+}
+
+/// What fields and categories the event source supplies, for load-time checks.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    pub fields: Vec<String>,
+    pub categories: Vec<String>,
+}
+
+/// A query that does not parse, uses something outside the supported subset,
+/// or names a field or category the event source never supplies.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct EqlError {
+    /// 1-based line of the offending token.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// Byte offset into the query text.
+    pub offset: usize,
+    pub message: String,
+}

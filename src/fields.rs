@@ -1,0 +1,155 @@
+//! The ECS fields audetect supplies to rules: one table (documented in
+//! audetect(8) and the README, checked by tests) and how each is read from an event.
+
+use std::borrow::Cow;
+
+use crate::eql::{Event, Schema, Value};
+use crate::normalize::EcsEvent;
+
+/// Every field a rule may use without `?`, and where it comes from.
+pub const FIELDS: &[(&str, &str)] = &[
+    (
+        "@timestamp",
+        "the audit record's time (audit(SECONDS.MILLIS:SERIAL))",
+    ),
+    ("event.kind", "always \"event\""),
+    (
+        "event.category",
+        "[\"network\"] for connect, [\"process\"] for setsid",
+    ),
+    (
+        "event.type",
+        "[\"start\"] for connect, [\"change\"] for setsid",
+    ),
+    (
+        "event.action",
+        "\"connection_attempted\" or \"session_id_change\"",
+    ),
+    (
+        "event.outcome",
+        "\"success\" (connect returned 0, setsid), else \"unknown\"",
+    ),
+    ("host.os.type", "always \"linux\""),
+    ("process.pid", "SYSCALL pid= (the thread-group id)"),
+    (
+        "process.entity_id",
+        "boot id, pid and start time (/proc/PID/stat field 22)",
+    ),
+    (
+        "process.executable",
+        "SYSCALL exe=, hex-decoded when audit encoded it",
+    ),
+    (
+        "process.name",
+        "the executable's file name (not the 15-byte comm)",
+    ),
+    ("process.parent.pid", "SYSCALL ppid="),
+    ("user.id", "SYSCALL euid=, as a string"),
+    ("destination.ip", "SOCKADDR saddr= (connect)"),
+    ("destination.port", "SOCKADDR saddr= (connect)"),
+    (
+        "network.transport",
+        "\"tcp\" (connect; the socket's protocol from /proc/PID/fd)",
+    ),
+    ("network.type", "\"ipv4\" or \"ipv6\" (connect)"),
+    ("network.direction", "\"egress\" (connect)"),
+    (
+        "audetect.audit.syscall",
+        "\"connect\", \"socketcall\" or \"setsid\"",
+    ),
+    (
+        "audetect.audit.exit",
+        "SYSCALL exit= (connect: 0 or the errno, negated)",
+    ),
+];
+
+/// Event categories audetect produces.
+pub const CATEGORIES: &[&str] = &["network", "process"];
+
+pub fn schema() -> Schema {
+    Schema {
+        fields: FIELDS.iter().map(|(name, _)| (*name).to_owned()).collect(),
+        categories: CATEGORIES.iter().map(|c| (*c).to_owned()).collect(),
+    }
+}
+
+fn text(s: &str) -> Value<'_> {
+    Value::Str(Cow::Borrowed(s))
+}
+
+fn list<'a>(items: &[&'a str]) -> Value<'a> {
+    Value::List(items.iter().map(|s| text(s)).collect())
+}
+
+fn opt_text(s: Option<&str>) -> Value<'_> {
+    s.map_or(Value::Null, text)
+}
+
+impl Event for EcsEvent {
+    fn field(&self, name: &str) -> Value<'_> {
+        match name {
+            "@timestamp" => text(&self.timestamp),
+            "event.kind" => text(self.event.kind),
+            "event.category" => list(&self.event.category),
+            "event.type" => list(&self.event.kind_of_change),
+            "event.action" => text(self.event.action),
+            "event.outcome" => text(self.event.outcome),
+            "host.os.type" => text("linux"),
+            "process.pid" => Value::Int(i64::from(self.process.pid)),
+            "process.entity_id" => text(&self.process.entity_id),
+            "process.executable" => opt_text(self.process.executable.as_deref()),
+            "process.name" => opt_text(self.process.name.as_deref()),
+            "process.parent.pid" => Value::Int(i64::from(self.process.parent.pid)),
+            "user.id" => text(&self.user.id),
+            "destination.ip" => opt_text(self.destination.as_ref().map(|d| d.ip.as_str())),
+            "destination.port" => self
+                .destination
+                .as_ref()
+                .map_or(Value::Null, |d| Value::Int(i64::from(d.port))),
+            "network.transport" => opt_text(self.network.as_ref().map(|n| n.transport)),
+            "network.type" => opt_text(self.network.as_ref().map(|n| n.ip_version)),
+            "network.direction" => opt_text(self.network.as_ref().map(|n| n.direction)),
+            "audetect.audit.syscall" => text(self.audetect.audit.syscall),
+            "audetect.audit.exit" => Value::Int(self.audetect.audit.exit),
+            _ => Value::Null,
+        }
+    }
+
+    fn ordinal(&self) -> (u64, u64) {
+        (self.time.as_millis(), self.audetect.audit.serial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::Normalizer;
+    use crate::parse::parse_log_line;
+    use crate::proc::NoProc;
+    use crate::reassemble::Reassembler;
+
+    #[test]
+    fn every_listed_field_is_supplied_by_some_event() {
+        let mut r = Reassembler::default();
+        let mut events = Vec::new();
+        for line in include_str!("../tests/fixtures/scenarios.log").lines() {
+            r.push(parse_log_line(line.as_bytes()).unwrap(), &mut events);
+        }
+        r.flush(&mut events);
+        let mut n = Normalizer::new(NoProc);
+        let ecs: Vec<EcsEvent> = events.iter().filter_map(|e| n.normalize(e)).collect();
+        assert!(ecs.len() > 2);
+        for (name, _) in FIELDS {
+            assert!(
+                ecs.iter().any(|e| e.field(name) != Value::Null),
+                "{name} is listed but no event supplies it"
+            );
+        }
+        assert_eq!(ecs[0].field("process.command_line"), Value::Null);
+        let json = serde_json::to_value(&ecs[0]).unwrap();
+        assert_eq!(
+            ecs[0].field("process.executable"),
+            Value::Str(json["process"]["executable"].as_str().unwrap().into())
+        );
+    }
+}

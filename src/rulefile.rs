@@ -1,0 +1,264 @@
+//! Detection rules as content: Elastic detection-rules TOML files (and the
+//! built-in rule, embedded) loaded, checked and compiled once at start.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::eql::{EqlError, Query, Schema};
+
+/// The built-in rule: Elastic's "Suspicious Network Connection Attempt by Root".
+pub const BUILTIN: &[(&str, &str)] = &[(
+    "suspicious_network_connection_attempt_by_root.toml",
+    include_str!("../rules/suspicious_network_connection_attempt_by_root.toml"),
+)];
+
+/// Elastic's "maximum alerts per execution" when a rule does not say.
+pub const DEFAULT_MAX_SIGNALS: u32 = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Format { origin: String, message: String },
+    #[error("{origin}: rule {name:?}: {message}")]
+    Invalid {
+        origin: String,
+        name: String,
+        message: String,
+    },
+    #[error("{origin}: rule {name:?}: query, {error}")]
+    Query {
+        origin: String,
+        name: String,
+        error: EqlError,
+    },
+    #[error("{origin}: rule {name:?} has the rule_id {id} of another rule in {other}")]
+    Duplicate {
+        origin: String,
+        name: String,
+        id: String,
+        other: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct RawFile {
+    rule: RawRule,
+    /// `[metadata]` and anything else: accepted and kept.
+    #[serde(flatten)]
+    _other: toml::Table,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawRule {
+    rule_id: String,
+    name: String,
+    description: String,
+    #[serde(rename = "type")]
+    rule_type: String,
+    #[serde(default)]
+    language: Option<String>,
+    query: String,
+    severity: String,
+    risk_score: u32,
+    #[serde(default = "default_version")]
+    version: u32,
+    #[serde(default)]
+    max_signals: Option<u32>,
+    #[serde(default)]
+    threat: Vec<toml::Value>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    references: Vec<String>,
+    #[serde(default)]
+    author: Vec<String>,
+    #[serde(default)]
+    license: Option<String>,
+    /// `from`, `index`, `note`, `false_positives`, ...: Kibana's business.
+    #[serde(flatten)]
+    _other: toml::Table,
+}
+
+fn default_version() -> u32 {
+    1
+}
+
+/// A rule's metadata, as alerts carry it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleMeta {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub severity: String,
+    pub risk_score: u32,
+    pub version: u32,
+    pub max_signals: u32,
+    /// In Kibana's `threat` shape (framework, tactic, technique, subtechnique).
+    pub threat: serde_json::Value,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    pub author: Vec<String>,
+    pub license: Option<String>,
+    /// Where it came from: a path, or "built-in NAME".
+    pub origin: String,
+}
+
+/// A loaded rule: its metadata and its compiled query.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub meta: Arc<RuleMeta>,
+    pub query: Arc<Query>,
+}
+
+/// Parses and compiles one rule file's text. `origin` names it in errors.
+pub fn parse_rule(text: &str, origin: &str, schema: &Schema) -> Result<Rule, RuleError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| RuleError::Format {
+        origin: origin.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    let r = raw.rule;
+    let invalid = |message: String| RuleError::Invalid {
+        origin: origin.to_owned(),
+        name: r.name.clone(),
+        message,
+    };
+    if r.rule_type != "eql" || r.language.as_deref().is_some_and(|l| l != "eql") {
+        return Err(invalid(format!(
+            "type {:?} is not supported: audetect runs EQL rules (type = \"eql\")",
+            r.rule_type
+        )));
+    }
+    if !["low", "medium", "high", "critical"].contains(&r.severity.as_str()) {
+        return Err(invalid(format!(
+            "severity {:?} is not one of low, medium, high, critical",
+            r.severity
+        )));
+    }
+    if r.risk_score > 100 {
+        return Err(invalid(format!("risk_score {} is over 100", r.risk_score)));
+    }
+    if r.max_signals == Some(0) {
+        return Err(invalid("max_signals must be at least 1".into()));
+    }
+    let threat = serde_json::to_value(&r.threat)
+        .map_err(|e| invalid(format!("threat cannot be represented: {e}")))?;
+    // Trailing blank lines would put "end of query" errors past the query.
+    let query_text = r.query.trim_end();
+    let query = Query::compile(query_text, schema).map_err(|error| RuleError::Query {
+        origin: origin.to_owned(),
+        name: r.name.clone(),
+        error: query_position(text, query_text, error),
+    })?;
+    Ok(Rule {
+        meta: Arc::new(RuleMeta {
+            id: r.rule_id,
+            name: r.name,
+            description: r.description,
+            severity: r.severity,
+            risk_score: r.risk_score,
+            version: r.version,
+            max_signals: r.max_signals.unwrap_or(DEFAULT_MAX_SIGNALS),
+            threat,
+            tags: r.tags,
+            references: r.references,
+            author: r.author,
+            license: r.license,
+            origin: origin.to_owned(),
+        }),
+        query: Arc::new(query),
+    })
+}
+
+/// Turns a position inside the query into one inside the file, when the
+/// query text can be found there as written (it usually can: rule files
+/// hold queries in literal ''' strings), so the line points into the file.
+fn query_position(file: &str, query: &str, mut e: EqlError) -> EqlError {
+    if let Some(start) = file.find(query) {
+        let before = &file[..start];
+        let file_line = before.matches('\n').count();
+        if e.line == 1 {
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            e.column += start - line_start;
+        }
+        e.line += file_line;
+        e.offset += start;
+    }
+    e
+}
+
+/// Loads the rules in force: the built-in ones (if enabled), then every
+/// `*.toml` in `paths` (files, or directories read in name order); a file
+/// rule with a built-in rule's id replaces it. Two files with one id is an
+/// error. A missing default directory (/etc/audetect/rules.d, which a host
+/// may not have) is fine; any other missing path is an error.
+pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<Vec<Rule>, RuleError> {
+    let mut rules: Vec<Rule> = Vec::new();
+    if builtin {
+        for (name, text) in BUILTIN {
+            rules.push(parse_rule(text, &format!("built-in {name}"), schema)?);
+        }
+    }
+    let builtin_count = rules.len();
+    for path in paths {
+        let missing_ok = path.as_path() == Path::new(crate::config::DEFAULT_RULE_DIR);
+        for file in rule_files(path, missing_ok)? {
+            let text = std::fs::read_to_string(&file).map_err(|source| RuleError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let rule = parse_rule(&text, &file.display().to_string(), schema)?;
+            match rules.iter().position(|r| r.meta.id == rule.meta.id) {
+                Some(i) if i < builtin_count => {
+                    log::info!(
+                        "{} replaces the built-in rule {:?}",
+                        rule.meta.origin,
+                        rules[i].meta.name
+                    );
+                    rules[i] = rule;
+                }
+                Some(i) => {
+                    return Err(RuleError::Duplicate {
+                        origin: rule.meta.origin.clone(),
+                        name: rule.meta.name.clone(),
+                        id: rule.meta.id.clone(),
+                        other: rules[i].meta.origin.clone(),
+                    })
+                }
+                None => rules.push(rule),
+            }
+        }
+    }
+    Ok(rules)
+}
+
+fn rule_files(path: &Path, missing_ok: bool) -> Result<Vec<PathBuf>, RuleError> {
+    let read_err = |source| RuleError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => return Ok(vec![]),
+        Err(e) => return Err(read_err(e)),
+    };
+    if !meta.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(read_err)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests;
