@@ -21,7 +21,12 @@ actor = os.path.join(tmp, "actor")
 subprocess.run(["cc", "-O", "-pthread", "-o", actor, "tests/actor/actor.c"], check=True)
 alerts = os.path.join(tmp, "alerts.jsonl")
 cfg = os.path.join(tmp, "audetect.toml")
-open(cfg, "w").write('[output.syslog]\nenabled = false\n[output.jsonl]\nenabled = true\npath = "%s"\n' % alerts)
+# The built-in rule with max_signals raised, so every scenario alerts.
+rules = os.path.join(tmp, "rules")
+os.mkdir(rules)
+seed = open("rules/suspicious_network_connection_attempt_by_root.toml").read()
+open(os.path.join(rules, "seed.toml"), "w").write(seed.replace("max_signals = 100", "max_signals = 100000"))
+open(cfg, "w").write('[detection]\nrule_paths = ["%s"]\n[output.syslog]\nenabled = false\n[output.jsonl]\nenabled = true\npath = "%s"\n' % (rules, alerts))
 
 lock = open("/run/lock/audetect-tests.lock", "w")
 fcntl.flock(lock, fcntl.LOCK_EX)
