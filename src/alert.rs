@@ -2,51 +2,13 @@
 //! detection engine would write for the matching rule, with the matched events.
 
 use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 use crate::detect::Match;
-use crate::normalize::{Destination, EcsEvent};
+use crate::normalize::EcsEvent;
 use crate::output::{Alert, Severity};
+use crate::rulefile::RuleMeta;
 use crate::timefmt;
-
-#[derive(Serialize)]
-struct AlertDoc<'a> {
-    #[serde(rename = "@timestamp")]
-    timestamp: String,
-    event: EventKind,
-    rule: RuleRef<'a>,
-    kibana: Kibana<'a>,
-    process: ProcessRef<'a>,
-    user: &'a crate::normalize::UserFields,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    destination: Option<&'a Destination>,
-    host: Host<'a>,
-    events: &'a [EcsEvent],
-}
-
-#[derive(Serialize)]
-struct EventKind {
-    kind: &'static str,
-}
-
-#[derive(Serialize)]
-struct RuleRef<'a> {
-    id: &'a str,
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct Kibana<'a> {
-    alert: KibanaAlert<'a>,
-}
-
-#[derive(Serialize)]
-struct KibanaAlert<'a> {
-    rule: KibanaRule<'a>,
-    reason: String,
-    severity: &'a str,
-    risk_score: u32,
-    original_time: &'a str,
-}
 
 #[derive(Serialize)]
 struct KibanaRule<'a> {
@@ -55,7 +17,7 @@ struct KibanaRule<'a> {
     description: &'a str,
     severity: &'a str,
     risk_score: u32,
-    threat: &'a serde_json::Value,
+    threat: &'a Value,
     version: u32,
     #[serde(rename = "type")]
     rule_type: &'static str,
@@ -67,34 +29,74 @@ struct KibanaRule<'a> {
     license: Option<&'a str>,
 }
 
-#[derive(Serialize)]
-struct ProcessRef<'a> {
-    pid: u32,
-    entity_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    executable: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
+impl<'a> KibanaRule<'a> {
+    fn of(rule: &'a RuleMeta) -> Self {
+        KibanaRule {
+            rule_id: &rule.id,
+            name: &rule.name,
+            description: &rule.description,
+            severity: &rule.severity,
+            risk_score: rule.risk_score,
+            threat: &rule.threat,
+            version: rule.version,
+            rule_type: "eql",
+            max_signals: rule.max_signals,
+            tags: &rule.tags,
+            references: &rule.references,
+            author: &rule.author,
+            license: rule.license.as_deref(),
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct Host<'a> {
-    name: &'a str,
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_else(|e| unreachable!("event fields serialize: {e}"))
+}
+
+/// The top of the alert. For one event, that event's own fields, as
+/// Kibana copies a single-event rule's source document. For a sequence, the
+/// fields every event shares (Kibana's "shell" alert): the process when all
+/// events are one process entity (described as of the last event, after any
+/// execve), the user when all share it, the destination when every event
+/// that has one has the same.
+fn top_fields(events: &[EcsEvent]) -> Map<String, Value> {
+    let [first, .., last] = events else {
+        return match events.first().map(to_value) {
+            Some(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+    };
+    let mut top = Map::new();
+    if events
+        .iter()
+        .all(|e| e.process.entity_id == first.process.entity_id)
+    {
+        let mut process = to_value(&last.process);
+        if let Value::Object(p) = &mut process {
+            p.remove("parent");
+        }
+        top.insert("process".into(), process);
+    }
+    if events.iter().all(|e| e.user == first.user) {
+        top.insert("user".into(), to_value(&first.user));
+    }
+    let mut destinations = events.iter().filter_map(|e| e.destination.as_ref());
+    if let Some(d) = destinations.next() {
+        if destinations.all(|other| other == d) {
+            top.insert("destination".into(), to_value(d));
+        }
+    }
+    top
 }
 
 /// Builds the alert for a match. `now` is when the alert is made: the one
 /// wall-clock value in the pipeline, handed in by the caller.
 pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
     let rule = &*m.rule;
-    // The join key's process is the same in every event; the last event's
-    // view of it (its executable after any execve) is the freshest. For a
-    // single-event rule, the one event's fields are the alert's.
-    let Some(last) = m.events.last() else {
+    let Some(first) = m.events.first() else {
         unreachable!("a match has events")
     };
-    let first = &m.events[0];
-    let destination = m.events.iter().find_map(|e| e.destination.as_ref());
-    let (sec, micros) = timefmt::split(now);
+    let last = m.events.last().unwrap_or(first);
     let mut categories: Vec<&str> = Vec::new();
     for c in m.events.iter().flat_map(|e| e.event.category.iter()) {
         if !categories.contains(c) {
@@ -110,49 +112,30 @@ pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
         rule.severity,
         rule.name
     );
-    let doc = AlertDoc {
-        timestamp: timefmt::rfc3339_micros(sec, micros),
-        event: EventKind { kind: "signal" },
-        rule: RuleRef {
-            id: &rule.id,
-            name: &rule.name,
-        },
-        kibana: Kibana {
-            alert: KibanaAlert {
-                rule: KibanaRule {
-                    rule_id: &rule.id,
-                    name: &rule.name,
-                    description: &rule.description,
-                    severity: &rule.severity,
-                    risk_score: rule.risk_score,
-                    threat: &rule.threat,
-                    version: rule.version,
-                    rule_type: "eql",
-                    max_signals: rule.max_signals,
-                    tags: &rule.tags,
-                    references: &rule.references,
-                    author: &rule.author,
-                    license: rule.license.as_deref(),
-                },
-                reason,
-                severity: &rule.severity,
-                risk_score: rule.risk_score,
-                original_time: &first.timestamp,
-            },
-        },
-        process: ProcessRef {
-            pid: last.process.pid,
-            entity_id: &last.process.entity_id,
-            executable: last.process.executable.as_deref(),
-            name: last.process.name.as_deref(),
-        },
-        user: &last.user,
-        destination,
-        host: Host { name: host_name },
-        events: &m.events,
-    };
+    let (sec, micros) = timefmt::split(now);
+    let mut doc = top_fields(&m.events);
+    let original_event = doc.remove("event");
+    doc.insert(
+        "@timestamp".into(),
+        Value::String(timefmt::rfc3339_micros(sec, micros)),
+    );
+    doc.insert("event".into(), json!({"kind": "signal"}));
+    doc.insert("rule".into(), json!({"id": rule.id, "name": rule.name}));
+    let mut kibana_alert = json!({
+        "rule": KibanaRule::of(rule),
+        "reason": reason,
+        "severity": rule.severity,
+        "risk_score": rule.risk_score,
+        "original_time": first.timestamp,
+    });
+    if let (Some(original), Value::Object(k)) = (original_event, &mut kibana_alert) {
+        k.insert("original_event".into(), original);
+    }
+    doc.insert("kibana".into(), json!({ "alert": kibana_alert }));
+    doc.insert("host".into(), json!({ "name": host_name }));
+    doc.insert("events".into(), to_value(&m.events));
     Alert {
-        json: serde_json::to_string(&doc).unwrap_or_else(|e| unreachable!("alert serializes: {e}")),
+        json: Value::Object(doc).to_string(),
         severity: Severity::from_rule_severity(&rule.severity),
         time: now,
     }

@@ -245,7 +245,17 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    parse_str(&text, &path.display().to_string())
+    let mut config = parse_str(&text, &path.display().to_string())?;
+    // A relative rule path means one next to the config file, not one in
+    // whatever directory the daemon happens to start in.
+    if let Some(dir) = path.parent() {
+        for p in &mut config.detection.rule_paths {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
+    }
+    Ok(config)
 }
 
 /// Parses configuration text; `origin` names it in errors.
@@ -486,6 +496,20 @@ mod tests {
         assert_eq!(
             parse_str(shipped, "packaging/audetect.toml").unwrap(),
             Config::default()
+        );
+    }
+
+    #[test]
+    fn relative_rule_paths_are_next_to_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("audetect-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("audetect.toml");
+        std::fs::write(&file, "[detection]\nrule_paths = [\"rules.d\", \"/abs\"]\n").unwrap();
+        let c = load(&file).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            c.detection.rule_paths,
+            vec![dir.join("rules.d"), PathBuf::from("/abs")]
         );
     }
 }

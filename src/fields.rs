@@ -1,5 +1,7 @@
 //! The ECS fields audetect supplies to rules: one table (documented in
 //! audetect(8) and the README, checked by tests) and how each is read from an event.
+//! Rules see only the events the installed audit rules produce: connect()
+//! and successful setsid() by root.
 
 use std::borrow::Cow;
 
@@ -77,8 +79,13 @@ fn text(s: &str) -> Value<'_> {
     Value::Str(Cow::Borrowed(s))
 }
 
+/// An ECS array. One value is returned as a plain string: the same to any
+/// comparison (any element matches), and no allocation per event.
 fn list<'a>(items: &[&'a str]) -> Value<'a> {
-    Value::List(items.iter().map(|s| text(s)).collect())
+    match items {
+        [one] => text(one),
+        _ => Value::List(items.iter().map(|s| text(s)).collect()),
+    }
 }
 
 fn opt_text(s: Option<&str>) -> Value<'_> {
@@ -111,6 +118,10 @@ impl Event for EcsEvent {
             "network.direction" => opt_text(self.network.as_ref().map(|n| n.direction)),
             "audetect.audit.syscall" => text(self.audetect.audit.syscall),
             "audetect.audit.exit" => Value::Int(self.audetect.audit.exit),
+            "audetect.audit.serial" => {
+                i64::try_from(self.audetect.audit.serial).map_or(Value::Null, Value::Int)
+            }
+            "audetect.audit.entity_source" => text(self.audetect.audit.entity_source),
             _ => Value::Null,
         }
     }

@@ -23,10 +23,12 @@ use audetect::rulefile::{self, Rule};
 const ABOUT: &str = "Real-time detections from the Linux kernel audit stream.
 
 audetect installs a few audit rules (connect and setsid by root), reads the
-records the kernel emits, and runs Elastic's \"Suspicious Network Connection
-Attempt by Root\" rule on them as they arrive: a root process that attempts an
-outbound TCP connection and then calls setsid() within a minute. Alerts are
-JSON documents sent to syslog (default /dev/log) or written as JSON lines.
+records the kernel emits, and runs detection rules on them as they arrive:
+Elastic detection-rules TOML files with EQL queries, from
+/etc/audetect/rules.d, and the built-in rule, Elastic's \"Suspicious Network
+Connection Attempt by Root\" (a root process that attempts an outbound TCP
+connection and then calls setsid() within a minute). Alerts are JSON
+documents sent to syslog (default /dev/log) or written as JSON lines.
 
 It must run as root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ). On stop (SIGTERM,
 SIGINT) it removes the rules it added and restores the audit status it changed.";

@@ -52,7 +52,7 @@ struct RawFile {
     rule: RawRule,
     /// `[metadata]` and anything else: accepted and kept.
     #[serde(flatten)]
-    _other: toml::Table,
+    other: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,7 +64,7 @@ struct RawRule {
     rule_type: String,
     #[serde(default)]
     language: Option<String>,
-    query: String,
+    query: toml::Spanned<String>,
     severity: String,
     risk_score: u32,
     #[serde(default = "default_version")]
@@ -83,7 +83,7 @@ struct RawRule {
     license: Option<String>,
     /// `from`, `index`, `note`, `false_positives`, ...: Kibana's business.
     #[serde(flatten)]
-    _other: toml::Table,
+    other: toml::Table,
 }
 
 fn default_version() -> u32 {
@@ -108,6 +108,9 @@ pub struct RuleMeta {
     pub license: Option<String>,
     /// Where it came from: a path, or "built-in NAME".
     pub origin: String,
+    /// The file's other tables (`[metadata]`, ...) and the `[rule]` keys
+    /// audetect does not use (`from`, `index`, `note`, ...), as written.
+    pub other: serde_json::Value,
 }
 
 /// A loaded rule: its metadata and its compiled query.
@@ -150,12 +153,14 @@ pub fn parse_rule(text: &str, origin: &str, schema: &Schema) -> Result<Rule, Rul
     let threat = serde_json::to_value(&r.threat)
         .map_err(|e| invalid(format!("threat cannot be represented: {e}")))?;
     // Trailing blank lines would put "end of query" errors past the query.
-    let query_text = r.query.trim_end();
+    let query_text = r.query.get_ref().trim_end();
     let query = Query::compile(query_text, schema).map_err(|error| RuleError::Query {
         origin: origin.to_owned(),
         name: r.name.clone(),
-        error: query_position(text, query_text, error),
+        error: query_position(text, r.query.span(), query_text, error),
     })?;
+    let mut other = raw.other;
+    other.insert("rule".into(), toml::Value::Table(r.other));
     Ok(Rule {
         meta: Arc::new(RuleMeta {
             id: r.rule_id,
@@ -171,24 +176,45 @@ pub fn parse_rule(text: &str, origin: &str, schema: &Schema) -> Result<Rule, Rul
             author: r.author,
             license: r.license,
             origin: origin.to_owned(),
+            other: serde_json::to_value(&other).unwrap_or_default(),
         }),
         query: Arc::new(query),
     })
 }
 
-/// Turns a position inside the query into one inside the file, when the
-/// query text can be found there as written (it usually can: rule files
-/// hold queries in literal ''' strings), so the line points into the file.
-fn query_position(file: &str, query: &str, mut e: EqlError) -> EqlError {
-    if let Some(start) = file.find(query) {
-        let before = &file[..start];
-        let file_line = before.matches('\n').count();
-        if e.line == 1 {
-            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-            e.column += start - line_start;
+/// Turns a position inside the query into one inside the file. The query's
+/// string starts at `span` in the file; when its text stands there as
+/// written (literal `'''` strings, or basic strings without escapes),
+/// line and column point into the file. Otherwise (escapes shift columns)
+/// the line is still the file's and the message says where the query starts.
+fn query_position(
+    file: &str,
+    span: std::ops::Range<usize>,
+    query: &str,
+    mut e: EqlError,
+) -> EqlError {
+    let Some(raw) = file.get(span.clone()) else {
+        return e;
+    };
+    let span_line = file[..span.start].matches('\n').count();
+    match raw.find(query) {
+        Some(at) => {
+            let start = span.start + at;
+            let before = &file[..start];
+            if e.line == 1 {
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                e.column += before[line_start..].chars().count();
+            }
+            e.line += before.matches('\n').count();
+            e.offset += start;
         }
-        e.line += file_line;
-        e.offset += start;
+        None => {
+            e.message = format!(
+                "{} (position within the query, which starts on line {} of the file)",
+                e.message,
+                span_line + 1
+            );
+        }
     }
     e
 }
@@ -206,6 +232,8 @@ pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<Vec<Rul
         }
     }
     let builtin_count = rules.len();
+    // The file that replaced each built-in rule, so a second one is an error.
+    let mut replaced_by: Vec<Option<String>> = vec![None; builtin_count];
     for path in paths {
         let missing_ok = path.as_path() == Path::new(crate::config::DEFAULT_RULE_DIR);
         for file in rule_files(path, missing_ok)? {
@@ -215,7 +243,16 @@ pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<Vec<Rul
             })?;
             let rule = parse_rule(&text, &file.display().to_string(), schema)?;
             match rules.iter().position(|r| r.meta.id == rule.meta.id) {
+                Some(i) if i < builtin_count && replaced_by[i].is_some() => {
+                    return Err(RuleError::Duplicate {
+                        origin: rule.meta.origin.clone(),
+                        name: rule.meta.name.clone(),
+                        id: rule.meta.id.clone(),
+                        other: replaced_by[i].clone().unwrap_or_default(),
+                    })
+                }
                 Some(i) if i < builtin_count => {
+                    replaced_by[i] = Some(rule.meta.origin.clone());
                     log::info!(
                         "{} replaces the built-in rule {:?}",
                         rule.meta.origin,

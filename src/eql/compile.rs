@@ -67,7 +67,6 @@ pub(crate) enum Func {
     Length,
     Number { base: Option<u32> },
     Cidr(Vec<Cidr>),
-    Wildcard(Vec<Wildcard>),
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +88,9 @@ pub(crate) enum Src {
 #[derive(Debug, Clone)]
 pub(crate) enum Cond {
     Const(bool),
+    /// The null a test on a missing optional field folds to. Only while
+    /// compiling: [`resolve_nulls`] removes it before a query is built.
+    Null,
     And(Vec<Cond>),
     Or(Vec<Cond>),
     /// `script`: the inner test is one Elasticsearch runs as a script, where
@@ -112,6 +114,11 @@ impl Cond {
         }
     }
 }
+
+/// Most stages a sequence may have once `runs` are expanded, and most
+/// filters a sample may have: every partial sequence holds up to this many
+/// events, and Elastic's own rules use at most `runs=60`.
+pub(crate) const MAX_STAGES: usize = 128;
 
 /// A join key component.
 #[derive(Debug, Clone)]
@@ -183,6 +190,13 @@ impl Query {
                 for term in &terms {
                     let stage = c.stage(term, &shared, &mut conds, &mut key_specs)?;
                     stages.extend(std::iter::repeat_n(stage, term.runs));
+                    if stages.len() > MAX_STAGES {
+                        return Err(term.pos.error(format!(
+                            "a sequence may have at most {MAX_STAGES} stages once runs are \
+                             expanded; this stage brings it to {}",
+                            stages.len()
+                        )));
+                    }
                 }
                 if stages.len() < 2 {
                     return Err(pos.error(
@@ -205,6 +219,11 @@ impl Query {
                 check_key_counts(&terms, None)?;
                 if terms.len() < 2 {
                     return Err(pos.error("a sample needs at least two filters"));
+                }
+                if let Some(extra) = terms.get(MAX_STAGES) {
+                    return Err(extra
+                        .pos
+                        .error(format!("a sample may have at most {MAX_STAGES} filters")));
                 }
                 if by.is_empty() && terms[0].by.is_empty() {
                     return Err(
@@ -293,7 +312,7 @@ struct Compiler<'s> {
     fields: BTreeSet<String>,
 }
 
-const FUNCTIONS: &str = "cidrMatch, endsWith, length, number, startsWith, stringContains, wildcard";
+const FUNCTIONS: &str = "cidrMatch, endsWith, length, number, startsWith, stringContains";
 const ES_ONLY_FUNCTIONS: &[&str] = &[
     "add",
     "between",
@@ -355,7 +374,7 @@ impl Compiler<'_> {
     }
 
     fn filter(&mut self, filter: &EventFilter) -> Result<Cond, EqlError> {
-        let cond = self.expr(&filter.condition)?;
+        let cond = resolve_nulls(self.expr(&filter.condition)?);
         let Some((category, pos)) = &filter.category else {
             return Ok(cond);
         };
@@ -378,6 +397,7 @@ impl Compiler<'_> {
         };
         Ok(match cond {
             Cond::Const(true) => is_cat,
+            Cond::Const(false) => Cond::Const(false),
             Cond::And(mut items) => {
                 items.insert(0, is_cat);
                 Cond::And(items)
@@ -403,18 +423,15 @@ impl Compiler<'_> {
             Expr::Not(inner) => not(self.expr(inner)?),
             Expr::Value(op) => match op {
                 Operand::Lit(Lit::Bool(b), _) => Cond::Const(*b),
-                Operand::Lit(Lit::Null, _) => Cond::Const(false),
+                // Null as a condition: false, and still null under `not`.
+                Operand::Lit(Lit::Null, _) => Cond::Null,
                 Operand::Lit(_, pos) => {
                     return Err(pos.error("a string or number alone is not a condition"))
                 }
                 _ => {
                     let src = self.operand(op)?;
                     let script = truthy_is_script(&src);
-                    Cond::Test {
-                        src,
-                        test: Test::Truthy,
-                        script,
-                    }
+                    test_cond(src, Test::Truthy, script)
                 }
             },
             Expr::Compare {
@@ -437,14 +454,14 @@ impl Compiler<'_> {
                     }
                 }
                 let script = comparison_is_script(&src);
-                let test = Cond::Test {
+                let test = test_cond(
                     src,
-                    test: Test::Any {
+                    Test::Any {
                         atoms,
                         null_ok: false,
                     },
                     script,
-                };
+                );
                 if *negated {
                     not(test)
                 } else {
@@ -484,11 +501,7 @@ impl Compiler<'_> {
                     }
                 }
                 let script = comparison_is_script(&src);
-                Cond::Test {
-                    src,
-                    test: Test::Any { atoms, null_ok },
-                    script,
-                }
+                test_cond(src, Test::Any { atoms, null_ok }, script)
             }
         })
     }
@@ -526,23 +539,11 @@ impl Compiler<'_> {
             },
         };
         match op {
-            CmpOp::Eq => Cond::Test {
-                src,
-                test: eq(lit),
-                script,
-            },
+            CmpOp::Eq => test_cond(src, eq(lit), script),
             // Elasticsearch builds `a != b` as `not (a == b)`.
-            CmpOp::Ne => not(Cond::Test {
-                src,
-                test: eq(lit),
-                script,
-            }),
+            CmpOp::Ne => not(test_cond(src, eq(lit), script)),
             _ if lit == Lit::Null => Cond::Const(false),
-            _ => Cond::Test {
-                src,
-                test: Test::Ord(op, LitV::new(lit)),
-                script,
-            },
+            _ => test_cond(src, Test::Ord(op, LitV::new(lit)), script),
         }
     }
 
@@ -577,11 +578,7 @@ impl Compiler<'_> {
             Ok(())
         };
         let takes_tilde = matches!(lower.as_str(), "startswith" | "endswith" | "stringcontains");
-        let known = takes_tilde
-            || matches!(
-                lower.as_str(),
-                "length" | "cidrmatch" | "number" | "wildcard"
-            );
+        let known = takes_tilde || matches!(lower.as_str(), "length" | "cidrmatch" | "number");
         if !known {
             if ES_ONLY_FUNCTIONS.contains(&lower.as_str()) {
                 return Err(pos.error(format!(
@@ -633,7 +630,8 @@ impl Compiler<'_> {
                 };
                 Func::Number { base }
             }
-            "cidrmatch" => {
+            // cidrMatch: the one name left once `known` held.
+            _ => {
                 arity(2, None)?;
                 let mut nets = Vec::new();
                 for a in &args[1..] {
@@ -650,21 +648,6 @@ impl Compiler<'_> {
                 }
                 Func::Cidr(nets)
             }
-            _ => {
-                arity(2, None)?;
-                let mut pats = Vec::new();
-                for a in &args[1..] {
-                    match a {
-                        Operand::Lit(Lit::Str(s), _) => pats.push(Wildcard::new(s, true)),
-                        other => {
-                            return Err(other
-                                .pos()
-                                .error("wildcard patterns must be literal strings"))
-                        }
-                    }
-                }
-                Func::Wildcard(pats)
-            }
         };
         let src = self.operand(&args[0])?;
         Ok(Src::Call(Box::new(Call { func, src })))
@@ -674,6 +657,7 @@ impl Compiler<'_> {
 fn not(inner: Cond) -> Cond {
     match inner {
         Cond::Const(b) => Cond::Const(!b),
+        Cond::Null => Cond::Null,
         other => {
             let script = other.is_script();
             Cond::Not {
@@ -710,19 +694,128 @@ fn comparison_is_script(src: &Src) -> bool {
 }
 
 /// Whether a function used directly as a condition runs as a script. The
-/// ones Elasticsearch turns into index queries when applied to a field
-/// (prefix, wildcard, terms) behave like field comparisons.
+/// ones Elasticsearch turns into index queries when applied to a field behave
+/// like field comparisons: `startsWith` (a prefix query), `endsWith` and
+/// `stringContains` (wildcard queries, case-insensitive for `~`; see
+/// `CaseInsensitiveScalarFunctions` in its EQL `QueryTranslator`) and
+/// `cidrMatch` (a terms query).
 fn truthy_is_script(src: &Src) -> bool {
     match src {
         Src::Call(call) => {
-            let on_field = matches!(call.src, Src::Field(_) | Src::Missing);
-            let query_form = match &call.func {
-                Func::StartsWith { .. } | Func::Cidr(_) | Func::Wildcard(_) => true,
-                Func::Contains { ci, .. } => !ci,
-                _ => false,
-            };
+            let on_field = matches!(call.src, Src::Field(_));
+            let query_form = matches!(
+                call.func,
+                Func::StartsWith { .. }
+                    | Func::EndsWith { .. }
+                    | Func::Contains { .. }
+                    | Func::Cidr(_)
+            );
             !(on_field && query_form)
         }
         _ => false,
+    }
+}
+
+/// Whether the value is null for every event: a missing optional field, or a
+/// function of one (every supported function gives null for null).
+fn missing_rooted(src: &Src) -> bool {
+    match src {
+        Src::Missing => true,
+        Src::Call(call) => missing_rooted(&call.src),
+        Src::Field(_) | Src::Const(_) => false,
+    }
+}
+
+/// A test, folded when its value is always null. Elasticsearch replaces a
+/// missing optional field in a filter with a null literal and folds the
+/// expression: a comparison or function on it is null, except `== null`
+/// (and `: null`), which is true.
+fn test_cond(src: Src, test: Test, script: bool) -> Cond {
+    if missing_rooted(&src) {
+        return match test {
+            Test::Any { null_ok: true, .. } => Cond::Const(true),
+            _ => Cond::Null,
+        };
+    }
+    Cond::Test { src, test, script }
+}
+
+/// Removes [`Cond::Null`] with SQL's three-valued logic, leaving the
+/// condition under which the whole is TRUE (null, like false, does not
+/// match). Conditions without a folded null are left exactly as they are, so
+/// the query-versus-script null handling of real fields is untouched.
+fn resolve_nulls(cond: Cond) -> Cond {
+    if has_null(&cond) {
+        rails(cond).0
+    } else {
+        cond
+    }
+}
+
+fn has_null(cond: &Cond) -> bool {
+    match cond {
+        Cond::Null => true,
+        Cond::And(items) | Cond::Or(items) => items.iter().any(has_null),
+        Cond::Not { inner, .. } => has_null(inner),
+        Cond::Const(_) | Cond::Test { .. } => false,
+    }
+}
+
+/// Splits a condition into (when it is TRUE, when it is FALSE); where
+/// neither holds it is null. `not` swaps the two, so `not (null or x)` is
+/// true nowhere and `not (null and x)` is true where x is false.
+fn rails(cond: Cond) -> (Cond, Cond) {
+    match cond {
+        Cond::Null => (Cond::Const(false), Cond::Const(false)),
+        Cond::And(items) if items.iter().any(has_null) => {
+            let (t, f): (Vec<Cond>, Vec<Cond>) = items.into_iter().map(rails).unzip();
+            (and_of(t), or_of(f))
+        }
+        Cond::Or(items) if items.iter().any(has_null) => {
+            let (t, f): (Vec<Cond>, Vec<Cond>) = items.into_iter().map(rails).unzip();
+            (or_of(t), and_of(f))
+        }
+        Cond::Not { inner, .. } if has_null(&inner) => {
+            let (t, f) = rails(*inner);
+            (f, t)
+        }
+        other => {
+            let f = not(other.clone());
+            (other, f)
+        }
+    }
+}
+
+fn and_of(items: Vec<Cond>) -> Cond {
+    let mut out = Vec::with_capacity(items.len());
+    for c in items {
+        match c {
+            Cond::Const(true) => {}
+            Cond::Const(false) => return Cond::Const(false),
+            Cond::And(inner) => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    if out.len() > 1 {
+        Cond::And(out)
+    } else {
+        out.pop().unwrap_or(Cond::Const(true))
+    }
+}
+
+fn or_of(items: Vec<Cond>) -> Cond {
+    let mut out = Vec::with_capacity(items.len());
+    for c in items {
+        match c {
+            Cond::Const(false) => {}
+            Cond::Const(true) => return Cond::Const(true),
+            Cond::Or(inner) => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    if out.len() > 1 {
+        Cond::Or(out)
+    } else {
+        out.pop().unwrap_or(Cond::Const(false))
     }
 }

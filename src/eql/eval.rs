@@ -2,6 +2,7 @@
 //! for lists, Elasticsearch's null handling, no allocation on the usual paths.
 
 use std::cmp::Ordering;
+use std::fmt::Write as _;
 
 use super::ast::{CmpOp, Lit};
 use super::compile::{Atom, Call, Cond, Func, LitV, Src, Test};
@@ -34,6 +35,8 @@ pub(crate) fn matches<E: Event>(cond: &Cond, ev: &E) -> bool {
 fn eval<E: Event>(cond: &Cond, ev: &E) -> Tri {
     match cond {
         Cond::Const(b) => Tri::from(*b),
+        // Folded away at compile time; null if one ever got through.
+        Cond::Null => Tri::Null,
         Cond::And(items) => Tri::from(items.iter().all(|c| eval(c, ev) == Tri::True)),
         Cond::Or(items) => Tri::from(items.iter().any(|c| eval(c, ev) == Tri::True)),
         Cond::Not { inner, script } => match (eval(inner, ev), script) {
@@ -160,10 +163,6 @@ fn apply(func: &Func, input: &Value) -> Option<Value<'static>> {
             let ip = parse_ip(s?)?;
             Value::Bool(nets.iter().any(|n| n.contains(ip)))
         }
-        Func::Wildcard(pats) => {
-            let s = s?;
-            Value::Bool(pats.iter().any(|p| p.matches(s)))
-        }
     })
 }
 
@@ -260,15 +259,54 @@ fn atom(v: &Value, a: &Atom) -> bool {
         },
         Atom::Wild(w) => match v {
             Value::Str(s) => w.matches(s),
-            Value::Int(i) => w.matches(&i.to_string()),
-            Value::Float(f) => w.matches(&f.to_string()),
+            Value::Int(_) | Value::Float(_) => with_number_text(v, |t| w.matches(t)),
             Value::Bool(b) => w.matches(if *b { "true" } else { "false" }),
             _ => false,
         },
         Atom::Regex(re) => match v {
             Value::Str(s) => re.is_match(s),
-            Value::Int(i) => re.is_match(&i.to_string()),
-            Value::Float(f) => re.is_match(&f.to_string()),
+            Value::Int(_) | Value::Float(_) => with_number_text(v, |t| re.is_match(t)),
+            _ => false,
+        },
+    }
+}
+
+/// Text of a number on the stack: the longest i64 is 20 characters, and
+/// most floats fit too, so a pattern tested against a numeric field (pids,
+/// ports) allocates nothing per event.
+struct StackText {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Calls `f` with the number's text as `to_string` gives it; false for a
+/// value that is not a number.
+fn with_number_text(v: &Value, f: impl FnOnce(&str) -> bool) -> bool {
+    let mut t = StackText {
+        buf: [0; 40],
+        len: 0,
+    };
+    let written = match v {
+        Value::Int(i) => write!(t, "{i}"),
+        Value::Float(x) => write!(t, "{x}"),
+        _ => return false,
+    };
+    // Only whole `str`s are copied in, so the bytes are valid UTF-8.
+    match (written, t.buf.get(..t.len).map(std::str::from_utf8)) {
+        (Ok(()), Some(Ok(text))) => f(text),
+        // A float too long for the buffer (1e300 prints every digit).
+        _ => match v {
+            Value::Float(x) => f(&x.to_string()),
             _ => false,
         },
     }

@@ -13,7 +13,15 @@ use super::{Event, Value};
 /// Without `maxspan` nothing else bounds a sequence's memory.
 pub const MAX_PENDING: usize = 100_000;
 
-/// Record time after which an incomplete sample is dropped. Elasticsearch
+/// Most events one matcher holds across its partial sequences (or
+/// incomplete samples); past it the oldest partials are dropped and counted
+/// in [`MatcherStats::dropped`]. Each partial keeps its own copies of the
+/// events it matched, so with long `runs` the events held per key grow with
+/// the square of the stage count and [`MAX_PENDING`] alone does not bound memory.
+pub const MAX_HELD_EVENTS: usize = 100_000;
+
+/// Record time after which an incomplete sample is dropped, and for which a
+/// key that produced a sample then ignores further events. Elasticsearch
 /// samples a fixed search window; live, we need a horizon, and five minutes
 /// matches the interval at which Elastic runs its rules.
 pub const SAMPLE_WINDOW_MS: u64 = 5 * 60 * 1000;
@@ -23,13 +31,15 @@ pub const SAMPLE_WINDOW_MS: u64 = 5 * 60 * 1000;
 pub struct MatcherStats {
     /// Partial sequences or incomplete samples held now.
     pub pending: usize,
+    /// Events held now across them (bounded by [`MAX_HELD_EVENTS`]).
+    pub held: usize,
     /// Dropped because maxspan (or the sample window) ran out before they could complete.
     pub expired: u64,
     /// Stage events that found a partial sequence but lay beyond its maxspan.
     pub rejected_maxspan: u64,
     /// Partial sequences dropped by an `until` event.
     pub rejected_until: u64,
-    /// Dropped, oldest first, to stay within [`MAX_PENDING`].
+    /// Dropped, oldest first, to stay within [`MAX_PENDING`] or [`MAX_HELD_EVENTS`].
     pub dropped: u64,
     /// Partial sequences replaced by a newer one for the same key and stage.
     pub replaced: u64,
@@ -48,7 +58,9 @@ enum KeyPart {
     List(Vec<KeyPart>),
 }
 
-type Key = Vec<KeyPart>;
+/// Shared, so the aging queue, the state map and the per-event cache each
+/// hold the key without copying its strings.
+type Key = Arc<[KeyPart]>;
 
 fn key_part(v: &Value) -> KeyPart {
     match v {
@@ -78,7 +90,7 @@ fn key_of<E: Event>(spec: &[KeyField], ev: &E) -> Option<Key> {
         }
         key.push(part);
     }
-    Some(key)
+    Some(key.into())
 }
 
 type Ordinal = (u64, u64);
@@ -118,18 +130,28 @@ struct SeqState<E> {
     keys: HashMap<Key, Vec<Option<Partial<E>>>>,
     aging: Aging,
     live: usize,
+    /// Events held by the partials in `keys`.
+    held: usize,
 }
 
 struct SampleSlots<E> {
     id: u64,
     events: Vec<Option<E>>,
     filled: usize,
+    /// The key produced its sample: it ignores events until its window,
+    /// timed from the sample's first event, runs out (Elasticsearch's
+    /// default `max_samples_per_key` is 1).
+    done: bool,
 }
 
 struct SampleState<E> {
+    /// Incomplete samples and keys waiting out their window after a sample.
     keys: HashMap<Key, SampleSlots<E>>,
     aging: Aging,
+    /// Incomplete samples in `keys`.
     live: usize,
+    /// Events held by them.
+    held: usize,
 }
 
 enum State<E> {
@@ -147,9 +169,14 @@ enum State<E> {
 /// the sequence's first event (a gap equal to maxspan still matches) and
 /// moves it to stage k, replacing what waited there. An event is tried
 /// against the later stages first and the first stage last, so it never
-/// both starts and continues one sequence. An `until` event drops the
-/// key's partial sequences that ended before it (sequences it just moved
-/// survive, as in Elasticsearch where until must fall strictly between).
+/// both starts and continues one sequence. An `until` event is applied after
+/// the event's own stages: it drops every partial sequence of its key whose
+/// last event is at or before it, including one the same event just started
+/// or moved (Elasticsearch's `Ordinal.between` is inclusive at both ends);
+/// a sequence the event completes is already returned.
+///
+/// Samples: each key produces at most one sample per [`SAMPLE_WINDOW_MS`]
+/// of record time, timed from the sample's first event.
 pub struct Matcher<E: Event> {
     query: Arc<Query>,
     state: State<E>,
@@ -159,6 +186,7 @@ pub struct Matcher<E: Event> {
     /// Per key spec, the current event's key (computed at most once).
     key_cache: Vec<Option<Option<Key>>>,
     cap: usize,
+    held_cap: usize,
 }
 
 impl<E: Event> Matcher<E> {
@@ -168,17 +196,24 @@ impl<E: Event> Matcher<E> {
 
     /// As `new`, with another bound on pending state (tests use small ones).
     pub fn with_cap(query: Arc<Query>, cap: usize) -> Self {
+        Self::with_limits(query, cap, MAX_HELD_EVENTS)
+    }
+
+    /// As `new`, with other bounds on pending state and on events held.
+    pub fn with_limits(query: Arc<Query>, cap: usize, held_cap: usize) -> Self {
         let state = match &query.kind {
             Kind::Single => State::Single,
             Kind::Sequence { .. } => State::Sequence(SeqState {
                 keys: HashMap::new(),
                 aging: Aging::new(),
                 live: 0,
+                held: 0,
             }),
             Kind::Sample { .. } => State::Sample(SampleState {
                 keys: HashMap::new(),
                 aging: Aging::new(),
                 live: 0,
+                held: 0,
             }),
         };
         let hits = vec![false; query.conds.len()];
@@ -190,6 +225,7 @@ impl<E: Event> Matcher<E> {
             hits,
             key_cache,
             cap: cap.max(1),
+            held_cap: held_cap.max(1),
         }
     }
 
@@ -208,10 +244,10 @@ impl<E: Event> Matcher<E> {
 
     pub fn stats(&self) -> MatcherStats {
         let mut s = self.stats;
-        s.pending = match &self.state {
-            State::Single => 0,
-            State::Sequence(st) => st.live,
-            State::Sample(st) => st.live,
+        (s.pending, s.held) = match &self.state {
+            State::Single => (0, 0),
+            State::Sequence(st) => (st.live, st.held),
+            State::Sample(st) => (st.live, st.held),
         };
         s
     }
@@ -307,6 +343,7 @@ impl<E: Event> Matcher<E> {
             }
             if maxspan.is_some_and(|span| now.0.saturating_sub(p.start.0) > span) {
                 st.live -= 1;
+                st.held -= p.events.len();
                 self.stats.rejected_maxspan += 1;
                 if slots.iter().all(Option::is_none) {
                     st.keys.remove(&key);
@@ -314,42 +351,25 @@ impl<E: Event> Matcher<E> {
                 continue;
             }
             p.events.push(ev.clone());
+            st.held += 1;
             p.last = now;
             if k == last_stage {
                 st.live -= 1;
+                st.held -= p.events.len();
                 out.push(p.events);
-            } else if slots[k].replace(p).is_some() {
+            } else if let Some(old) = slots[k].replace(p) {
                 st.live -= 1;
+                st.held -= old.events.len();
                 self.stats.replaced += 1;
             }
             if slots.iter().all(Option::is_none) {
                 st.keys.remove(&key);
             }
         }
-        if let Some(u) = until {
-            if self.hits[u.filter] {
-                if let Some(key) = self.key(query, u.keys, ev) {
-                    if let State::Sequence(st) = &mut self.state {
-                        if let Some(slots) = st.keys.get_mut(&key) {
-                            for slot in slots.iter_mut() {
-                                if slot.as_ref().is_some_and(|p| p.last < now) {
-                                    *slot = None;
-                                    st.live -= 1;
-                                    self.stats.rejected_until += 1;
-                                }
-                            }
-                            if slots.iter().all(Option::is_none) {
-                                st.keys.remove(&key);
-                            }
-                        }
-                    }
-                }
-            }
-        }
         if self.hits[stages[0].filter] {
             if let Some(key) = self.key(query, stages[0].keys, ev) {
                 if let State::Sequence(st) = &mut self.state {
-                    let id = st.aging.push(now.0, key.clone());
+                    let id = st.aging.push(now.0, Arc::clone(&key));
                     let slots = st
                         .keys
                         .entry(key)
@@ -360,15 +380,45 @@ impl<E: Event> Matcher<E> {
                         last: now,
                         events: vec![ev.clone()],
                     };
-                    if slots[0].replace(fresh).is_none() {
-                        st.live += 1;
-                    } else {
-                        self.stats.replaced += 1;
+                    st.held += 1;
+                    match slots[0].replace(fresh) {
+                        None => st.live += 1,
+                        Some(old) => {
+                            st.held -= old.events.len();
+                            self.stats.replaced += 1;
+                        }
                     }
                 }
-                self.enforce_cap();
             }
         }
+        // After the stages, so that `until` also rejects what this very
+        // event started or moved: Elasticsearch rejects a sequence whose last
+        // event is at or before the until event (`Ordinal.between` is
+        // inclusive), and only an until strictly before the completing event
+        // counts, so what this event completed above stands.
+        if let Some(u) = until {
+            if self.hits[u.filter] {
+                if let Some(key) = self.key(query, u.keys, ev) {
+                    if let State::Sequence(st) = &mut self.state {
+                        if let Some(slots) = st.keys.get_mut(&key) {
+                            for slot in slots.iter_mut() {
+                                if slot.as_ref().is_some_and(|p| p.last <= now) {
+                                    if let Some(p) = slot.take() {
+                                        st.live -= 1;
+                                        st.held -= p.events.len();
+                                        self.stats.rejected_until += 1;
+                                    }
+                                }
+                            }
+                            if slots.iter().all(Option::is_none) {
+                                st.keys.remove(&key);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.enforce_cap();
         out
     }
 
@@ -379,6 +429,7 @@ impl<E: Event> Matcher<E> {
         ev: &E,
         now: Ordinal,
     ) -> Vec<Vec<E>> {
+        let mut out = Vec::new();
         for (i, stage) in stages.iter().enumerate() {
             if !self.hits[stage.filter] {
                 continue;
@@ -387,23 +438,30 @@ impl<E: Event> Matcher<E> {
                 continue;
             };
             let State::Sample(st) = &mut self.state else {
-                return Vec::new();
+                return out;
             };
             if let Some(slots) = st.keys.get_mut(&key) {
-                if slots.events[i].is_some() {
-                    // Filled already; the event may still fill a later filter.
+                if slots.done || slots.events[i].is_some() {
+                    // Sampled already this window, or this filter is filled;
+                    // the event may still serve another filter's key.
                     continue;
                 }
                 slots.events[i] = Some(ev.clone());
                 slots.filled += 1;
+                st.held += 1;
                 if slots.filled == stages.len() {
-                    let done = st.keys.remove(&key).map(|s| s.events).unwrap_or_default();
+                    let events: Vec<E> = slots.events.iter_mut().filter_map(Option::take).collect();
+                    // The entry stays, emptied, until its window runs out
+                    // (its aging entry still carries the first event's time).
+                    slots.done = true;
+                    slots.filled = 0;
                     st.live -= 1;
-                    return vec![done.into_iter().flatten().collect()];
+                    st.held -= events.len();
+                    out.push(events);
                 }
-                return Vec::new();
+                break;
             }
-            let id = st.aging.push(now.0, key.clone());
+            let id = st.aging.push(now.0, Arc::clone(&key));
             let mut events: Vec<Option<E>> = (0..stages.len()).map(|_| None).collect();
             events[i] = Some(ev.clone());
             st.keys.insert(
@@ -412,13 +470,15 @@ impl<E: Event> Matcher<E> {
                     id,
                     events,
                     filled: 1,
+                    done: false,
                 },
             );
             st.live += 1;
-            self.enforce_cap();
-            return Vec::new();
+            st.held += 1;
+            break;
         }
-        Vec::new()
+        self.enforce_cap();
+        out
     }
 
     /// Drops state that can no longer complete as of this record time (ms);
@@ -459,12 +519,14 @@ impl<E: Event> Matcher<E> {
 
     fn enforce_cap(&mut self) {
         loop {
-            let live = match &self.state {
-                State::Sequence(st) => st.live,
-                State::Sample(st) => st.live,
-                State::Single => 0,
+            // Samples count the keys waiting out their window too: each
+            // holds a map entry, if no events.
+            let (entries, held, queued) = match &self.state {
+                State::Sequence(st) => (st.live, st.held, st.aging.queue.len()),
+                State::Sample(st) => (st.keys.len(), st.held, st.aging.queue.len()),
+                State::Single => (0, 0, 0),
             };
-            if live <= self.cap {
+            if (entries <= self.cap && held <= self.held_cap) || queued == 0 {
                 break;
             }
             if self.drop_front() {
@@ -475,7 +537,7 @@ impl<E: Event> Matcher<E> {
     }
 
     /// Pops the oldest aging entry, dropping its state if still there;
-    /// returns whether it was.
+    /// returns whether that was a pending partial sequence or sample.
     fn drop_front(&mut self) -> bool {
         match &mut self.state {
             State::Sequence(st) => {
@@ -488,8 +550,10 @@ impl<E: Event> Matcher<E> {
                 let mut found = false;
                 for slot in slots.iter_mut() {
                     if slot.as_ref().is_some_and(|p| p.id == id) {
-                        *slot = None;
-                        found = true;
+                        if let Some(p) = slot.take() {
+                            st.held -= p.events.len();
+                            found = true;
+                        }
                     }
                 }
                 if found {
@@ -504,12 +568,19 @@ impl<E: Event> Matcher<E> {
                 let Some((_, key, id)) = st.aging.queue.pop_front() else {
                     return false;
                 };
-                if st.keys.get(&key).is_some_and(|s| s.id == id) {
-                    st.keys.remove(&key);
-                    st.live -= 1;
-                    return true;
+                if st.keys.get(&key).is_none_or(|s| s.id != id) {
+                    return false;
                 }
-                false
+                match st.keys.remove(&key) {
+                    // A key whose window ran out: it may sample again.
+                    Some(s) if s.done => false,
+                    Some(s) => {
+                        st.live -= 1;
+                        st.held -= s.filled;
+                        true
+                    }
+                    None => false,
+                }
             }
             State::Single => false,
         }
@@ -529,7 +600,9 @@ impl<E: Event> Matcher<E> {
                 }
             }
             State::Sample(st) => {
-                if st.aging.queue.len() > 2 * st.live + 1024 {
+                // Against every entry, not just `live`: finished keys keep
+                // their aging entry until their window runs out.
+                if st.aging.queue.len() > 2 * st.keys.len() + 1024 {
                     let keys = &st.keys;
                     st.aging
                         .queue

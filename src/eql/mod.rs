@@ -4,9 +4,9 @@
 //! # Supported
 //! - `CATEGORY where COND`, `"quoted-category" where COND`, `any where COND`.
 //! - `sequence [by f, ...] [with maxspan=N(ms|s|m|h|d)]` with stages
-//!   `[CATEGORY where COND] [by g, ...] [with runs=N]` (1 ≤ N ≤ 100; two or
-//!   more stages once runs are expanded) and an optional `until [...] [by ...]`.
-//! - `sample by f, ... [filter] [by g, ...] [filter] ...` (two or more filters).
+//!   `[CATEGORY where COND] [by g, ...] [with runs=N]` (1 ≤ N ≤ 100; 2 to 128
+//!   stages once runs are expanded) and an optional `until [...] [by ...]`.
+//! - `sample by f, ... [filter] [by g, ...] [filter] ...` (2 to 128 filters).
 //! - `and`, `or`, `not`, parentheses; `==`, `!=`, `<`, `<=`, `>`, `>=`; `:`;
 //!   `in`, `in~`, `not in`, `not in~`; `like`, `like~`, `regex`, `regex~`
 //!   each with one literal or a parenthesised list; `== null`, `!= null`, `: null`.
@@ -15,13 +15,14 @@
 //!   `"""raw strings"""`, integers, floats, negative numbers, `true`, `false`, `null`.
 //! - Functions (names case-insensitive, `~` for the case-insensitive form):
 //!   `startsWith`, `endsWith`, `stringContains`, `length`, `cidrMatch`,
-//!   `number`, `wildcard`.
+//!   `number` (Elasticsearch's EQL has no `wildcard` function; use `:` or `like`).
 //! - `//` and `/* */` comments, line breaks anywhere between tokens.
 //!
 //! # Refused at compile time, with position
 //! `join`, pipes (`| head` ...), missing-event stages `![...]`, lineage
 //! (`descendant of`), arithmetic, array indexing `f[0]`, field-to-field
-//! comparisons, single-quoted and `?"..."` strings, `=` and `!:`, other functions.
+//! comparisons, single-quoted and `?"..."` strings, `=` and `!:`, other functions,
+//! sequences of more than 128 stages once runs are expanded.
 //!
 //! # Semantics (Elasticsearch's, as its query translation gives them)
 //! - A list-valued field (`event.category`, `process.args`) matches a
@@ -30,17 +31,34 @@
 //!   complement of the positive test, so `f != "x"`, `not f : "x"` and
 //!   `f not in (...)` are TRUE when f is missing, and `f != "x"` on a list is
 //!   true when no element equals "x" (Elasticsearch's `must_not` of a term
-//!   query). The one exception copies Elasticsearch's script queries: a
-//!   comparison on `endsWith`, `stringContains~`, `length` or `number` of a
-//!   missing field is null, and `not` of null stays false.
+//!   query). `startsWith`, `endsWith`, `stringContains` (with or without `~`)
+//!   and `cidrMatch` applied directly to a field are such queries too (prefix,
+//!   wildcard, terms), so their `not` is also true on a missing field. The
+//!   exception copies Elasticsearch's script queries: a comparison on
+//!   `length` or `number` (or any function of a function) of a missing field
+//!   is null, and `not` of null stays false.
+//! - An optional `?field` the schema never supplies is null in every event.
+//!   Elasticsearch replaces it in a filter with a null literal and folds, and
+//!   so does the compiler: a test on it is null (`?f == null` and `?f : null`
+//!   are true, `?f != null` false), `not` of null is null, `and`/`or` follow
+//!   SQL's three-valued logic, and a filter that ends up null matches
+//!   nothing. So `not ?f : "x"` never matches and `?f : "x" or c` is `c`.
 //! - `==` and `!=` are case-sensitive and exact; numbers compare as numbers
 //!   (a string field against a number literal is parsed as a number for `<`
 //!   and friends, and compared in its literal text form for `==`).
 //! - `regex` uses Lucene's dialect, translated: see `pattern::lucene_to_rust` (Lucene-only operators `@ & ~ # <>` are refused).
-//! - Sequences follow Elasticsearch's SequenceMatcher: see [`Matcher`].
+//! - Sequences follow Elasticsearch's SequenceMatcher: see [`Matcher`]. An
+//!   `until` event rejects every partial sequence of its key whose last event
+//!   is at or before it, including one that very event started or moved
+//!   (`Ordinal.between` is inclusive); what it completes still matches.
 //! - Join keys: a null non-optional `by` field means the event joins nothing;
 //!   a null `?optional` `by` field is a valid (null) key value, as in Elasticsearch.
-//! - Samples: incomplete samples expire after [`SAMPLE_WINDOW_MS`] of record time.
+//! - Samples: incomplete samples expire after [`SAMPLE_WINDOW_MS`] of record
+//!   time, and, as Elasticsearch's default `max_samples_per_key` is 1, a key
+//!   that produced a sample ignores events until [`SAMPLE_WINDOW_MS`] of
+//!   record time past the sample's first event, then may sample again.
+//! - Memory: at most [`MAX_PENDING`] partial sequences (or samples) and
+//!   [`MAX_HELD_EVENTS`] events held in them per matcher, oldest dropped first.
 
 mod ast;
 mod compile;
@@ -56,7 +74,7 @@ mod tests;
 use std::borrow::Cow;
 
 pub use compile::Query;
-pub use matcher::{Matcher, MatcherStats, MAX_PENDING, SAMPLE_WINDOW_MS};
+pub use matcher::{Matcher, MatcherStats, MAX_HELD_EVENTS, MAX_PENDING, SAMPLE_WINDOW_MS};
 
 /// A field value as an event supplies it. Lists are ECS arrays (event.category, process.args).
 #[derive(Debug, Clone, PartialEq)]

@@ -153,3 +153,44 @@ fn optional_fields_audetect_lacks_are_null_not_errors() {
     );
     parse_rule(&text, "o.toml", &schema()).unwrap();
 }
+
+#[test]
+fn a_second_file_replacing_the_builtin_rule_is_an_error() {
+    let dir = Dir::new("dup-builtin");
+    std::fs::write(dir.0.join("a.toml"), SEED).unwrap();
+    std::fs::write(dir.0.join("b.toml"), SEED).unwrap();
+    let e = load(true, std::slice::from_ref(&dir.0), &schema())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("b.toml") && e.contains("a.toml"), "{e}");
+}
+
+#[test]
+fn error_columns_point_into_the_file() {
+    // The query is line 13 of the file; the unknown field is its 15th character.
+    let text = single("Col", "c", "process where nope == 1");
+    let e = parse_rule(&text, "c.toml", &schema())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("line 13, column 15"), "{e}");
+
+    // A basic string with escapes cannot be mapped column for column: the
+    // message says where the query starts instead.
+    let text = "[rule]\nauthor = [\"t\"]\ndescription = \"d\"\nname = \"Esc\"\nrisk_score = 1\nrule_id = \"e\"\nseverity = \"low\"\ntype = \"eql\"\nquery = \"process where process.name == \\\"a\\\" and nope == 1\"\n";
+    let e = parse_rule(text, "e.toml", &schema())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("starts on line 9"), "{e}");
+}
+
+#[test]
+fn metadata_and_other_keys_are_kept() {
+    let rule = parse_rule(SEED, "seed", &schema()).unwrap();
+    assert_eq!(rule.meta.other["metadata"]["maturity"], "production");
+    assert_eq!(rule.meta.other["rule"]["from"], "now-9m");
+    assert_eq!(
+        rule.meta.other["rule"]["language"],
+        serde_json::Value::Null,
+        "keys audetect uses are not repeated"
+    );
+}

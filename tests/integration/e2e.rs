@@ -443,6 +443,15 @@ process where event.action == "session_id_change" and process.name : "AUDETECT-P
     assert_eq!(a["process"]["name"], "audetect-probe");
     assert_eq!(a["events"].as_array().unwrap().len(), 1);
     assert_eq!(a["events"][0]["event"]["action"], "session_id_change");
+    // A single-event alert carries that event's own fields at the top.
+    assert_eq!(a["event"]["kind"], "signal");
+    assert_eq!(k["original_event"]["action"], "session_id_change");
+    assert_eq!(a["audetect"]["audit"]["syscall"], "setsid");
+    assert_eq!(
+        a["process"]["parent"]["pid"],
+        a["events"][0]["process"]["parent"]["pid"]
+    );
+    assert_eq!(a["user"]["id"], "0");
     // The built-in rule is off: a reverse-shell shape raises nothing.
     let p = ports();
     let other = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);

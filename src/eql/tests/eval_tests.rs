@@ -145,20 +145,23 @@ fn missing_fields() {
             (r#"process.name : null"#, true),
             (r#"?no.such.field == null"#, true),
             (r#"?no.such.field != null"#, false),
-            (r#"not ?no.such.field : "x""#, true),
+            // Unlike a supplied field: Elasticsearch folds it to null.
+            (r#"not ?no.such.field : "x""#, false),
             (r#"process.name < null"#, false),
             // Queries Elasticsearch turns into index queries: not = complement.
             (r#"not startsWith(process.name, "x")"#, true),
+            (r#"not startsWith~(process.name, "x")"#, true),
             (r#"not stringContains(process.name, "x")"#, true),
+            (r#"not stringContains~(process.name, "x")"#, true),
+            (r#"not endsWith(process.name, "x")"#, true),
+            (r#"not endsWith~(process.name, "x")"#, true),
+            (r#"not not endsWith(process.name, "x")"#, false),
             (r#"not cidrMatch(destination.ip, "10.0.0.0/8")"#, true),
-            (r#"not wildcard(process.name, "x*")"#, true),
             // Scripts: null stays null under not.
-            (r#"not endsWith(process.name, "x")"#, false),
-            (r#"not stringContains~(process.name, "x")"#, false),
             (r#"length(process.name) != 3"#, false),
             (r#"not length(process.name) == 3"#, false),
-            (r#"not not endsWith(process.name, "x")"#, false),
-            (r#"not (endsWith(process.name, "x") and true)"#, true),
+            (r#"not not (length(process.name) == 3)"#, false),
+            (r#"not (length(process.name) == 3 and true)"#, true),
             (r#"length(process.name) == null"#, true),
             (r#"process.interactive"#, false),
             (r#"not process.interactive"#, true),
@@ -225,7 +228,6 @@ fn string_functions() {
             (r#"length(process.name) == 12"#, true),
             (r#"length(file.path) == 0"#, true),
             (r#"length("héllo") == 5"#, true),
-            (r#"wildcard(process.name, "*svr*", "x")"#, true),
             (r#"startsWith("abc", "a")"#, true),
         ],
     );
@@ -351,6 +353,118 @@ fn unicode_case_folding() {
             (r#"process.name in~ ("ärger.SH")"#, true),
             (r#"endsWith~(process.name, "R.SH")"#, true),
             (r#"process.name like~ "ä*""#, true),
+        ],
+    );
+}
+
+#[test]
+fn missing_optional_fields_fold_to_null() {
+    // `?no.such.field` is not in the schema: Elasticsearch replaces it with
+    // a null literal and folds, three-valued, before running anything.
+    let x1 = proc_ev(&[("x", s("1"))]);
+    let x2 = proc_ev(&[("x", s("2"))]);
+    for e in [&x1, &x2] {
+        check(
+            e,
+            &[
+                (r#"?no.such.field : "x""#, false),
+                (r#"not ?no.such.field : "x""#, false),
+                (r#"?no.such.field != "x""#, false),
+                (r#"?no.such.field not in ("x")"#, false),
+                (r#"not ?no.such.field like "*""#, false),
+                (r#"not ?no.such.field < 3"#, false),
+                (r#"not startsWith(?no.such.field, "x")"#, false),
+                (r#"not length(?no.such.field) == 3"#, false),
+                ("?no.such.field", false),
+                ("not ?no.such.field", false),
+                ("?no.such.field == null", true),
+                ("?no.such.field : null", true),
+                ("?no.such.field != null", false),
+                ("not ?no.such.field == null", false),
+                ("length(?no.such.field) == null", true),
+                ("not null", false),
+                // null or FALSE is null; null and FALSE is false.
+                (r#"not (?no.such.field : "x" or x == "3")"#, false),
+                (r#"?no.such.field == null and x : ("1", "2")"#, true),
+            ],
+        );
+    }
+    // null or x: true exactly where x is.
+    let q = r#"?no.such.field : "x" or x == "1""#;
+    assert!(t(q, &x1));
+    assert!(!t(q, &x2));
+    // not (null and x): true where x is false, null (no match) where true.
+    let q = r#"not (?no.such.field : "x" and x == "1")"#;
+    assert!(!t(q, &x1));
+    assert!(t(q, &x2));
+    // not (null or x) is never true; not (null and x) = not x.
+    let q = r#"not (not ?no.such.field : "x" or x == "1")"#;
+    assert!(!t(q, &x1));
+    assert!(!t(q, &x2));
+}
+
+#[test]
+fn patterns_on_numbers_use_their_text() {
+    let e = proc_ev(&[
+        ("process.pid", Value::Int(-4217)),
+        ("destination.port", Value::Float(8.5)),
+        ("x", Value::Float(1e300)),
+        ("k", Value::Int(i64::MIN)),
+    ]);
+    check(
+        &e,
+        &[
+            (r#"process.pid : "-42*""#, true),
+            (r#"process.pid like "-4?17""#, true),
+            (r#"process.pid regex "-[0-9]+""#, true),
+            (r#"process.pid regex "[0-9]+""#, false),
+            (r#"destination.port : "8.5""#, true),
+            (r#"destination.port regex "8\\.[0-9]""#, true),
+            // Longer than the stack buffer: every digit of 1e300.
+            (r#"x regex "10{300}""#, true),
+            (r#"x : "1*0""#, true),
+            (r#"k : "-9223372036854775808""#, true),
+        ],
+    );
+}
+
+#[test]
+fn patterns_on_numbers_do_not_allocate() {
+    let q = compile(r#"any where process.pid : ("4*", "x") and process.pid regex "4[0-9]+""#);
+    let e = ev(1, &[("process.pid", Value::Int(4217))]);
+    let cond = &q.conds[0];
+    assert!(crate::eql::eval::matches(cond, &e));
+    let before = super::allocations();
+    for _ in 0..100 {
+        assert!(crate::eql::eval::matches(cond, &e));
+    }
+    assert_eq!(super::allocations() - before, 0);
+}
+
+#[test]
+fn ends_with_and_contains_on_a_field_are_queries() {
+    // Elasticsearch's EQL QueryTranslator turns endsWith and stringContains
+    // on a field into wildcard queries, `~` or not, so `not` of them on a
+    // missing field is the complement, true, as for startsWith.
+    let e = proc_ev(&[]);
+    check(
+        &e,
+        &[
+            (r#"not endsWith(process.name, "x")"#, true),
+            (r#"not endsWith~(process.name, "x")"#, true),
+            (r#"not stringContains(process.name, "x")"#, true),
+            (r#"not stringContains~(process.name, "x")"#, true),
+            (r#"endsWith~(process.name, "x")"#, false),
+            (r#"stringContains~(process.name, "x")"#, false),
+        ],
+    );
+    let e = proc_ev(&[("process.name", s("Bash"))]);
+    check(
+        &e,
+        &[
+            (r#"not endsWith~(process.name, "SH")"#, false),
+            (r#"not stringContains~(process.name, "AS")"#, false),
+            (r#"not endsWith(process.name, "SH")"#, true),
         ],
     );
 }

@@ -166,11 +166,38 @@ fn until_drops_pending_sequences_of_its_key() {
 #[test]
 fn until_event_that_is_also_a_stage() {
     // An event that both ends and starts: it completes the earlier sequence
-    // (until must fall strictly between) and still starts its own.
+    // (Elasticsearch only counts an until strictly before the completing
+    // event) but the sequence it starts is rejected at once, as
+    // `Ordinal.between` is inclusive: the until is at its last event.
     let q = r#"sequence by k [any where x : ("a", "ab")] [any where x : ("b", "ab")] until [any where x == "ab"]"#;
     let mut mt = matcher(q);
     let got = run(&mut mt, &[e("a", "1", 0), e("ab", "1", 1), e("b", "1", 2)]);
-    assert_eq!(got, vec![m(&["a@0", "ab@1"]), m(&["ab@1", "b@2"])]);
+    assert_eq!(got, vec![m(&["a@0", "ab@1"])]);
+    assert_eq!(mt.stats().rejected_until, 1);
+    assert_eq!((mt.stats().pending, mt.stats().held), (0, 0));
+}
+
+#[test]
+fn until_event_that_moves_a_sequence_rejects_it() {
+    let q = r#"sequence by k [any where x == "a"] [any where x : ("b", "bu")] [any where x == "c"]
+        until [any where x : ("u", "bu")]"#;
+    let mut mt = matcher(q);
+    assert!(run(&mut mt, &[e("a", "1", 0), e("bu", "1", 1), e("c", "1", 2)]).is_empty());
+    assert_eq!(mt.stats().rejected_until, 1);
+    // Without the until it would have matched.
+    let mut mt = matcher(q);
+    assert_eq!(
+        run(&mut mt, &[e("a", "1", 0), e("b", "1", 1), e("c", "1", 2)]).len(),
+        1
+    );
+    // The until event that starts a sequence for another key leaves this one.
+    let q = r#"sequence [any where x == "a"] by k [any where x == "b"] by k2
+        until [any where x == "a"] by k2"#;
+    let mut mt = matcher(q);
+    let a = at(0, 0, &[("x", s("a")), ("k", s("1")), ("k2", s("2"))]);
+    let b = at(1, 1, &[("x", s("b")), ("k2", s("1"))]);
+    assert!(mt.on_event(&a).is_empty());
+    assert_eq!(mt.on_event(&b).len(), 1);
 }
 
 #[test]
@@ -379,6 +406,53 @@ fn single_event_query_returns_each_hit() {
     assert_eq!(mt.stats().matches, 2);
 }
 
+#[test]
+fn held_events_are_capped() {
+    // Each partial holds its own copy of every event so far: with runs the
+    // events held grow with the square of the stages, whatever the count of
+    // partials. A cap on events drops the oldest partials.
+    let q = r#"sequence by k [any where x == "a"] with runs=6 [any where x == "b"]"#;
+    let feed = |mt: &mut Matcher<Ev>, cap: usize| {
+        for (i, k) in ["1", "1", "1", "1", "1", "1", "2", "2", "2", "2", "2", "2"]
+            .iter()
+            .enumerate()
+        {
+            mt.on_event(&e("a", k, i as u64));
+            assert!(mt.stats().held <= cap, "{:?}", mt.stats());
+        }
+    };
+    let mut mt = Matcher::with_limits(Arc::new(compile(q)), 1000, 30);
+    feed(&mut mt, 30);
+    // Key 2 holds 1 + 2 + ... + 6 events; key 1 lost its oldest partials.
+    assert!(mt.stats().held > 21, "{:?}", mt.stats());
+    assert!(mt.stats().dropped > 0);
+    assert_eq!(mt.on_event(&e("b", "2", 100)).len(), 1);
+    assert!(mt.on_event(&e("b", "1", 101)).is_empty());
+    // Unlimited, both keys complete from 2 × 21 events held.
+    let mut mt = matcher(q);
+    feed(&mut mt, 2 * 21);
+    assert_eq!((mt.stats().held, mt.stats().pending), (2 * 21, 12));
+    assert_eq!(mt.on_event(&e("b", "2", 100)).len(), 1);
+    assert_eq!(mt.on_event(&e("b", "1", 101)).len(), 1);
+    assert_eq!(mt.stats().dropped, 0);
+}
+
+#[test]
+fn held_events_are_counted_back_down() {
+    let q = r#"sequence by k with maxspan=1s [any where x == "a"] with runs=2 [any where x == "b"]
+        until [any where x == "u"]"#;
+    let mut mt = matcher(q);
+    let mut evs = Vec::new();
+    for i in 0..300u64 {
+        let x = ["a", "a", "b", "u", "a", "b"][(i % 6) as usize];
+        evs.push(e(x, &(i % 7).to_string(), i * 37));
+    }
+    run(&mut mt, &evs);
+    assert!(mt.stats().matches > 0 && mt.stats().rejected_until > 0);
+    mt.expire(1_000_000);
+    assert_eq!((mt.stats().pending, mt.stats().held), (0, 0));
+}
+
 // ---- samples ----
 
 const SAMPLE: &str =
@@ -428,6 +502,65 @@ fn sample_expires_after_its_window() {
     run(&mut mt, &[e("a", "1", 0)]);
     mt.expire(400_000);
     assert_eq!(mt.stats().pending, 0);
+}
+
+#[test]
+fn sample_one_per_key_per_window() {
+    // Elasticsearch's max_samples_per_key defaults to 1: once a key has its
+    // sample it ignores events until the window from the sample's first
+    // event has passed.
+    let mut mt = matcher(SAMPLE);
+    let got = run(
+        &mut mt,
+        &[
+            e("a", "1", 1_000),
+            e("b", "1", 2_000),
+            e("c", "1", 3_000),
+            e("a", "1", 4_000),
+            e("b", "1", 5_000),
+            e("c", "1", 6_000),
+        ],
+    );
+    assert_eq!(got, vec![m(&["a@1000", "b@2000", "c@3000"])]);
+    assert_eq!((mt.stats().pending, mt.stats().held), (0, 0));
+    // Another key is not held back.
+    let got = run(
+        &mut mt,
+        &[e("a", "2", 7_000), e("b", "2", 8_000), e("c", "2", 9_000)],
+    );
+    assert_eq!(got.len(), 1);
+    // Still inside the window (inclusive, as for an incomplete sample).
+    assert!(run(&mut mt, &[e("a", "1", 301_000)]).is_empty());
+    // Past the window the key samples again, from new events only.
+    let got = run(
+        &mut mt,
+        &[
+            e("a", "1", 301_001),
+            e("b", "1", 301_002),
+            e("c", "1", 301_003),
+        ],
+    );
+    assert_eq!(got, vec![m(&["a@301001", "b@301002", "c@301003"])]);
+    assert_eq!(
+        mt.stats().expired,
+        0,
+        "a finished key's window is not an expiry"
+    );
+}
+
+#[test]
+fn sample_finished_keys_are_bounded() {
+    let q = r#"sample by k [any where x == "a"] [any where x == "b"]"#;
+    let mut mt = Matcher::with_cap(Arc::new(compile(q)), 10);
+    for i in 0..1000u64 {
+        let k = i.to_string();
+        assert_eq!(
+            run(&mut mt, &[e("a", &k, 2 * i), e("b", &k, 2 * i + 1)]).len(),
+            1
+        );
+        assert!(mt.aging_len() <= 2 * 10 + 1024 + 1);
+    }
+    assert_eq!(mt.stats().matches, 1000);
 }
 
 #[test]
