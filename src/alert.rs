@@ -140,3 +140,34 @@ pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
         time: now,
     }
 }
+
+/// A report about audetect's own footing (rules removed, audit disabled or
+/// locked): an ECS document with event.kind "alert" and category
+/// "configuration", sent on the same outputs as detections.
+pub fn configuration_alert(
+    action: &str,
+    message: &str,
+    details: Value,
+    host_name: &str,
+    now: std::time::SystemTime,
+) -> Alert {
+    let (sec, micros) = timefmt::split(now);
+    let doc = json!({
+        "@timestamp": timefmt::rfc3339_micros(sec, micros),
+        "event": {
+            "kind": "alert",
+            "category": ["configuration"],
+            "type": ["change"],
+            "action": action,
+            "module": "audetect",
+        },
+        "message": message,
+        "host": {"name": host_name},
+        "audetect": details,
+    });
+    Alert {
+        json: doc.to_string(),
+        severity: Severity::Error,
+        time: now,
+    }
+}

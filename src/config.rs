@@ -2,6 +2,7 @@
 //! defaults, and validation that names the line of anything wrong.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -51,6 +52,8 @@ struct RawKernel {
     mode: Spanned<String>,
     #[serde(default = "default_receive_buffer")]
     receive_buffer: Spanned<usize>,
+    #[serde(default = "default_watch_interval")]
+    watch_interval: Spanned<String>,
 }
 
 impl Default for RawKernel {
@@ -61,6 +64,7 @@ impl Default for RawKernel {
             backlog_wait_time: 0,
             mode: default_mode(),
             receive_buffer: default_receive_buffer(),
+            watch_interval: default_watch_interval(),
         }
     }
 }
@@ -149,6 +153,9 @@ fn default_mode() -> Spanned<String> {
 fn default_receive_buffer() -> Spanned<usize> {
     Spanned::new(0..0, 32 << 20)
 }
+fn default_watch_interval() -> Spanned<String> {
+    Spanned::new(0..0, "1s".into())
+}
 fn default_target() -> Spanned<String> {
     Spanned::new(0..0, "unix:/dev/log".into())
 }
@@ -179,6 +186,9 @@ pub struct KernelConfig {
     pub backlog_wait_time: u32,
     pub mode: ReceiveMode,
     pub receive_buffer: usize,
+    /// How often the audit status and rules are checked, and put back if
+    /// someone removed the rules or disabled audit.
+    pub watch_interval: Duration,
 }
 
 /// How records reach us: as the registered audit daemon or as a multicast listener.
@@ -293,6 +303,19 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         ));
     }
 
+    let watch = &raw.kernel.watch_interval;
+    let watch_interval = parse_duration(watch.get_ref())
+        .filter(|d| (Duration::from_millis(100)..=Duration::from_secs(60)).contains(d))
+        .ok_or_else(|| {
+            invalid(
+                watch.span(),
+                "kernel.watch_interval",
+                format!(
+                    "{:?} is not a duration from \"100ms\" to \"60s\" (a number and ms or s)",
+                    watch.get_ref()
+                ),
+            )
+        })?;
     let detection = DetectionConfig {
         builtin_rules: raw.detection.builtin_rules,
         rule_paths: raw
@@ -350,6 +373,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             backlog_wait_time: raw.kernel.backlog_wait_time,
             mode,
             receive_buffer: *receive_buffer.get_ref(),
+            watch_interval,
         },
         detection,
         syslog: SyslogConfig {
@@ -394,6 +418,14 @@ fn parse_target(s: &str) -> Result<SyslogTarget, String> {
     }
 }
 
+/// "250ms" or "2s".
+fn parse_duration(s: &str) -> Option<Duration> {
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    s.strip_suffix('s')?.parse().ok().map(Duration::from_secs)
+}
+
 fn facility_code(name: &str) -> Option<u8> {
     const NAMES: [&str; 24] = [
         "kern",
@@ -435,6 +467,11 @@ mod tests {
         assert_eq!(c.kernel.backlog_limit, 8192);
         assert_eq!(c.kernel.backlog_wait_time, 0);
         assert_eq!(c.kernel.mode, ReceiveMode::Auto);
+        assert_eq!(c.kernel.watch_interval, Duration::from_secs(1));
+        let c = parse_str("[kernel]\nwatch_interval = \"250ms\"\n", "t").unwrap();
+        assert_eq!(c.kernel.watch_interval, Duration::from_millis(250));
+        let e = parse_str("[kernel]\nwatch_interval = \"5m\"\n", "t").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
         assert!(c.detection.builtin_rules);
         assert_eq!(
             c.detection.rule_paths,

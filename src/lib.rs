@@ -16,4 +16,5 @@ pub mod proc;
 pub mod reassemble;
 pub mod receive;
 pub mod rulefile;
+pub mod status;
 pub mod timefmt;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+use audetect::alert;
 use audetect::config::{self, Config, SyslogTarget};
 use audetect::fields;
 use audetect::kernel::{self, AuditSocket, Session, SessionSettings};
@@ -19,6 +20,9 @@ use audetect::pipeline::Pipeline;
 use audetect::proc::{LiveProc, NoProc};
 use audetect::receive::{Receiver, Source};
 use audetect::rulefile::{self, Rule};
+use audetect::status;
+use audetect::timefmt;
+use serde_json::json;
 
 const ABOUT: &str = "Real-time detections from the Linux kernel audit stream.
 
@@ -92,6 +96,12 @@ enum Command {
     },
     /// Print the audit rules audetect installs, in auditctl syntax.
     Rules,
+    /// Show the running daemon's counters: records received, lost (kernel,
+    /// socket, serial gaps), detections, alerts, tampering repaired, outputs.
+    ///
+    /// Reads /run/audetect/stats.json, which `audetect run` rewrites every
+    /// 5 seconds. Exits 0 if the daemon is running, 1 if not.
+    Status,
     /// Check a config file and exit: 0 if valid, 1 with the reason if not.
     CheckConfig {
         /// Config file [default: /etc/audetect/audetect.toml if present, else built-in defaults]
@@ -111,6 +121,7 @@ fn main() {
             Ok(())
         }
         Command::CheckConfig { config } => check_config(config.as_deref()),
+        Command::Status => show_status(),
     };
     if let Err(e) = result {
         log::error!("{e:#}");
@@ -169,6 +180,36 @@ fn log_suppressed(pipeline: &mut Pipeline<impl audetect::proc::ProcSource>) {
             rule.max_signals
         );
     }
+}
+
+fn show_status() -> Result<()> {
+    let path = Path::new(status::DEFAULT_STATS_FILE);
+    let stats = match status::read(path) {
+        Ok(s) => s,
+        Err(status::StatsError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            bail!(
+                "audetect is not running ({} does not exist)",
+                path.display()
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let alive = std::fs::read_to_string(format!("/proc/{}/comm", stats.pid))
+        .is_ok_and(|c| c.trim_end().starts_with("audetect"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&stats).context("formatting the stats")?
+    );
+    if !alive {
+        bail!(
+            "audetect (pid {}) is not running: {} is left from a run that did not stop cleanly",
+            stats.pid,
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 fn check_outputs(config: &Config) -> Result<()> {
@@ -335,7 +376,7 @@ fn run(path: Option<&Path>) -> Result<()> {
         backlog_wait_time: unicast.then_some(config.kernel.backlog_wait_time),
         state_file: Some(PathBuf::from(kernel::DEFAULT_STATE_FILE)),
     };
-    let session = match Session::start(&settings) {
+    let mut session = match Session::start(&settings) {
         Ok(s) => s,
         Err(e) => {
             stop_receiving(receiver, &receiver_stop, unicast);
@@ -359,6 +400,7 @@ fn run(path: Option<&Path>) -> Result<()> {
     if session.initial_status().enabled == 0 && !config.kernel.enable {
         log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
     }
+    let host_for_alerts = host.clone();
     let mut pipeline = Pipeline::new(LiveProc::new(), rules, host);
     for rule in pipeline.rules() {
         log::info!("detection rule {:?} ({})", rule.name, rule.origin);
@@ -372,14 +414,21 @@ fn run(path: Option<&Path>) -> Result<()> {
 
     let mut emit = |alert: output::Alert| outputs.send(alert);
     let now = SystemTime::now;
-    let mut watch = Watch::default();
+    let mut supervisor = Supervisor::new(
+        &config,
+        &host_for_alerts,
+        receiver.source,
+        before.lost,
+        session.installed().len(),
+        pipeline.rules().count(),
+    );
     while !signalled.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(d) => pipeline.push_netlink(d.rtype, &d.body, &now, &mut emit),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        watch.check(&receiver, &outputs, &mut pipeline);
+        supervisor.tick(&mut session, &receiver, &outputs, &mut pipeline);
     }
 
     log::info!("stopping");
@@ -394,6 +443,7 @@ fn run(path: Option<&Path>) -> Result<()> {
     pipeline.flush(&now, &mut emit);
     log_suppressed(&mut pipeline);
     let outputs_stats = outputs.shutdown(Duration::from_secs(2));
+    supervisor.remove_stats();
     let s = pipeline.stats();
     let o = outputs_stats;
     log::info!(
@@ -424,45 +474,208 @@ fn stop_receiving(receiver: Receiver, stop: &AtomicBool, unicast: bool) {
     receiver.join();
 }
 
-/// Logs counters of lost work when they grow, at most every 10 seconds.
-#[derive(Default)]
-struct Watch {
-    last: Option<Instant>,
-    overruns: u64,
-    dropped: u64,
+/// The daemon's periodic duties beside the pipeline: keep the kernel state
+/// audetect needs (repairing tampering), watch for loss, write the stats file.
+struct Supervisor {
+    watch_interval: Duration,
+    last_watch: Instant,
+    last_log: Instant,
+    last_stats: Instant,
+    host: String,
+    stats: status::Stats,
+    stats_path: PathBuf,
+    kernel_lost_at_start: u32,
+    kernel_lost: u32,
+    logged: status::Stats,
 }
 
-impl Watch {
-    fn check(
+impl Supervisor {
+    fn new(
+        config: &Config,
+        host: &str,
+        source: Source,
+        initial_lost: u32,
+        audit_rules: usize,
+        detection_rules: usize,
+    ) -> Self {
+        let now = Instant::now();
+        let (sec, micros) = timefmt::split(SystemTime::now());
+        Supervisor {
+            watch_interval: config.kernel.watch_interval,
+            last_watch: now,
+            last_log: now,
+            // The first stats file is written at the first tick.
+            last_stats: now.checked_sub(Duration::from_secs(60)).unwrap_or(now),
+            host: host.to_owned(),
+            stats: status::Stats {
+                pid: std::process::id(),
+                started: timefmt::rfc3339_micros(sec, micros),
+                source: match source {
+                    Source::Unicast => "unicast".into(),
+                    Source::Multicast => "multicast".into(),
+                },
+                audit_rules,
+                detection_rules,
+                ..Default::default()
+            },
+            stats_path: PathBuf::from(status::DEFAULT_STATS_FILE),
+            kernel_lost_at_start: initial_lost,
+            kernel_lost: initial_lost,
+            logged: status::Stats::default(),
+        }
+    }
+
+    fn tick(
         &mut self,
+        session: &mut Session,
         receiver: &Receiver,
         outputs: &Outputs,
         pipeline: &mut Pipeline<impl audetect::proc::ProcSource>,
     ) {
-        if self
-            .last
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
-        {
-            return;
+        if self.last_watch.elapsed() >= self.watch_interval {
+            self.last_watch = Instant::now();
+            self.watch_kernel(session, outputs);
         }
-        self.last = Some(Instant::now());
-        log_suppressed(pipeline);
-        let overruns = receiver.counters.overruns.load(Ordering::Relaxed);
-        if overruns > self.overruns {
-            log::warn!(
-                "audit socket overflowed (ENOBUFS) {} more time(s), {overruns} in all: records were lost",
-                overruns - self.overruns
+        if self.last_log.elapsed() >= Duration::from_secs(10) {
+            self.last_log = Instant::now();
+            log_suppressed(pipeline);
+            self.collect(receiver, outputs, pipeline);
+            self.log_losses();
+        }
+        if self.last_stats.elapsed() >= Duration::from_secs(5) {
+            self.last_stats = Instant::now();
+            self.collect(receiver, outputs, pipeline);
+            self.write_stats();
+        }
+    }
+
+    fn watch_kernel(&mut self, session: &mut Session, outputs: &Outputs) {
+        let repair = match session.check_and_repair() {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("checking the audit rules and status: {e}");
+                return;
+            }
+        };
+        self.kernel_lost = repair.lost;
+        let now = SystemTime::now();
+        if repair.reenabled {
+            self.stats.tampering.audit_reenabled += 1;
+            let message = "kernel audit was disabled while audetect ran; enabled it again";
+            log::warn!("{message}");
+            outputs.send(alert::configuration_alert(
+                "audit_disabled",
+                message,
+                json!({"repaired": true}),
+                &self.host,
+                now,
+            ));
+        }
+        if !repair.rules_restored.is_empty() {
+            self.stats.tampering.rules_restored += repair.rules_restored.len() as u64;
+            let message = format!(
+                "{} audit rule(s) audetect needs were removed while it ran; put them back",
+                repair.rules_restored.len()
             );
-            self.overruns = overruns;
+            log::warn!("{message}: {}", repair.rules_restored.join("; "));
+            outputs.send(alert::configuration_alert(
+                "audit_rules_removed",
+                &message,
+                json!({"rules_restored": repair.rules_restored}),
+                &self.host,
+                now,
+            ));
         }
-        let dropped = outputs.stats().dropped_queue_full;
-        if dropped > self.dropped {
-            log::warn!(
-                "{} more alert(s) dropped because the output queue was full, {dropped} in all",
-                dropped - self.dropped
-            );
-            self.dropped = dropped;
+        if repair.locked {
+            let message = "kernel audit was locked (enabled=2) while audetect ran: its configuration can no longer change until reboot; audetect carries on with what is loaded";
+            log::warn!("{message}");
+            outputs.send(alert::configuration_alert(
+                "audit_locked",
+                message,
+                json!({"repaired": false}),
+                &self.host,
+                now,
+            ));
         }
+    }
+
+    fn collect(
+        &mut self,
+        receiver: &Receiver,
+        outputs: &Outputs,
+        pipeline: &Pipeline<impl audetect::proc::ProcSource>,
+    ) {
+        let p = pipeline.stats();
+        let o = outputs.stats();
+        let c = &receiver.counters;
+        let s = &mut self.stats;
+        s.received = status::Received {
+            datagrams: c.datagrams.load(Ordering::Relaxed),
+            records: p.records,
+            malformed_records: p.malformed_records,
+            events: p.reassembly.events,
+            incomplete_events: p.reassembly.incomplete,
+        };
+        s.lost = status::Lost {
+            kernel: u64::from(self.kernel_lost.wrapping_sub(self.kernel_lost_at_start)),
+            socket_overflows: c.overruns.load(Ordering::Relaxed),
+            missing_serials: p.reassembly.missing_serials,
+        };
+        s.detection = status::Detection {
+            events: p.normalize.connect_attempts + p.normalize.session_changes,
+            matches: p.detect.matches,
+            alerts: p.alerts,
+            suppressed: p.detect.suppressed,
+        };
+        s.outputs = status::Outputs {
+            sent_syslog: o.sent_syslog,
+            sent_jsonl: o.sent_jsonl,
+            dropped: o.dropped_queue_full,
+            syslog_errors: o.syslog_errors,
+        };
+    }
+
+    /// One line per kind of loss that grew since the last one.
+    fn log_losses(&mut self) {
+        let (now, was) = (&self.stats, &self.logged);
+        let grew = |name: &str, n: u64, before: u64| {
+            if n > before {
+                log::warn!("{name}: {} more, {n} since start", n - before);
+            }
+        };
+        grew(
+            "records lost by the kernel (its lost counter)",
+            now.lost.kernel,
+            was.lost.kernel,
+        );
+        grew(
+            "audit socket overflows (ENOBUFS), records lost",
+            now.lost.socket_overflows,
+            was.lost.socket_overflows,
+        );
+        grew(
+            "audit event serials never received",
+            now.lost.missing_serials,
+            was.lost.missing_serials,
+        );
+        grew(
+            "alerts dropped because the output queue was full",
+            now.outputs.dropped,
+            was.outputs.dropped,
+        );
+        self.logged = self.stats.clone();
+    }
+
+    fn write_stats(&mut self) {
+        let (sec, micros) = timefmt::split(SystemTime::now());
+        self.stats.updated = timefmt::rfc3339_micros(sec, micros);
+        if let Err(e) = status::write(&self.stats_path, &self.stats) {
+            log::warn!("{e}");
+        }
+    }
+
+    fn remove_stats(&self) {
+        let _ = std::fs::remove_file(&self.stats_path);
     }
 }
 

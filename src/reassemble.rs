@@ -1,7 +1,7 @@
 //! Records → events: groups the records of one audit event (one serial),
 //! completes them on EOE or PROCTITLE, expires incomplete ones by record time.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use crate::parse::{types, Record, Timestamp};
 
@@ -27,6 +27,52 @@ pub struct ReassemblyStats {
     pub incomplete: u64,
     /// Records for an event that had already been emitted.
     pub late_records: u64,
+    /// Serial numbers never seen, though later ones were: events the kernel
+    /// (or the socket) lost on the way to us.
+    pub missing_serials: u64,
+}
+
+/// Counts gaps in the kernel's event serials. Records of different events
+/// can arrive out of order, so a serial is only counted as missing once it
+/// is far behind the newest one.
+#[derive(Debug, Default)]
+struct SerialGaps {
+    newest: Option<u64>,
+    pending: BTreeSet<u64>,
+    missing: u64,
+}
+
+/// How far behind the newest serial a gap may still be filled.
+const GAP_WINDOW: u64 = 1024;
+
+impl SerialGaps {
+    fn see(&mut self, serial: u64) {
+        let Some(newest) = self.newest else {
+            self.newest = Some(serial);
+            return;
+        };
+        if serial > newest {
+            let gap = serial - newest - 1;
+            // A jump past the window is counted at once, not remembered.
+            let remembered = gap.min(GAP_WINDOW);
+            self.missing += gap - remembered;
+            self.pending.extend(serial - remembered..serial);
+            self.newest = Some(serial);
+            while let Some(&oldest) = self.pending.first() {
+                if oldest + GAP_WINDOW >= serial {
+                    break;
+                }
+                self.pending.pop_first();
+                self.missing += 1;
+            }
+        } else if newest - serial > 1_000_000 {
+            // The kernel's counter started again (another boot, in replay).
+            self.pending.clear();
+            self.newest = Some(serial);
+        } else {
+            self.pending.remove(&serial);
+        }
+    }
 }
 
 pub struct Reassembler {
@@ -36,6 +82,7 @@ pub struct Reassembler {
     timeout_ms: u64,
     max_open: usize,
     newest: Timestamp,
+    serials: SerialGaps,
     stats: ReassemblyStats,
 }
 
@@ -63,17 +110,22 @@ impl Reassembler {
             timeout_ms,
             max_open: max_open.max(1),
             newest: Timestamp::default(),
+            serials: SerialGaps::default(),
             stats: ReassemblyStats::default(),
         }
     }
 
     pub fn stats(&self) -> ReassemblyStats {
-        self.stats
+        ReassemblyStats {
+            missing_serials: self.serials.missing,
+            ..self.stats
+        }
     }
 
     /// Feeds one record; completed events are appended to `out`.
     pub fn push(&mut self, record: Record, out: &mut Vec<Event>) {
         let key = (record.time, record.serial);
+        self.serials.see(record.serial);
         if record.time > self.newest {
             self.newest = record.time;
         }
@@ -218,6 +270,37 @@ mod tests {
             "type=USER_START msg=audit(1700000000.100:21): pid=1 uid=0 msg='op=PAM:session_open res=success'",
         ]);
         assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn serial_gaps_are_counted_once_far_behind_and_late_records_fill_them() {
+        let mut g = SerialGaps::default();
+        for s in [10, 11, 13, 12, 16] {
+            g.see(s);
+        }
+        assert_eq!(g.missing, 0, "14 and 15 may still come");
+        g.see(15);
+        g.see(16 + GAP_WINDOW + 1);
+        assert_eq!(
+            g.missing, 1,
+            "14 is now far behind; the jump's gap may still fill"
+        );
+        g.see(17);
+        g.see(16 + 3 * GAP_WINDOW);
+        // Now every serial more than a window behind 3088 counts, but 17:
+        // 14, 18..=1040 and 1042..=2063.
+        assert_eq!(g.missing, 1 + 1023 + 1022);
+        g.see(5);
+        assert_eq!(
+            g.newest,
+            Some(16 + 3 * GAP_WINDOW),
+            "a late record is not news"
+        );
+        g.see(3_000_000);
+        let before = g.missing;
+        g.see(7);
+        assert_eq!(g.missing, before, "a restarted counter is not a loss");
+        assert_eq!(g.newest, Some(7));
     }
 
     #[test]

@@ -82,9 +82,28 @@ pub struct Session {
     initial: AuditStatus,
     changes: Changes,
     installed: Vec<AuditRule>,
+    /// Rules someone else had loaded that audetect relies on.
+    adopted: Vec<AuditRule>,
     fallbacks: Vec<String>,
     state_file: Option<PathBuf>,
+    /// Whether the lock (enabled=2) was already reported.
+    lock_reported: bool,
+    /// Keep audit enabled while running (the `enable` setting).
+    keep_enabled: bool,
     stopped: bool,
+}
+
+/// What `check_and_repair` found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Repair {
+    /// Rules that had disappeared and were put back (auditctl syntax).
+    pub rules_restored: Vec<String>,
+    /// Audit had been disabled and was enabled again.
+    pub reenabled: bool,
+    /// Someone locked audit (enabled=2) since the last check: reported once.
+    pub locked: bool,
+    /// The kernel's count of lost records, as of this check.
+    pub lost: u32,
 }
 
 impl Session {
@@ -106,8 +125,11 @@ impl Session {
             initial,
             changes: Changes::default(),
             installed: Vec::new(),
+            adopted: Vec::new(),
             fallbacks: Vec::new(),
             state_file: settings.state_file.clone(),
+            lock_reported: initial.enabled == AUDIT_LOCKED,
+            keep_enabled: settings.enable,
             stopped: false,
         };
         let result = (|| {
@@ -212,6 +234,7 @@ impl Session {
                 self.fallbacks.push(format!(
                     "audit is locked; using the rule loaded before the lock: {rule}"
                 ));
+                self.adopted.push(rule);
                 continue;
             }
             // The kernel refuses (EPERM); trying keeps its answer authoritative.
@@ -298,11 +321,12 @@ impl Session {
                     self.installed.push(fallback);
                 }
                 Err(e) if e.errno() == Some(libc::EEXIST) => {
-                    // Someone added it after the stale sweep (another
-                    // audetect?): it is not ours to remove later.
-                    log::warn!("rule already present, left to its owner: {rule}");
+                    // Loaded by someone else (augenrules): used, watched,
+                    // and not ours to remove later.
+                    log::info!("rule already present, used and left to its owner: {rule}");
                     self.fallbacks
                         .push(format!("already present, not installed by us: {rule}"));
+                    self.adopted.push(rule);
                 }
                 Err(e) => return Err(KernelError::context(format!("adding rule {rule}"), e)),
             }
@@ -314,6 +338,54 @@ impl Session {
     /// it changed. Returns the first error, after trying everything.
     pub fn stop(mut self) -> Result<(), KernelError> {
         self.stop_inner()
+    }
+
+    /// Puts back what someone else undid while audetect runs: rules that
+    /// were deleted (`auditctl -D`, `augenrules --load`) and, with `enable`,
+    /// audit turned off. A lock (enabled=2) is reported, never fought.
+    pub fn check_and_repair(&mut self) -> Result<Repair, KernelError> {
+        let mut repair = Repair::default();
+        let status = self.socket.status()?;
+        repair.lost = status.lost;
+        if status.enabled == AUDIT_LOCKED {
+            if !self.lock_reported {
+                self.lock_reported = true;
+                repair.locked = true;
+            }
+            return Ok(repair);
+        }
+        if status.enabled == 0 && self.keep_enabled {
+            self.socket.set_status(&status_change("enabled", 1))?;
+            let was = self.initial.enabled;
+            self.changes.enabled = (was != 1).then_some(Changed { was, set: 1 });
+            repair.reenabled = true;
+        }
+        let present = self.socket.list_rules()?;
+        let missing: Vec<AuditRule> = self
+            .installed
+            .iter()
+            .chain(&self.adopted)
+            .filter(|r| !present.contains(r))
+            .cloned()
+            .collect();
+        for rule in missing {
+            match self.socket.add_rule(&rule) {
+                // EEXIST: someone put it back between our list and our add.
+                Ok(()) => {}
+                Err(e) if e.errno() == Some(libc::EEXIST) => {}
+                Err(e) => return Err(KernelError::context(format!("restoring rule {rule}"), e)),
+            }
+            // Put back by us, so ours to remove at stop.
+            self.adopted.retain(|r| r != &rule);
+            if !self.installed.contains(&rule) {
+                self.installed.push(rule.clone());
+            }
+            repair.rules_restored.push(rule.to_auditctl());
+        }
+        if repair.reenabled || !repair.rules_restored.is_empty() {
+            self.save()?;
+        }
+        Ok(repair)
     }
 
     /// Sets one status field to `want` if it is not already, and returns

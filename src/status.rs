@@ -1,0 +1,131 @@
+//! The running daemon's counters, written to a stats file that `audetect
+//! status` reads: what was received, lost, detected, repaired and sent.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Where `audetect run` keeps its counters (beside its state file).
+pub const DEFAULT_STATS_FILE: &str = "/run/audetect/stats.json";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub pid: u32,
+    pub started: String,
+    pub updated: String,
+    /// "unicast" (the registered audit daemon) or "multicast".
+    pub source: String,
+    pub audit_rules: usize,
+    pub detection_rules: usize,
+    pub received: Received,
+    pub lost: Lost,
+    pub detection: Detection,
+    pub tampering: Tampering,
+    pub outputs: Outputs,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    pub datagrams: u64,
+    pub records: u64,
+    pub malformed_records: u64,
+    pub events: u64,
+    pub incomplete_events: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lost {
+    /// Growth of the kernel's `lost` counter since audetect started.
+    pub kernel: u64,
+    /// Times the audit socket overflowed (ENOBUFS).
+    pub socket_overflows: u64,
+    /// Event serial numbers never seen.
+    pub missing_serials: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Detection {
+    pub events: u64,
+    pub matches: u64,
+    pub alerts: u64,
+    /// Matches over a rule's max_signals, not alerted.
+    pub suppressed: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tampering {
+    pub rules_restored: u64,
+    pub audit_reenabled: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outputs {
+    pub sent_syslog: u64,
+    pub sent_jsonl: u64,
+    pub dropped: u64,
+    pub syslog_errors: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a stats file: {source}")]
+    Format {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Replaces the stats file in one step, so a reader never sees half of it.
+pub fn write(path: &Path, stats: &Stats) -> Result<(), StatsError> {
+    let err = |source| StatsError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(err)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_string_pretty(stats).unwrap_or_default();
+    std::fs::write(&tmp, text + "\n").map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+pub fn read(path: &Path) -> Result<Stats, StatsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StatsError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| StatsError::Format {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let path = std::env::temp_dir().join(format!("audetect-stats-{}.json", std::process::id()));
+        let mut s = Stats {
+            pid: 7,
+            source: "unicast".into(),
+            ..Stats::default()
+        };
+        s.lost.kernel = 3;
+        write(&path, &s).unwrap();
+        assert_eq!(read(&path).unwrap(), s);
+        let _ = std::fs::remove_file(&path);
+    }
+}
