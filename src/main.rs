@@ -94,6 +94,17 @@ enum Command {
         /// auditd log files; none, or "-", reads stdin
         files: Vec<PathBuf>,
     },
+    /// Run as an auditd plugin: records on stdin in auditd's string format,
+    /// alerts to the configured outputs, until auditd closes the stream.
+    ///
+    /// For hosts where auditd must own the audit socket and the rules:
+    /// install packaging/audetect-plugin.conf in /etc/audit/plugins.d/ and
+    /// the rules of `audetect rules` in /etc/audit/rules.d/ (augenrules).
+    Plugin {
+        /// Config file [default: /etc/audetect/audetect.toml if present, else built-in defaults]
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Print the audit rules audetect installs, in auditctl syntax.
     Rules,
     /// Show the running daemon's counters: records received, lost (kernel,
@@ -122,6 +133,7 @@ fn main() {
         }
         Command::CheckConfig { config } => check_config(config.as_deref()),
         Command::Status => show_status(),
+        Command::Plugin { config } => plugin(config.as_deref()),
     };
     if let Err(e) = result {
         log::error!("{e:#}");
@@ -270,19 +282,7 @@ fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
             )),
             None => Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
         };
-        loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
-                .context("reading the input")?;
-            if n == 0 {
-                break;
-            }
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            pipeline.push_log_line(&line, &now, &mut emit);
-        }
+        feed_lines(&mut *reader, &mut line, &mut pipeline, &mut emit)?;
     }
     pipeline.flush(&now, &mut emit);
     log_suppressed(&mut pipeline);
@@ -302,6 +302,73 @@ fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
         s.alerts
     );
     Ok(())
+}
+
+/// Feeds auditd-format lines (a log, or auditd's plugin stream) to the
+/// pipeline until the end of the input.
+fn feed_lines(
+    reader: &mut dyn BufRead,
+    line: &mut Vec<u8>,
+    pipeline: &mut Pipeline<impl audetect::proc::ProcSource>,
+    emit: &mut dyn FnMut(output::Alert),
+) -> Result<()> {
+    let now = SystemTime::now;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', line)
+            .context("reading the input")?;
+        if n == 0 {
+            return Ok(());
+        }
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        pipeline.push_log_line(line, &now, emit);
+    }
+}
+
+/// auditd's plugin: records arrive on stdin in auditd's string format, from
+/// an auditd that owns the audit socket and loads the rules (augenrules).
+/// Processes are live, so procfs is used as in `run`; alerts go to the
+/// configured outputs. Ends when auditd closes the stream.
+fn plugin(path: Option<&Path>) -> Result<()> {
+    let (mut config, origin) = load_config(path)?;
+    effective_outputs(&mut config, origin.is_some());
+    check_outputs(&config)?;
+    let rules = load_rules(&config)?;
+    let host = host_name();
+    let outputs = Outputs::start(
+        config.syslog.enabled.then_some(&config.syslog),
+        config.jsonl.enabled.then_some(&config.jsonl),
+        &host,
+    )
+    .context("starting outputs")?;
+    let mut pipeline = Pipeline::new(LiveProc::new(), rules, host);
+    log::info!(
+        "plugin mode: reading auditd's event stream on stdin, {} detection rule(s); the audit rules are auditd's to load (see audetect rules)",
+        pipeline.rules().count()
+    );
+    let mut emit = |alert: output::Alert| outputs.send(alert);
+    let stdin = std::io::stdin();
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, stdin.lock());
+    let mut line = Vec::with_capacity(1024);
+    let fed = feed_lines(&mut reader, &mut line, &mut pipeline, &mut emit);
+    pipeline.flush(&SystemTime::now, &mut emit);
+    log_suppressed(&mut pipeline);
+    let o = outputs.shutdown(Duration::from_secs(2));
+    let s = pipeline.stats();
+    log::info!(
+        "end of auditd's stream: {} records ({} malformed), {} events, {} alerts ({} to syslog, {} as JSON lines, {} dropped)",
+        s.records,
+        s.malformed_records,
+        s.reassembly.events,
+        s.alerts,
+        o.sent_syslog,
+        o.sent_jsonl,
+        o.dropped_queue_full
+    );
+    fed
 }
 
 /// Decides the outputs: with no config file and no syslog socket (a

@@ -63,8 +63,11 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
+    /// Saturates: a log line may carry any 19-digit number of seconds.
     pub fn as_millis(self) -> u64 {
-        self.sec * 1000 + u64::from(self.msec)
+        self.sec
+            .saturating_mul(1000)
+            .saturating_add(u64::from(self.msec))
     }
 }
 

@@ -5,6 +5,8 @@
  *   tcp4:PORT  tcp6:PORT   blocking TCP connect to 127.0.0.1 / ::1 (refused is fine)
  *   tcp4nb:PORT            non-blocking TCP connect to 127.0.0.1 (EINPROGRESS)
  *   udp4:PORT              UDP connect to 127.0.0.1
+ *   socketcall-tcp4:PORT   tcp4 through socketcall(SYS_CONNECT, ...) (32-bit build only)
+ *   socketcall-udp4:PORT   udp4 through socketcall(SYS_CONNECT, ...) (32-bit build only)
  *   unix:PATH              AF_UNIX stream connect
  *   setsid                 setsid() in this thread
  *   thread-setsid          setsid() from a second thread
@@ -14,6 +16,10 @@
  *   exec:PATH              execv PATH with the remaining steps as arguments
  *   exit                   _exit(0) at once
  * It prints "pid N" first and one line per step to stdout.
+ *
+ * Built with -m32, every plain connect step calls the i386 connect syscall
+ * (362) itself: glibc's connect() there may go through socketcall (102), and
+ * glibc 2.36 does. The socketcall-* steps take the other path on purpose.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -25,12 +31,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-static void tcp_connect(int family, const char *port, int nonblocking, int type)
+/* connect(), by the path a step asks for. */
+static int do_connect(int fd, const struct sockaddr *a, socklen_t len, int via_socketcall)
+{
+#if defined(__i386__)
+    if (via_socketcall) {
+        unsigned long args[3] = { (unsigned long)fd, (unsigned long)a, (unsigned long)len };
+        return syscall(SYS_socketcall, 3 /* SYS_CONNECT */, args);
+    }
+    return syscall(SYS_connect, fd, a, len);
+#else
+    if (via_socketcall) {
+        fprintf(stderr, "socketcall steps need the 32-bit build (cc -m32)\n");
+        exit(2);
+    }
+    return connect(fd, a, len);
+#endif
+}
+
+static void tcp_connect(int family, const char *port, int nonblocking, int type, int via_socketcall)
 {
     int fd = socket(family, type | (nonblocking ? SOCK_NONBLOCK : 0), 0);
     if (fd < 0) { perror("socket"); exit(2); }
@@ -38,11 +63,11 @@ static void tcp_connect(int family, const char *port, int nonblocking, int type)
     if (family == AF_INET) {
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(port)) };
         inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-        rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+        rc = do_connect(fd, (struct sockaddr *)&a, sizeof a, via_socketcall);
     } else {
         struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(atoi(port)) };
         inet_pton(AF_INET6, "::1", &a.sin6_addr);
-        rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+        rc = do_connect(fd, (struct sockaddr *)&a, sizeof a, via_socketcall);
     }
     printf("connect %s -> %d (%s)\n", port, rc, rc ? strerror(errno) : "ok");
     /* The socket stays open: the daemon looks at it in /proc. */
@@ -63,15 +88,17 @@ int main(int argc, char **argv)
     printf("pid %d\n", (int)getpid());
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
-        if (!strncmp(s, "tcp4:", 5)) tcp_connect(AF_INET, s + 5, 0, SOCK_STREAM);
-        else if (!strncmp(s, "tcp6:", 5)) tcp_connect(AF_INET6, s + 5, 0, SOCK_STREAM);
-        else if (!strncmp(s, "tcp4nb:", 7)) tcp_connect(AF_INET, s + 7, 1, SOCK_STREAM);
-        else if (!strncmp(s, "udp4:", 5)) tcp_connect(AF_INET, s + 5, 0, SOCK_DGRAM);
+        if (!strncmp(s, "tcp4:", 5)) tcp_connect(AF_INET, s + 5, 0, SOCK_STREAM, 0);
+        else if (!strncmp(s, "tcp6:", 5)) tcp_connect(AF_INET6, s + 5, 0, SOCK_STREAM, 0);
+        else if (!strncmp(s, "tcp4nb:", 7)) tcp_connect(AF_INET, s + 7, 1, SOCK_STREAM, 0);
+        else if (!strncmp(s, "udp4:", 5)) tcp_connect(AF_INET, s + 5, 0, SOCK_DGRAM, 0);
+        else if (!strncmp(s, "socketcall-tcp4:", 16)) tcp_connect(AF_INET, s + 16, 0, SOCK_STREAM, 1);
+        else if (!strncmp(s, "socketcall-udp4:", 16)) tcp_connect(AF_INET, s + 16, 0, SOCK_DGRAM, 1);
         else if (!strncmp(s, "unix:", 5)) {
             int fd = socket(AF_UNIX, SOCK_STREAM, 0);
             struct sockaddr_un a = { .sun_family = AF_UNIX };
             strncpy(a.sun_path, s + 5, sizeof a.sun_path - 1);
-            int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+            int rc = do_connect(fd, (struct sockaddr *)&a, sizeof a, 0);
             printf("unix connect -> %d\n", rc);
             if (rc < 0 && strcmp(s + 5, "/nonexistent")) exit(3);
         } else if (!strcmp(s, "setsid")) {

@@ -85,6 +85,38 @@ pub fn actor() -> &'static Path {
     })
 }
 
+/// tests/actor/actor.c built with `cc -m32` (an i386 program on x86_64),
+/// once per test run; Err says why it cannot be built here (no multilib
+/// libc: apt-get install gcc-multilib).
+pub fn actor32() -> Result<&'static Path, String> {
+    static ACTOR32: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ACTOR32
+        .get_or_init(|| {
+            let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("actor32");
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/actor/actor.c");
+            let built = Command::new("cc")
+                .args(["-m32", "-O", "-Wall", "-pthread", "-o"])
+                .arg(&out)
+                .arg(&src)
+                .output()
+                .map_err(|e| format!("cannot run cc: {e}"))?;
+            if !built.status.success() {
+                return Err(format!(
+                    "cc -m32 failed (apt-get install gcc-multilib): {}",
+                    String::from_utf8_lossy(&built.stderr).trim()
+                ));
+            }
+            // A kernel without IA32 emulation builds it but cannot run it.
+            match Command::new(&out).output() {
+                Ok(o) if o.status.success() => Ok(out),
+                Ok(o) => Err(format!("the -m32 actor does not run here: {}", o.status)),
+                Err(e) => Err(format!("the -m32 actor does not run here: {e}")),
+            }
+        })
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
 /// What one run of the actor printed, and its pid.
 pub struct ActorRun {
     pub pid: u32,

@@ -1,9 +1,12 @@
 //! The integration test binary: kernel, syslog and CLI tests share one harness.
 
+mod auditd;
 mod cli;
 mod daemon;
 mod e2e;
+mod e2e32;
 mod kernel_rules;
 mod rsyslog;
 mod syslog;
+mod tamper;
 mod util;
