@@ -55,6 +55,38 @@ impl Detector {
         }
     }
 
+    /// Swaps in a new rule set (SIGHUP). A rule with the same id and the
+    /// same query keeps its matcher, so its pending sequences survive;
+    /// its metadata (severity, max_signals, ...) is the new one.
+    pub fn replace_rules(&mut self, rules: Vec<Rule>) -> usize {
+        let mut old = std::mem::take(&mut self.running);
+        let mut kept = 0;
+        self.running = rules
+            .into_iter()
+            .map(|rule| {
+                let same = old.iter().position(|r| {
+                    r.rule.meta.id == rule.meta.id && r.rule.query_text == rule.query_text
+                });
+                match same {
+                    Some(i) => {
+                        kept += 1;
+                        let mut r = old.swap_remove(i);
+                        r.rule = rule;
+                        r
+                    }
+                    None => Running {
+                        matcher: Matcher::new(Arc::clone(&rule.query)),
+                        rule,
+                        window: 0,
+                        in_window: 0,
+                        suppressed_unreported: 0,
+                    },
+                }
+            })
+            .collect();
+        kept
+    }
+
     pub fn rules(&self) -> impl Iterator<Item = &Arc<RuleMeta>> {
         self.running.iter().map(|r| &r.rule.meta)
     }

@@ -407,10 +407,13 @@ fn run(path: Option<&Path>) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&signalled))
             .context("installing signal handlers")?;
     }
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
+        .context("installing signal handlers")?;
 
     let rules = load_rules(&config)?;
     let host = host_name();
-    let outputs = Outputs::start(
+    let mut outputs = Outputs::start(
         config.syslog.enabled.then_some(&config.syslog),
         config.jsonl.enabled.then_some(&config.jsonl),
         &host,
@@ -479,7 +482,6 @@ fn run(path: Option<&Path>) -> Result<()> {
     );
     notify_ready();
 
-    let mut emit = |alert: output::Alert| outputs.send(alert);
     let now = SystemTime::now;
     let mut supervisor = Supervisor::new(
         &config,
@@ -491,12 +493,22 @@ fn run(path: Option<&Path>) -> Result<()> {
     );
     while !signalled.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(d) => pipeline.push_netlink(d.rtype, &d.body, &now, &mut emit),
+            Ok(d) => {
+                pipeline.push_netlink(d.rtype, &d.body, &now, &mut |a| outputs.send(a));
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
+        if hangup.swap(false, Ordering::Relaxed) {
+            if let Some(reloaded) =
+                reload(path, &config, &mut pipeline, &mut outputs, &host_for_alerts)
+            {
+                config = reloaded;
+            }
+        }
         supervisor.tick(&mut session, &receiver, &outputs, &mut pipeline);
     }
+    let mut emit = |alert: output::Alert| outputs.send(alert);
 
     log::info!("stopping");
     let counters = Arc::clone(&receiver.counters);
@@ -527,6 +539,55 @@ fn run(path: Option<&Path>) -> Result<()> {
         o.dropped_queue_full
     );
     result
+}
+
+/// SIGHUP: reads the config and the rules again. Rules whose query did not
+/// change keep their pending sequences; new outputs replace the old ones
+/// once the old have sent what they hold. A bad config or rule is refused
+/// and the running one kept. Kernel settings take effect at restart.
+fn reload(
+    path: Option<&Path>,
+    running: &Config,
+    pipeline: &mut Pipeline<LiveProc>,
+    outputs: &mut Outputs,
+    host: &str,
+) -> Option<Config> {
+    let loaded = load_config(path).and_then(|(mut config, origin)| {
+        effective_outputs(&mut config, origin.is_some());
+        check_outputs(&config)?;
+        let rules = load_rules(&config)?;
+        Ok((config, rules))
+    });
+    let (config, rules) = match loaded {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("reload refused, keeping the running configuration: {e:#}");
+            return None;
+        }
+    };
+    if config.kernel != running.kernel {
+        log::warn!("[kernel] settings changed: they take effect when audetect restarts");
+    }
+    if config.syslog != running.syslog || config.jsonl != running.jsonl {
+        match Outputs::start(
+            config.syslog.enabled.then_some(&config.syslog),
+            config.jsonl.enabled.then_some(&config.jsonl),
+            host,
+        ) {
+            Ok(new) => {
+                let old = std::mem::replace(outputs, new);
+                // The old outputs finish on their own, off the receive path.
+                std::thread::spawn(move || old.shutdown(Duration::from_secs(5)));
+            }
+            Err(e) => log::error!("reload: keeping the running outputs: {e}"),
+        }
+    }
+    let total = rules.len();
+    let kept = pipeline.replace_rules(rules);
+    log::info!(
+        "reloaded: {total} detection rule(s), {kept} unchanged kept their pending sequences"
+    );
+    Some(config)
 }
 
 /// Unregisters (when we were the audit daemon) and ends the receive thread.

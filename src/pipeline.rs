@@ -124,6 +124,11 @@ impl<P: ProcSource> Pipeline<P> {
         }
     }
 
+    /// Swaps in a new rule set; returns how many rules kept their state.
+    pub fn replace_rules(&mut self, rules: Vec<Rule>) -> usize {
+        self.detector.replace_rules(rules)
+    }
+
     /// Rules that held back alerts over their max_signals since the last call.
     pub fn take_suppressed(&mut self) -> Vec<(Arc<RuleMeta>, u64)> {
         self.detector.take_suppressed()

@@ -118,6 +118,8 @@ pub struct RuleMeta {
 pub struct Rule {
     pub meta: Arc<RuleMeta>,
     pub query: Arc<Query>,
+    /// The query as written, so a reload can tell an unchanged rule.
+    pub query_text: Arc<str>,
 }
 
 /// Parses and compiles one rule file's text. `origin` names it in errors.
@@ -159,6 +161,7 @@ pub fn parse_rule(text: &str, origin: &str, schema: &Schema) -> Result<Rule, Rul
         name: r.name.clone(),
         error: query_position(text, r.query.span(), query_text, error),
     })?;
+    let query_text: Arc<str> = Arc::from(query_text);
     let mut other = raw.other;
     other.insert("rule".into(), toml::Value::Table(r.other));
     Ok(Rule {
@@ -179,6 +182,7 @@ pub fn parse_rule(text: &str, origin: &str, schema: &Schema) -> Result<Rule, Rul
             other: serde_json::to_value(&other).unwrap_or_default(),
         }),
         query: Arc::new(query),
+        query_text,
     })
 }
 

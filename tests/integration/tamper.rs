@@ -116,3 +116,87 @@ fn kernel_status_shows_the_running_daemons_counters() {
     assert_eq!(out.status.code(), Some(1), "not running after stop");
     assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
 }
+
+#[test]
+fn kernel_sighup_reloads_rules_and_keeps_pending_sequences() {
+    let name = "kernel_sighup_reloads_rules_and_keeps_pending_sequences";
+    let Some(lock) = kernel_lock(name) else {
+        return;
+    };
+    let rules = crate::util::TempDir::new("rules");
+    let d = Daemon::start(
+        lock,
+        &format!(
+            "[detection]\nrule_paths = [{:?}]\n",
+            rules.path().display().to_string()
+        ),
+    );
+    let p = ports();
+    // Connect now, setsid after the reload: the built-in rule's pending
+    // sequence must survive it.
+    let mut child = Command::new(actor())
+        .args([&format!("tcp4:{}", p.open), "sleep:2500", "setsid"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        rules.path().join("new.toml"),
+        "[rule]\nauthor = [\"t\"]\ndescription = \"d\"\nname = \"Added By Reload\"\nrisk_score = 1\n\
+         rule_id = \"audetect-test-reload\"\nseverity = \"low\"\ntype = \"eql\"\n\
+         query = \"process where event.action == \\\"session_id_change\\\"\"\n",
+    )
+    .unwrap();
+    // SAFETY: kill on a child pid we own.
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    let reloaded = wait_for(Duration::from_secs(5), || {
+        d.log().contains("reloaded:").then_some(())
+    });
+    assert!(reloaded.is_some(), "no reload:\n{}", d.log());
+    assert!(
+        d.log().contains("1 unchanged kept their pending sequences"),
+        "{}",
+        d.log()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    let pid = child.id();
+    let both = wait_for(Duration::from_secs(10), || {
+        let mine: Vec<Value> = d
+            .alerts()
+            .into_iter()
+            .filter(|a| a["process"]["pid"] == pid)
+            .collect();
+        (mine.len() == 2).then_some(mine)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "expected the seed alert and the new rule's:\n{:#?}\n{}",
+            d.alerts(),
+            d.log()
+        )
+    });
+    let mut ids: Vec<&str> = both
+        .iter()
+        .map(|a| a["rule"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "audetect-test-reload",
+            "eb6a3790-d52d-11ec-8ce9-f661ea17fbce"
+        ]
+    );
+
+    // A broken rule is refused and the running ones stay.
+    std::fs::write(rules.path().join("bad.toml"), "[rule]\nname = \"x\"\n").unwrap();
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    let refused = wait_for(Duration::from_secs(5), || {
+        d.log().contains("reload refused").then_some(())
+    });
+    assert!(refused.is_some(), "{}", d.log());
+    let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
+    d.wait_alert_for(run.pid);
+    d.stop();
+}
