@@ -76,6 +76,8 @@ struct RawDetection {
     builtin_rules: bool,
     #[serde(default)]
     rule_paths: Option<Vec<String>>,
+    #[serde(default = "default_max_pending_events")]
+    max_pending_events: Spanned<usize>,
 }
 
 impl Default for RawDetection {
@@ -83,8 +85,13 @@ impl Default for RawDetection {
         RawDetection {
             builtin_rules: true,
             rule_paths: None,
+            max_pending_events: default_max_pending_events(),
         }
     }
+}
+
+fn default_max_pending_events() -> Spanned<usize> {
+    Spanned::new(0..0, 10_000)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -208,6 +215,9 @@ pub struct DetectionConfig {
     pub builtin_rules: bool,
     /// Rule files, or directories of `*.toml` rule files.
     pub rule_paths: Vec<PathBuf>,
+    /// Events each rule may hold in unfinished sequences (about 1 KiB each);
+    /// past it the oldest partial sequences are dropped and counted.
+    pub max_pending_events: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -316,7 +326,16 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
                 ),
             )
         })?;
+    let max_pending = &raw.detection.max_pending_events;
+    if *max_pending.get_ref() < 100 {
+        return Err(invalid(
+            max_pending.span(),
+            "detection.max_pending_events",
+            "must be at least 100".into(),
+        ));
+    }
     let detection = DetectionConfig {
+        max_pending_events: *max_pending.get_ref(),
         builtin_rules: raw.detection.builtin_rules,
         rule_paths: raw
             .detection

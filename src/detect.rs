@@ -21,6 +21,10 @@ pub struct Match {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DetectStats {
     pub matches: u64,
+    /// Partial sequences dropped to stay within max_pending_events.
+    pub dropped_pending: u64,
+    /// Events held in partial sequences, all rules together.
+    pub held_events: u64,
     /// Matches over a rule's max_signals in a window: counted, not alerted.
     pub suppressed: u64,
 }
@@ -35,23 +39,34 @@ struct Running {
 
 pub struct Detector {
     running: Vec<Running>,
+    max_pending_events: usize,
     stats: DetectStats,
 }
 
 impl Detector {
-    pub fn new(rules: Vec<Rule>) -> Self {
-        Detector {
-            running: rules
-                .into_iter()
-                .map(|rule| Running {
-                    matcher: Matcher::new(Arc::clone(&rule.query)),
-                    rule,
-                    window: 0,
-                    in_window: 0,
-                    suppressed_unreported: 0,
-                })
-                .collect(),
+    /// `max_pending_events` bounds each rule's unfinished sequences, so
+    /// memory stays bounded however many processes churn.
+    pub fn new(rules: Vec<Rule>, max_pending_events: usize) -> Self {
+        let mut d = Detector {
+            running: Vec::new(),
+            max_pending_events,
             stats: DetectStats::default(),
+        };
+        d.replace_rules(rules);
+        d
+    }
+
+    fn start(&self, rule: Rule) -> Running {
+        Running {
+            matcher: Matcher::with_limits(
+                Arc::clone(&rule.query),
+                self.max_pending_events,
+                self.max_pending_events,
+            ),
+            rule,
+            window: 0,
+            in_window: 0,
+            suppressed_unreported: 0,
         }
     }
 
@@ -61,29 +76,21 @@ impl Detector {
     pub fn replace_rules(&mut self, rules: Vec<Rule>) -> usize {
         let mut old = std::mem::take(&mut self.running);
         let mut kept = 0;
-        self.running = rules
-            .into_iter()
-            .map(|rule| {
-                let same = old.iter().position(|r| {
-                    r.rule.meta.id == rule.meta.id && r.rule.query_text == rule.query_text
-                });
-                match same {
-                    Some(i) => {
-                        kept += 1;
-                        let mut r = old.swap_remove(i);
-                        r.rule = rule;
-                        r
-                    }
-                    None => Running {
-                        matcher: Matcher::new(Arc::clone(&rule.query)),
-                        rule,
-                        window: 0,
-                        in_window: 0,
-                        suppressed_unreported: 0,
-                    },
+        for rule in rules {
+            let same = old.iter().position(|r| {
+                r.rule.meta.id == rule.meta.id && r.rule.query_text == rule.query_text
+            });
+            let running = match same {
+                Some(i) => {
+                    kept += 1;
+                    let mut r = old.swap_remove(i);
+                    r.rule = rule;
+                    r
                 }
-            })
-            .collect();
+                None => self.start(rule),
+            };
+            self.running.push(running);
+        }
         kept
     }
 
@@ -92,7 +99,17 @@ impl Detector {
     }
 
     pub fn stats(&self) -> DetectStats {
-        self.stats
+        let (mut dropped, mut held) = (0, 0);
+        for r in &self.running {
+            let m = r.matcher.stats();
+            dropped += m.dropped;
+            held += m.held as u64;
+        }
+        DetectStats {
+            dropped_pending: dropped,
+            held_events: held,
+            ..self.stats
+        }
     }
 
     /// Feeds one event to every rule; matches within their rule's

@@ -251,7 +251,12 @@ fn host_name() -> String {
 fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
     let (config, _) = load_config(path)?;
     let rules = load_rules(&config)?;
-    let mut pipeline = Pipeline::new(NoProc, rules, host_name());
+    let mut pipeline = Pipeline::new(
+        NoProc,
+        rules,
+        config.detection.max_pending_events,
+        host_name(),
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write_error = None;
@@ -293,15 +298,24 @@ fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
     let s = pipeline.stats();
     let secs = started.elapsed().as_secs_f64();
     log::info!(
-        "replayed {} records ({} malformed, skipped) in {:.3} s ({:.0} records/s): {} events, {} alerts",
+        "replayed {} records ({} malformed, skipped) in {:.3} s ({:.0} records/s): {} events, {} alerts; peak memory {} KiB, {} partial sequences dropped at the cap",
         s.records,
         s.malformed_records,
         secs,
         s.records as f64 / secs.max(1e-9),
         s.reassembly.events,
-        s.alerts
+        s.alerts,
+        peak_rss_kib().map_or("?".into(), |k| k.to_string()),
+        s.detect.dropped_pending
     );
     Ok(())
+}
+
+/// This process's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Feeds auditd-format lines (a log, or auditd's plugin stream) to the
@@ -344,7 +358,12 @@ fn plugin(path: Option<&Path>) -> Result<()> {
         &host,
     )
     .context("starting outputs")?;
-    let mut pipeline = Pipeline::new(LiveProc::new(), rules, host);
+    let mut pipeline = Pipeline::new(
+        LiveProc::new(),
+        rules,
+        config.detection.max_pending_events,
+        host,
+    );
     log::info!(
         "plugin mode: reading auditd's event stream on stdin, {} detection rule(s); the audit rules are auditd's to load (see audetect rules)",
         pipeline.rules().count()
@@ -471,7 +490,12 @@ fn run(path: Option<&Path>) -> Result<()> {
         log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
     }
     let host_for_alerts = host.clone();
-    let mut pipeline = Pipeline::new(LiveProc::new(), rules, host);
+    let mut pipeline = Pipeline::new(
+        LiveProc::new(),
+        rules,
+        config.detection.max_pending_events,
+        host,
+    );
     for rule in pipeline.rules() {
         log::info!("detection rule {:?} ({})", rule.name, rule.origin);
     }
@@ -754,6 +778,7 @@ impl Supervisor {
             matches: p.detect.matches,
             alerts: p.alerts,
             suppressed: p.detect.suppressed,
+            dropped_pending: p.detect.dropped_pending,
         };
         s.outputs = status::Outputs {
             sent_syslog: o.sent_syslog,
@@ -790,6 +815,11 @@ impl Supervisor {
             "alerts dropped because the output queue was full",
             now.outputs.dropped,
             was.outputs.dropped,
+        );
+        grew(
+            "partial sequences dropped at detection.max_pending_events",
+            now.detection.dropped_pending,
+            was.detection.dropped_pending,
         );
         self.logged = self.stats.clone();
     }

@@ -36,11 +36,11 @@ pub struct Pipeline<P: ProcSource> {
 }
 
 impl<P: ProcSource> Pipeline<P> {
-    pub fn new(proc: P, rules: Vec<Rule>, host_name: String) -> Self {
+    pub fn new(proc: P, rules: Vec<Rule>, max_pending_events: usize, host_name: String) -> Self {
         Pipeline {
             reassembler: Reassembler::default(),
             normalizer: Normalizer::new(proc),
-            detector: Detector::new(rules),
+            detector: Detector::new(rules, max_pending_events),
             host_name,
             events: Vec::new(),
             matches: Vec::new(),

@@ -50,6 +50,8 @@ pub struct Detection {
     pub alerts: u64,
     /// Matches over a rule's max_signals, not alerted.
     pub suppressed: u64,
+    /// Partial sequences dropped at detection.max_pending_events.
+    pub dropped_pending: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -69,7 +69,7 @@ fn run(d: &mut Detector, evs: Vec<EcsEvent>) -> Vec<Match> {
 }
 
 fn seed_detector() -> Detector {
-    Detector::new(vec![seed()])
+    Detector::new(vec![seed()], 10_000)
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn root_only_and_excluded_executables() {
 fn max_signals_caps_alerts_per_window_and_counts_the_rest() {
     let text = BUILTIN[0].1.replace("max_signals = 100", "max_signals = 2");
     let rule = parse_rule(&text, "t", &crate::fields::schema()).unwrap();
-    let mut d = Detector::new(vec![rule]);
+    let mut d = Detector::new(vec![rule], 10_000);
     let mut evs = Vec::new();
     for i in 0..5u64 {
         let id = format!("p{i}");

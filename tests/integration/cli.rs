@@ -284,3 +284,51 @@ fn every_supplied_field_is_documented() {
         );
     }
 }
+
+/// Issue 4's churn test: a million root processes, each connecting once and
+/// never calling setsid, stay within the documented memory bound (each rule
+/// holds at most detection.max_pending_events events; the rest is fixed).
+#[test]
+fn replay_of_a_million_distinct_pids_stays_within_the_memory_bound() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_audetect"))
+        .arg("replay")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut stdin);
+        let t0: u64 = 1_795_765_558_000;
+        for i in 0..1_000_000u64 {
+            let t = t0 + i / 100;
+            let stamp = format!("{}.{:03}:{}", t / 1000, t % 1000, i + 1);
+            writeln!(
+                out,
+                "type=SYSCALL msg=audit({stamp}): arch=c000003e syscall=42 success=yes exit=0 a0=3 a1=7ffcf5d73930 a2=10 a3=0 items=0 ppid=1 pid={} auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"actor\" exe=\"/tmp/actor\" key=\"audetect-connect\"\ntype=SOCKADDR msg=audit({stamp}): saddr=0200BCAD7F0000010000000000000000\ntype=PROCTITLE msg=audit({stamp}): proctitle=6100",
+                1000 + i
+            )
+            .unwrap();
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("replayed 3000000 records"), "{err}");
+    let peak: u64 = err
+        .split("peak memory ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no peak memory in: {err}"));
+    assert!(
+        peak < 48 * 1024,
+        "peak memory {peak} KiB over the 48 MiB bound: {err}"
+    );
+    assert!(
+        err.contains("990000 partial sequences dropped"),
+        "the cap is what held it: {err}"
+    );
+}
