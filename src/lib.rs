@@ -2,6 +2,7 @@
 //! the pipeline: kernel → receive → parse → reassemble → normalize → detect → alert → output.
 
 pub mod alert;
+pub mod caps;
 pub mod config;
 pub mod detect;
 pub mod eql;

@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 use audetect::alert;
+use audetect::caps;
 use audetect::config::{self, Config, SyslogTarget};
 use audetect::fields;
 use audetect::kernel::{self, AuditSocket, Session, SessionSettings};
@@ -439,9 +440,13 @@ fn run(path: Option<&Path>) -> Result<()> {
     )
     .context("starting outputs")?;
 
+    caps::require(&[caps::AUDIT_CONTROL])?;
     let before = AuditSocket::open()
         .and_then(|mut s| s.status())
         .context("reading the kernel audit status (audetect needs root: CAP_AUDIT_CONTROL)")?;
+    if before.pid != 0 || config.kernel.mode == config::ReceiveMode::Multicast {
+        caps::require(&[caps::AUDIT_READ])?;
+    }
 
     // Receiving comes first: once our rules are in, every record has a
     // reader, and none is left for the kernel to print to its log.
@@ -488,6 +493,19 @@ fn run(path: Option<&Path>) -> Result<()> {
     }
     if session.initial_status().enabled == 0 && !config.kernel.enable {
         log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
+    }
+    // Set up: from here on only what the daemon keeps using.
+    match caps::drop_all_but_keep() {
+        Ok(mask) => log::info!(
+            "capabilities now {}",
+            caps::KEEP
+                .iter()
+                .filter(|c| mask & (1 << c.bit) != 0)
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => log::warn!("cannot drop capabilities: {e}"),
     }
     let host_for_alerts = host.clone();
     let mut pipeline = Pipeline::new(

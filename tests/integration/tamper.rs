@@ -200,3 +200,45 @@ fn kernel_sighup_reloads_rules_and_keeps_pending_sequences() {
     d.wait_alert_for(run.pid);
     d.stop();
 }
+
+#[test]
+fn kernel_keeps_only_the_capabilities_it_needs() {
+    let Some(lock) = kernel_lock("kernel_keeps_only_the_capabilities_it_needs") else {
+        return;
+    };
+    let d = Daemon::start(lock, "");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
+    let mask = |key: &str| {
+        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let keep: u64 = audetect::caps::KEEP.iter().fold(0, |m, c| m | 1 << c.bit);
+    assert_eq!(mask("CapEff:"), keep, "{status}");
+    assert_eq!(mask("CapPrm:"), keep, "{status}");
+    assert_eq!(mask("CapBnd:"), keep, "{status}");
+    // It still detects and still restores the kernel state on stop.
+    let p = ports();
+    let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
+    d.wait_alert_for(run.pid);
+    d.stop();
+}
+
+#[test]
+fn kernel_refuses_to_start_without_audit_control_and_names_it() {
+    let Some(_lock) = kernel_lock("kernel_refuses_to_start_without_audit_control_and_names_it")
+    else {
+        return;
+    };
+    let before = audit_state();
+    let out = Command::new("setpriv")
+        .args(["--bounding-set=-audit_control", "--"])
+        .arg(env!("CARGO_BIN_EXE_audetect"))
+        .args(["run", "--config", "/dev/null"])
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CAP_AUDIT_CONTROL"), "{err}");
+    assert!(!err.contains("ready"), "{err}");
+    assert_eq!(audit_state(), before, "nothing was touched");
+}
