@@ -557,6 +557,7 @@ fn run(path: Option<&Path>) -> Result<()> {
     // Rules go first, then the status, while we are still the registered
     // daemon and still reading, so no record goes to the kernel log.
     let result = session.stop().context("restoring kernel audit state");
+    let unicast = receiver.counters.unicast.load(Ordering::Relaxed);
     stop_receiving(receiver, &receiver_stop, unicast);
     while let Ok(d) = rx.try_recv() {
         pipeline.push_netlink(d.rtype, &d.body, &now, &mut emit);
@@ -704,6 +705,7 @@ impl Supervisor {
     ) {
         if self.last_watch.elapsed() >= self.watch_interval {
             self.last_watch = Instant::now();
+            self.watch_handover(receiver);
             self.watch_kernel(session, outputs);
         }
         if self.last_log.elapsed() >= Duration::from_secs(10) {
@@ -717,6 +719,21 @@ impl Supervisor {
             self.collect(receiver, outputs, pipeline);
             self.write_stats();
         }
+    }
+
+    fn watch_handover(&mut self, receiver: &Receiver) {
+        let pid = receiver.counters.handed_over_to.swap(0, Ordering::Relaxed);
+        if pid == 0 {
+            return;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim().to_owned())
+            .unwrap_or_else(|_| "?".into());
+        log::warn!(
+            "process {pid} ({comm}) asked to become the audit daemon and was refused by the kernel while audetect held the audit socket; \
+             audetect handed the socket over and now listens on the multicast group: start that daemon again and both will run"
+        );
+        self.stats.source = "multicast".into();
     }
 
     fn watch_kernel(&mut self, session: &mut Session, outputs: &Outputs) {

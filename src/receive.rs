@@ -41,6 +41,11 @@ pub struct ReceiveCounters {
     pub foreign: AtomicU64,
     /// Records longer than the receive buffer, cut short.
     pub truncated: AtomicU64,
+    /// Still the registered audit daemon (false once handed over).
+    pub unicast: AtomicBool,
+    /// The last process that asked to become the audit daemon while we
+    /// were (0: none); the socket was handed over to let it in next time.
+    pub handed_over_to: std::sync::atomic::AtomicU32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +77,16 @@ impl Receiver {
         tx: SyncSender<Datagram>,
         stop: Arc<AtomicBool>,
     ) -> Result<Receiver, ReceiveError> {
+        // A registered daemon that died is still the kernel's until the
+        // kernel next fails to reach it; registering probes and replaces it.
+        let daemon_pid = if daemon_pid != 0
+            && !std::path::Path::new(&format!("/proc/{daemon_pid}")).exists()
+        {
+            log::info!("the registered audit daemon (pid {daemon_pid}) is gone: taking its place");
+            0
+        } else {
+            daemon_pid
+        };
         let mut sock = AuditSocket::open().map_err(ReceiveError::Open)?;
         let buffer_bytes = match sock.set_receive_buffer(cfg.receive_buffer) {
             Ok(n) => n,
@@ -102,6 +117,9 @@ impl Receiver {
             },
         };
         let counters = Arc::new(ReceiveCounters::default());
+        counters
+            .unicast
+            .store(source == Source::Unicast, Ordering::Relaxed);
         let thread_counters = Arc::clone(&counters);
         let handle = std::thread::Builder::new()
             .name("receive".into())
@@ -127,6 +145,37 @@ impl Receiver {
     }
 }
 
+/// The kernel probes the registered daemon with AUDIT_REPLACE whenever a
+/// process asks to register (it is then refused with EEXIST while we
+/// answer). auditd starting is the usual asker: give way, so that its next
+/// start succeeds, and keep every record by listening on multicast.
+fn hand_over(sock: &mut AuditSocket, body: &[u8], counters: &ReceiveCounters) {
+    // The body is the asker's pid as a native u32, whose trailing zero
+    // bytes the receive path trimmed like a record's NUL padding.
+    if body.is_empty() || body.len() > 4 {
+        return;
+    }
+    let mut raw = [0u8; 4];
+    raw[..body.len()].copy_from_slice(body);
+    let pid = u32::from_ne_bytes(raw);
+    // Our own unregistration at stop probes us too.
+    if pid == std::process::id() || !counters.unicast.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = sock.join_multicast() {
+        log::error!(
+            "process {pid} asked to become the audit daemon; audetect stays registered because it cannot listen on multicast: {e}"
+        );
+        return;
+    }
+    if let Err(e) = sock.unregister_daemon() {
+        log::error!("process {pid} asked to become the audit daemon; cannot hand over: {e}");
+        return;
+    }
+    counters.unicast.store(false, Ordering::Relaxed);
+    counters.handed_over_to.store(pid, Ordering::Relaxed);
+}
+
 fn drain(
     mut sock: AuditSocket,
     tx: SyncSender<Datagram>,
@@ -141,7 +190,11 @@ fn drain(
                 body,
                 truncated,
             }) => {
-                if msg_type < FIRST_RECORD_TYPE || msg_type == AUDIT_REPLACE {
+                if msg_type == AUDIT_REPLACE {
+                    hand_over(&mut sock, &buf[body], &counters);
+                    continue;
+                }
+                if msg_type < FIRST_RECORD_TYPE {
                     continue;
                 }
                 if truncated {

@@ -18,6 +18,12 @@ struct Auditd {
 impl Auditd {
     /// None (after printing why) when auditd is not installed outside CI.
     fn start(test: &str, plugin: Option<&str>) -> Option<Auditd> {
+        Auditd::launch(test, plugin, false)
+    }
+
+    /// Starts auditd and returns None if it exits without registering
+    /// (another daemon held the audit socket).
+    fn launch(test: &str, plugin: Option<&str>, allow_refusal: bool) -> Option<Auditd> {
         if !Path::new("/usr/sbin/auditd").exists() {
             assert_ne!(
                 std::env::var("CI").as_deref(),
@@ -54,17 +60,19 @@ impl Auditd {
             .stderr(log)
             .spawn()
             .expect("spawn auditd");
-        let auditd = Auditd { child, dir };
+        let mut auditd = Auditd { child, dir };
         let pid = auditd.child.id();
         let up = wait_for(Duration::from_secs(10), || {
-            (audit_state().pid == pid).then_some(())
+            if audit_state().pid == pid {
+                return Some(true);
+            }
+            auditd.child.try_wait().ok().flatten().map(|_| false)
         });
-        assert!(
-            up.is_some(),
-            "auditd did not register:\n{}",
-            auditd.output()
-        );
-        Some(auditd)
+        match up {
+            Some(true) => Some(auditd),
+            Some(false) if allow_refusal => None,
+            _ => panic!("auditd did not register:\n{}", auditd.output()),
+        }
     }
 
     fn output(&self) -> String {
@@ -87,6 +95,11 @@ impl Drop for Auditd {
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+            // The kernel keeps a killed daemon registered until it probes
+            // it; asking to unregister makes it probe and let go.
+            if let Ok(mut s) = audetect::kernel::AuditSocket::open() {
+                let _ = s.unregister_daemon();
+            }
         }
     }
 }
@@ -216,4 +229,42 @@ fn audit_state_lost() -> (u32, u32) {
     let mut s = audetect::kernel::AuditSocket::open().unwrap();
     let st = s.status().unwrap();
     (st.lost, st.backlog_limit)
+}
+
+#[test]
+fn kernel_auditd_starting_after_audetect_gets_the_socket_on_its_next_start() {
+    let name = "kernel_auditd_starting_after_audetect_gets_the_socket_on_its_next_start";
+    let Some(lock) = kernel_lock(name) else {
+        return;
+    };
+    if !Path::new("/usr/sbin/auditd").exists() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI needs auditd"
+        );
+        eprintln!("SKIPPED {name}: /usr/sbin/auditd is not installed");
+        return;
+    }
+    let mut d = Daemon::start(lock, "");
+    assert!(
+        d.log().contains("registered as the audit daemon"),
+        "{}",
+        d.log()
+    );
+    // The kernel refuses auditd while audetect answers its probe.
+    let first = Auditd::launch(name, None, true);
+    assert!(first.is_none(), "auditd registered beside a live audetect");
+    let handed = wait_for(Duration::from_secs(5), || {
+        d.log().contains("handed the socket over").then_some(())
+    });
+    assert!(handed.is_some(), "audetect did not say why:\n{}", d.log());
+    let auditd = Auditd::start(name, None).expect("auditd registers on its next start");
+    let p = ports();
+    let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
+    d.wait_alert_for(run.pid);
+    // All as before, but for the daemon now registered: auditd.
+    d.before.pid = auditd.child.id();
+    let (_log, _lock) = d.stop_keeping_lock();
+    auditd.stop();
 }

@@ -280,6 +280,19 @@ impl Daemon {
         self.stop_keeping_lock().0
     }
 
+    /// SIGKILL, as a crash would: nothing is restored. Returns the state
+    /// from before this daemon started, and the lock.
+    pub fn kill_hard(mut self) -> (AuditState, KernelLock) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        (
+            self.before.clone(),
+            self.lock.take().expect("held until stop"),
+        )
+    }
+
     /// `stop`, handing back the kernel lock for cleanup the test still owes.
     pub fn stop_keeping_lock(mut self) -> (String, KernelLock) {
         let mut child = self.child.take().expect("running");

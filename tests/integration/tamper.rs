@@ -242,3 +242,30 @@ fn kernel_refuses_to_start_without_audit_control_and_names_it() {
     assert!(!err.contains("ready"), "{err}");
     assert_eq!(audit_state(), before, "nothing was touched");
 }
+
+#[test]
+fn kernel_a_start_after_sigkill_cleans_up_and_restores_the_first_state() {
+    let name = "kernel_a_start_after_sigkill_cleans_up_and_restores_the_first_state";
+    let Some(lock) = kernel_lock(name) else {
+        return;
+    };
+    let first = Daemon::start(lock, "");
+    let (original, lock) = first.kill_hard();
+    let left = audit_state();
+    assert_eq!(left.enabled, 1, "the killed run left audit enabled");
+    assert!(!left.rules.is_empty(), "and its rules in");
+
+    let mut second = Daemon::start(lock, "");
+    let log = second.log();
+    assert!(log.contains("did not stop cleanly"), "{log}");
+    assert!(log.contains("is gone: taking its place"), "{log}");
+    assert!(log.contains("registered as the audit daemon"), "{log}");
+    let running = audit_state();
+    assert_eq!(running.rules.len(), left.rules.len(), "no duplicate rules");
+    let p = ports();
+    let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
+    second.wait_alert_for(run.pid);
+    // Its clean stop puts back the state from before the first start.
+    second.before = original;
+    second.stop();
+}
