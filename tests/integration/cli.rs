@@ -166,7 +166,7 @@ fn rules_command_matches_the_shipped_rules_file() {
 fn help_explains_every_command() {
     let out = audetect(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["run", "replay", "rules", "status", "check-config"] {
+    for cmd in ["run", "replay", "rules", "status", "plugin", "check-config"] {
         assert!(help.contains(cmd), "{help}");
     }
     assert!(help.contains("setsid"), "{help}");
@@ -202,7 +202,7 @@ fn man_pages_document_every_key_and_command() {
         keys >= 11,
         "found only {keys} keys in packaging/audetect.toml"
     );
-    for cmd in ["run", "replay", "rules", "status", "check\\-config"] {
+    for cmd in ["run", "replay", "rules", "status", "plugin", "check\\-config"] {
         assert!(
             man8.contains(&format!(".B {cmd}")),
             "audetect(8) lacks the command {cmd}"
