@@ -1,7 +1,7 @@
 //! Records → events: groups the records of one audit event (one serial),
 //! completes them on EOE or PROCTITLE, expires incomplete ones by record time.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::parse::{types, Record, Timestamp};
 
@@ -34,19 +34,23 @@ pub struct ReassemblyStats {
 
 /// Counts gaps in the kernel's event serials. Records of different events
 /// can arrive out of order, so a serial is only counted as missing once it
-/// is far behind the newest one.
+/// is far behind the newest one, or has been missing for a while of record
+/// time (a quiet host may not see another thousand events for hours).
 #[derive(Debug, Default)]
 struct SerialGaps {
     newest: Option<u64>,
-    pending: BTreeSet<u64>,
+    /// Missing serials, with the record time (ms) at which the gap was seen.
+    pending: BTreeMap<u64, u64>,
     missing: u64,
 }
 
 /// How far behind the newest serial a gap may still be filled.
 const GAP_WINDOW: u64 = 1024;
+/// How long, in record time, a gap may still be filled.
+const GAP_WAIT_MS: u64 = 2_000;
 
 impl SerialGaps {
-    fn see(&mut self, serial: u64) {
+    fn see(&mut self, serial: u64, now_ms: u64) {
         let Some(newest) = self.newest else {
             self.newest = Some(serial);
             return;
@@ -56,21 +60,23 @@ impl SerialGaps {
             // A jump past the window is counted at once, not remembered.
             let remembered = gap.min(GAP_WINDOW);
             self.missing += gap - remembered;
-            self.pending.extend(serial - remembered..serial);
+            self.pending
+                .extend((serial - remembered..serial).map(|s| (s, now_ms)));
             self.newest = Some(serial);
-            while let Some(&oldest) = self.pending.first() {
-                if oldest + GAP_WINDOW >= serial {
-                    break;
-                }
-                self.pending.pop_first();
-                self.missing += 1;
-            }
         } else if newest - serial > 1_000_000 {
             // The kernel's counter started again (another boot, in replay).
             self.pending.clear();
             self.newest = Some(serial);
         } else {
             self.pending.remove(&serial);
+        }
+        let newest = self.newest.unwrap_or(serial);
+        while let Some((&oldest, &seen)) = self.pending.first_key_value() {
+            if oldest + GAP_WINDOW >= newest && seen + GAP_WAIT_MS >= now_ms {
+                break;
+            }
+            self.pending.pop_first();
+            self.missing += 1;
         }
     }
 }
@@ -125,7 +131,7 @@ impl Reassembler {
     /// Feeds one record; completed events are appended to `out`.
     pub fn push(&mut self, record: Record, out: &mut Vec<Event>) {
         let key = (record.time, record.serial);
-        self.serials.see(record.serial);
+        self.serials.see(record.serial, record.time.as_millis());
         if record.time > self.newest {
             self.newest = record.time;
         }
@@ -276,31 +282,42 @@ mod tests {
     fn serial_gaps_are_counted_once_far_behind_and_late_records_fill_them() {
         let mut g = SerialGaps::default();
         for s in [10, 11, 13, 12, 16] {
-            g.see(s);
+            g.see(s, 0);
         }
         assert_eq!(g.missing, 0, "14 and 15 may still come");
-        g.see(15);
-        g.see(16 + GAP_WINDOW + 1);
+        g.see(15, 0);
+        g.see(16 + GAP_WINDOW + 1, 0);
         assert_eq!(
             g.missing, 1,
             "14 is now far behind; the jump's gap may still fill"
         );
-        g.see(17);
-        g.see(16 + 3 * GAP_WINDOW);
+        g.see(17, 0);
+        g.see(16 + 3 * GAP_WINDOW, 0);
         // Now every serial more than a window behind 3088 counts, but 17:
         // 14, 18..=1040 and 1042..=2063.
         assert_eq!(g.missing, 1 + 1023 + 1022);
-        g.see(5);
+        g.see(5, 0);
         assert_eq!(
             g.newest,
             Some(16 + 3 * GAP_WINDOW),
             "a late record is not news"
         );
-        g.see(3_000_000);
+        g.see(3_000_000, 0);
         let before = g.missing;
-        g.see(7);
+        g.see(7, 0);
         assert_eq!(g.missing, before, "a restarted counter is not a loss");
         assert_eq!(g.newest, Some(7));
+    }
+
+    #[test]
+    fn a_gap_on_a_quiet_host_is_counted_after_a_while_of_record_time() {
+        let mut g = SerialGaps::default();
+        g.see(1, 1_000);
+        g.see(3, 1_000);
+        g.see(4, 2_500);
+        assert_eq!(g.missing, 0, "2 may still come");
+        g.see(5, 3_001);
+        assert_eq!(g.missing, 1);
     }
 
     #[test]

@@ -269,3 +269,41 @@ fn kernel_a_start_after_sigkill_cleans_up_and_restores_the_first_state() {
     second.before = original;
     second.stop();
 }
+
+/// Loss accounting with a loss the kernel really makes: a backlog limit of
+/// one record, no waiting, and a burst of audited events.
+#[test]
+fn kernel_records_lost_by_the_kernel_are_counted_and_logged() {
+    let name = "kernel_records_lost_by_the_kernel_are_counted_and_logged";
+    let Some(lock) = kernel_lock(name) else {
+        return;
+    };
+    let original = audit_state().backlog_limit;
+    auditctl(&["-b", "1"]);
+    let d = Daemon::start(lock, "[kernel]\nbacklog_limit = 1\n");
+    let p = ports();
+    for _ in 0..20 {
+        run_actor(
+            actor(),
+            &[&format!("tcp4:{}", p.closed), "tcp4:1", "tcp4:2", "setsid"],
+        );
+    }
+    let stats = wait_for(Duration::from_secs(15), || {
+        let out = Command::new(env!("CARGO_BIN_EXE_audetect"))
+            .arg("status")
+            .output()
+            .ok()?;
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["lost"]["kernel"].as_u64() > Some(0)).then_some(v)
+    });
+    let logged = wait_for(Duration::from_secs(15), || {
+        d.log().contains("records lost by the kernel").then_some(())
+    });
+    let (log, _lock) = d.stop_keeping_lock();
+    auditctl(&["-b", &original.to_string()]);
+    let stats = stats.unwrap_or_else(|| panic!("no kernel loss counted:\n{log}"));
+    assert!(logged.is_some(), "no loss logged:\n{log}");
+    // With a backlog of one, each event's first record gets through and
+    // the rest are lost: no serial goes missing, only the counter tells.
+    assert!(stats["lost"]["kernel"].as_u64() > Some(0), "{stats}");
+}
