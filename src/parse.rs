@@ -453,4 +453,6 @@ pub fn decode_sockaddr(b: &[u8]) -> Option<SockAddr> {
 }
 
 #[cfg(test)]
+mod fuzz_corpus_tests;
+#[cfg(test)]
 mod tests;

@@ -202,7 +202,14 @@ fn man_pages_document_every_key_and_command() {
         keys >= 11,
         "found only {keys} keys in packaging/audetect.toml"
     );
-    for cmd in ["run", "replay", "rules", "status", "plugin", "check\\-config"] {
+    for cmd in [
+        "run",
+        "replay",
+        "rules",
+        "status",
+        "plugin",
+        "check\\-config",
+    ] {
         assert!(
             man8.contains(&format!(".B {cmd}")),
             "audetect(8) lacks the command {cmd}"

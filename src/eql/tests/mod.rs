@@ -2,6 +2,7 @@
 //! sample semantics, and real Elastic rule queries.
 
 mod eval_tests;
+mod fuzz_corpus_tests;
 mod parse_tests;
 mod rules_tests;
 mod sequence_tests;

@@ -1,0 +1,155 @@
+//! The `eql_compile` fuzz target's corpus (fuzz/corpus/eql_compile, see
+//! fuzz/README.md) replayed with the target's own checks, and a round-trip
+//! property of EQL string literals, on inputs from a seeded generator.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{ev, list, s, Ev};
+use crate::eql::{Matcher, Query};
+use crate::normalize::{EcsEvent, Normalizer};
+use crate::parse::parse_log_line;
+use crate::proc::NoProc;
+use crate::reassemble::Reassembler;
+
+const SCENARIOS: &str = include_str!("../../../tests/fixtures/scenarios.log");
+
+fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("corpus entry").path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).expect("read a corpus file"))
+        })
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "{}: only {} files",
+        dir.display(),
+        files.len()
+    );
+    files
+}
+
+fn scenario_events() -> Vec<EcsEvent> {
+    let mut r = Reassembler::default();
+    let mut events = Vec::new();
+    for line in SCENARIOS.lines() {
+        r.push(parse_log_line(line.as_bytes()).unwrap(), &mut events);
+    }
+    r.flush(&mut events);
+    let mut n = Normalizer::new(NoProc);
+    events.iter().filter_map(|e| n.normalize(e)).collect()
+}
+
+/// The body of fuzz/fuzz_targets/eql_compile.rs, kept in step with it.
+fn run_eql_compile(data: &[u8], events: &[EcsEvent]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match Query::compile(text, &crate::fields::schema()) {
+        Err(e) => {
+            assert!(e.offset <= text.len(), "{e} beyond {} bytes", text.len());
+            assert!(e.line >= 1 && e.column >= 1, "{e}");
+        }
+        Ok(q) => {
+            let _ = (
+                q.is_sequence(),
+                q.stage_count(),
+                q.fields(),
+                q.join_fields(),
+            );
+            let mut m = Matcher::new(Arc::new(q));
+            for e in events {
+                let _ = m.on_event(e);
+            }
+            if let Some(last) = events.last() {
+                m.expire(last.time.as_millis() + 3_600_000);
+            }
+        }
+    }
+}
+
+#[test]
+fn eql_compile_corpus_replays() {
+    let events = scenario_events();
+    assert!(events.len() > 2);
+    let mut compiled = 0;
+    for (name, data) in corpus("eql_compile") {
+        let outcome = std::panic::catch_unwind(|| run_eql_compile(&data, &events));
+        assert!(outcome.is_ok(), "corpus file {name} fails: {data:?}");
+        if let Ok(text) = std::str::from_utf8(&data) {
+            compiled += usize::from(Query::compile(text, &crate::fields::schema()).is_ok());
+        }
+    }
+    assert!(compiled > 0, "no corpus query compiles");
+}
+
+/// xorshift64*: the same cases on every run.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// `s` as an EQL string literal: escapes where EQL has them, `\u{..}` for
+/// every other character outside printable ASCII.
+fn literal(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            ' '..='~' => out.push(c),
+            _ => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[test]
+fn string_literals_round_trip() {
+    const NASTY: &[char] = &[
+        '\n', '\r', '\t', '\0', '\u{1d}', '\u{7f}', '"', '\'', '\\', ']', '[', '*', '?', ' ', 'é',
+        '\u{2028}', '\u{feff}', '\u{fffd}', '😀',
+    ];
+    let mut state = 0x5eed_0004u64;
+    for _ in 0..1_000 {
+        let len = (next(&mut state) % 40) as usize;
+        let text: String = (0..len)
+            .map(|_| match next(&mut state) % 3 {
+                0 => NASTY[(next(&mut state) % NASTY.len() as u64) as usize],
+                1 => char::from(b'a' + (next(&mut state) % 26) as u8),
+                _ => char::from_u32((next(&mut state) % 0x11_0000) as u32).unwrap_or('x'),
+            })
+            .collect();
+        let q = format!("process where process.executable == {}", literal(&text));
+        let query = Query::compile(&q, &super::test_schema())
+            .unwrap_or_else(|e| panic!("{q:?} does not compile: {e}"));
+        let mut m = Matcher::new(Arc::new(query));
+        let event = |exe: &str| -> Ev {
+            ev(
+                1,
+                &[
+                    ("event.category", list(&["process"])),
+                    ("process.executable", s(exe)),
+                ],
+            )
+        };
+        assert_eq!(m.on_event(&event(&text)).len(), 1, "{q:?}");
+        let other = format!("{text}x");
+        assert!(m.on_event(&event(&other)).is_empty(), "{q:?}");
+        let other = ev(1, &[("event.category", list(&["process"]))]);
+        assert!(m.on_event(&other).is_empty(), "{q:?}");
+    }
+}
