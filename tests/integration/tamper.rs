@@ -307,3 +307,114 @@ fn kernel_records_lost_by_the_kernel_are_counted_and_logged() {
     // the rest are lost: no serial goes missing, only the counter tells.
     assert!(stats["lost"]["kernel"].as_u64() > Some(0), "{stats}");
 }
+
+/// The audit netlink ports of a process, from /proc/net/netlink.
+fn audit_ports_of(pid: u32) -> Vec<u32> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            l.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_owned)
+        })
+        .collect();
+    std::fs::read_to_string("/proc/net/netlink")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            (cols.get(1) == Some(&"9")
+                && cols.get(9).is_some_and(|i| inodes.iter().any(|n| n == i)))
+            .then(|| cols[2].parse().ok())
+            .flatten()
+        })
+        .collect()
+}
+
+/// Sends one audit record to a netlink port from this (user-space) process.
+fn send_forged(port: u32, rtype: u16, body: &str) {
+    // SAFETY: plain socket calls on a descriptor we own and close.
+    unsafe {
+        let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, 9);
+        assert!(fd >= 0);
+        let mut msg = Vec::new();
+        msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+        msg.extend_from_slice(&rtype.to_ne_bytes());
+        msg.extend_from_slice(&0u16.to_ne_bytes());
+        msg.extend_from_slice(&0u32.to_ne_bytes());
+        msg.extend_from_slice(&0u32.to_ne_bytes());
+        msg.extend_from_slice(body.as_bytes());
+        let mut addr: libc::sockaddr_nl = std::mem::zeroed();
+        addr.nl_family = libc::AF_NETLINK as u16;
+        addr.nl_pid = port;
+        let rc = libc::sendto(
+            fd,
+            msg.as_ptr().cast(),
+            msg.len(),
+            0,
+            std::ptr::addr_of!(addr).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        );
+        assert_eq!(
+            rc,
+            msg.len() as isize,
+            "sendto: {}",
+            std::io::Error::last_os_error()
+        );
+        libc::close(fd);
+    }
+}
+
+#[test]
+fn kernel_forged_records_from_user_space_are_ignored() {
+    let Some(lock) = kernel_lock("kernel_forged_records_from_user_space_are_ignored") else {
+        return;
+    };
+    let d = Daemon::start(lock, "");
+    let ports_of_daemon = audit_ports_of(d.pid());
+    assert!(
+        !ports_of_daemon.is_empty(),
+        "no audit socket found for the daemon"
+    );
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let fake_pid = 3_999_999;
+    let common = format!(
+        "items=0 ppid=1 pid={fake_pid} auid=0 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=1 comm=\"forged\" exe=\"/tmp/forged\""
+    );
+    for port in &ports_of_daemon {
+        let a = format!("audit({secs}.001:900000001): ");
+        let b = format!("audit({secs}.002:900000002): ");
+        send_forged(*port, 1300, &format!("{a}arch=c000003e syscall=42 success=yes exit=0 a0=3 a1=0 a2=10 a3=0 {common} key=\"audetect-connect\""));
+        send_forged(
+            *port,
+            1306,
+            &format!("{a}saddr=0200BCAD7F0000010000000000000000"),
+        );
+        send_forged(*port, 1327, &format!("{a}proctitle=66"));
+        send_forged(*port, 1300, &format!("{b}arch=c000003e syscall=112 success=yes exit=5 a0=0 a1=0 a2=0 a3=0 {common} key=\"audetect-setsid\""));
+        send_forged(*port, 1327, &format!("{b}proctitle=66"));
+    }
+    let all = d.canary(ports().open);
+    assert!(
+        all.iter().all(|a| a["process"]["pid"] != fake_pid),
+        "a forged record made an alert: {all:#?}"
+    );
+    let log = d.stop();
+    let foreign: u64 = log
+        .split(" not from the kernel")
+        .next()
+        .and_then(|s| s.rsplit(", ").next())
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        foreign >= 5,
+        "forged messages counted as not from the kernel: {log}"
+    );
+}
