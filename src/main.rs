@@ -106,6 +106,15 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Prove, on this host, that the kernel-to-alert path works: a child
+    /// process connects to a loopback listener and calls setsid(), and the
+    /// built-in rule must fire. Uses the running audetect if there is one,
+    /// else a pipeline of its own; leaves the audit state as it found it.
+    /// Prints what it did, then PASS (exit 0) or FAIL with the reason (1).
+    Selftest,
+    /// The child process of `selftest` (not for direct use).
+    #[command(hide = true)]
+    SelftestActor { port: u16 },
     /// Print the audit rules audetect installs, in auditctl syntax.
     Rules,
     /// Show the running daemon's counters: records received, lost (kernel,
@@ -134,6 +143,8 @@ fn main() {
         }
         Command::CheckConfig { config } => check_config(config.as_deref()),
         Command::Status => show_status(),
+        Command::Selftest => selftest(),
+        Command::SelftestActor { port } => selftest_actor(port),
         Command::Plugin { config } => plugin(config.as_deref()),
     };
     if let Err(e) = result {
@@ -193,6 +204,165 @@ fn log_suppressed(pipeline: &mut Pipeline<impl audetect::proc::ProcSource>) {
             rule.max_signals
         );
     }
+}
+
+/// The reverse-shell shape: connect out, then leave the session. Run as a
+/// child so that it is not a process group leader (setsid would fail).
+fn selftest_actor(port: u16) -> Result<()> {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port))
+        .context("connecting to the selftest listener")?;
+    // SAFETY: setsid has no preconditions.
+    if unsafe { libc::setsid() } < 0 {
+        bail!("setsid: {}", std::io::Error::last_os_error());
+    }
+    drop(stream);
+    Ok(())
+}
+
+fn spawn_selftest_actor(port: u16) -> Result<u32> {
+    let exe = std::env::current_exe().context("locating the audetect binary")?;
+    let mut child = std::process::Command::new(exe)
+        .args(["selftest-actor", &port.to_string()])
+        .spawn()
+        .context("starting the selftest child")?;
+    let pid = child.id();
+    let status = child.wait().context("waiting for the selftest child")?;
+    if !status.success() {
+        bail!("the selftest child failed ({status})");
+    }
+    Ok(pid)
+}
+
+fn selftest() -> Result<()> {
+    println!("audetect selftest: a root child process connects to 127.0.0.1 and calls setsid(); the built-in rule must alert");
+    let result = selftest_steps();
+    match &result {
+        Ok(how) => println!("PASS: {how}"),
+        Err(e) => println!("FAIL: {e:#}"),
+    }
+    result.map(|_| ())
+}
+
+fn selftest_steps() -> Result<String> {
+    caps::require(&[caps::AUDIT_CONTROL])?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("opening a loopback listener")?;
+    let port = listener.local_addr().context("listener address")?.port();
+    println!("listening on 127.0.0.1:{port}");
+    if let Ok(stats) = status::read(Path::new(status::DEFAULT_STATS_FILE)) {
+        let alive = std::fs::read_to_string(format!("/proc/{}/comm", stats.pid))
+            .is_ok_and(|c| c.trim_end().starts_with("audetect"));
+        if alive {
+            return selftest_through_daemon(port, stats);
+        }
+    }
+    selftest_own_pipeline(port)
+}
+
+/// With the service running: its counters must show the match.
+fn selftest_through_daemon(port: u16, before: status::Stats) -> Result<String> {
+    println!(
+        "using the running audetect (pid {}, {})",
+        before.pid, before.source
+    );
+    let pid = spawn_selftest_actor(port)?;
+    println!("child {pid} connected and called setsid()");
+    // The service rewrites its counters every 5 seconds.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        if let Ok(now) = status::read(Path::new(status::DEFAULT_STATS_FILE)) {
+            if now.pid == before.pid && now.detection.matches > before.detection.matches {
+                return Ok(format!(
+                    "the running audetect matched it (matches {} -> {})",
+                    before.detection.matches, now.detection.matches
+                ));
+            }
+        }
+    }
+    bail!("the running audetect did not count a match within 12 s (see its log: journalctl -u audetect)")
+}
+
+/// Without a service: a pipeline of its own, started and stopped here.
+fn selftest_own_pipeline(port: u16) -> Result<String> {
+    println!("no audetect running: starting a pipeline of its own");
+    let mut ctl = AuditSocket::open().context("opening the audit socket")?;
+    let before = ctl.status().context("reading the audit status")?;
+    let rules_before = ctl.list_rules().context("listing audit rules")?.len();
+    let config = Config::default();
+    let (tx, rx) = mpsc::sync_channel(65_536);
+    let stop = Arc::new(AtomicBool::new(false));
+    let receiver = Receiver::start(&config.kernel, before.pid, tx, Arc::clone(&stop))
+        .context("starting to receive audit records")?;
+    let unicast = receiver.source == Source::Unicast;
+    let session = match Session::start(&SessionSettings {
+        enable: true,
+        backlog_limit: unicast.then_some(config.kernel.backlog_limit),
+        backlog_wait_time: unicast.then_some(config.kernel.backlog_wait_time),
+        state_file: None,
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            stop_receiving(receiver, &stop, unicast);
+            return Err(e).context("installing audit rules");
+        }
+    };
+    println!(
+        "{} audit rules in, receiving as {}",
+        session.installed().len(),
+        if unicast {
+            "the audit daemon"
+        } else {
+            "a multicast listener"
+        }
+    );
+    let rules = rulefile::load(true, &[], &fields::schema())?;
+    let mut pipeline = Pipeline::new(
+        LiveProc::new(),
+        rules,
+        config.detection.max_pending_events,
+        host_name(),
+    );
+    let outcome = spawn_selftest_actor(port).and_then(|pid| {
+        println!("child {pid} connected and called setsid()");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut found = None;
+        while found.is_none() && Instant::now() < deadline {
+            if let Ok(d) = rx.recv_timeout(Duration::from_millis(100)) {
+                pipeline.push_netlink(d.rtype, &d.body, &SystemTime::now, &mut |a| {
+                    let doc: serde_json::Value = serde_json::from_str(&a.json).unwrap_or_default();
+                    if doc["process"]["pid"] == pid {
+                        found = Some(doc["rule"]["name"].as_str().unwrap_or("?").to_owned());
+                    }
+                });
+            }
+        }
+        found.ok_or_else(|| anyhow::anyhow!("no alert for child {pid} within 10 s"))
+    });
+    let stopped = session.stop();
+    stop_receiving(receiver, &stop, unicast);
+    stopped.context("restoring the audit state")?;
+    let after = ctl.status().context("reading the audit status")?;
+    let rules_after = ctl.list_rules().context("listing audit rules")?.len();
+    if (
+        after.enabled,
+        after.backlog_limit,
+        after.backlog_wait_time,
+        rules_after,
+    ) != (
+        before.enabled,
+        before.backlog_limit,
+        before.backlog_wait_time,
+        rules_before,
+    ) {
+        bail!("the audit state was not restored (enabled {} -> {}, rules {rules_before} -> {rules_after})", before.enabled, after.enabled);
+    }
+    println!(
+        "audit state restored (enabled {}, {} rules)",
+        after.enabled, rules_after
+    );
+    let rule = outcome?;
+    Ok(format!("alert {rule:?} raised"))
 }
 
 fn show_status() -> Result<()> {

@@ -166,7 +166,15 @@ fn rules_command_matches_the_shipped_rules_file() {
 fn help_explains_every_command() {
     let out = audetect(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["run", "replay", "rules", "status", "plugin", "check-config"] {
+    for cmd in [
+        "run",
+        "replay",
+        "rules",
+        "status",
+        "plugin",
+        "selftest",
+        "check-config",
+    ] {
         assert!(help.contains(cmd), "{help}");
     }
     assert!(help.contains("setsid"), "{help}");
@@ -208,6 +216,7 @@ fn man_pages_document_every_key_and_command() {
         "rules",
         "status",
         "plugin",
+        "selftest",
         "check\\-config",
     ] {
         assert!(

@@ -418,3 +418,42 @@ fn kernel_forged_records_from_user_space_are_ignored() {
         "forged messages counted as not from the kernel: {log}"
     );
 }
+
+#[test]
+fn kernel_selftest_passes_alone_and_through_a_running_daemon() {
+    let Some(lock) = kernel_lock("kernel_selftest_passes_alone_and_through_a_running_daemon")
+    else {
+        return;
+    };
+    let before = audit_state();
+    let selftest = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_audetect"))
+            .arg("selftest")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = selftest();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("pipeline of its own") && text.contains("PASS"),
+        "{text}"
+    );
+    assert_eq!(
+        audit_state(),
+        before,
+        "selftest leaves the audit state as it found it"
+    );
+
+    let d = Daemon::start(lock, "");
+    let (code, text) = selftest();
+    assert_eq!(code, Some(0), "{text}\n{}", d.log());
+    assert!(
+        text.contains("using the running audetect") && text.contains("PASS"),
+        "{text}"
+    );
+    d.stop();
+}
