@@ -7,6 +7,8 @@ pub mod config;
 pub mod detect;
 pub mod eql;
 pub mod fields;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod kernel;
 pub mod logging;
 pub mod normalize;

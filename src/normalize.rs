@@ -344,7 +344,9 @@ impl<P: ProcSource> Normalizer<P> {
     /// written it: its pid was reused. Boot time is known to the second only.
     fn started_after(&self, start_ticks: u64, time: Timestamp) -> bool {
         match self.clock {
-            Some((btime, hz)) if hz > 0 => btime + start_ticks / hz > time.sec + 1,
+            Some((btime, hz)) if hz > 0 => {
+                btime.saturating_add(start_ticks / hz) > time.sec.saturating_add(1)
+            }
             _ => false,
         }
     }

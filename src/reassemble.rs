@@ -72,7 +72,9 @@ impl SerialGaps {
         }
         let newest = self.newest.unwrap_or(serial);
         while let Some((&oldest, &seen)) = self.pending.first_key_value() {
-            if oldest + GAP_WINDOW >= newest && seen + GAP_WAIT_MS >= now_ms {
+            if oldest.saturating_add(GAP_WINDOW) >= newest
+                && seen.saturating_add(GAP_WAIT_MS) >= now_ms
+            {
                 break;
             }
             self.pending.pop_first();

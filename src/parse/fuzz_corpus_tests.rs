@@ -2,38 +2,11 @@
 //! fuzz/README.md) replayed with the target's own checks, and round-trip
 //! properties of what audit hex-encodes, on inputs from a seeded generator.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
-
 use super::*;
-use crate::detect::Match;
+use crate::fuzz_checks::{corpus, record_input};
 use crate::normalize::Normalizer;
 use crate::proc::NoProc;
 use crate::reassemble::Reassembler;
-
-/// Every file of a fuzz corpus, by name, read at test time.
-pub(crate) fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("corpus entry").path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("read a corpus file"))
-        })
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 10,
-        "{}: only {} files",
-        dir.display(),
-        files.len()
-    );
-    files
-}
 
 /// A xorshift64* generator: the same cases on every run.
 pub(crate) struct Rng(u64);
@@ -70,86 +43,10 @@ fn hex_upper(b: &[u8]) -> String {
     b.iter().map(|c| format!("{c:02X}")).collect()
 }
 
-/// What the fuzz target checks of one record.
-fn exercise(r: &Record) {
-    let _ = r.type_name();
-    let _ = format!("{r:?}");
-    for (key, v) in r.fields() {
-        assert!(!key.is_empty(), "empty key in {r:?}");
-        assert!(!key.contains(&b'='), "key with '=' in {r:?}");
-        let _ = (v.untrusted(), v.decimal(), v.signed(), v.hex());
-        if let Some(bytes) = decode_hex(v.raw) {
-            assert_eq!(bytes.len() * 2, v.raw.len());
-            let _ = decode_sockaddr(&bytes);
-        }
-        let _ = decode_sockaddr(v.raw);
-        if let Ok(key) = std::str::from_utf8(key) {
-            assert!(r.get(key).is_some(), "{key} not found in {r:?}");
-        }
-    }
-}
-
-/// The body of fuzz/fuzz_targets/parse_record.rs, kept in step with it.
-fn run_parse_record(data: &[u8]) {
-    if let [a, b, body @ ..] = data {
-        let rtype = u16::from_le_bytes([*a, *b]);
-        if let Ok(r) = parse_netlink(rtype, body) {
-            assert_eq!(r.rtype, rtype);
-            exercise(&r);
-        }
-        let mut line = b"type=SYSCALL msg=".to_vec();
-        line.extend_from_slice(body);
-        assert_eq!(
-            parse_netlink(types::SYSCALL, body),
-            parse_log_line(&line),
-            "netlink and log forms differ"
-        );
-    }
-    if let Ok(r) = parse_log_line(data) {
-        exercise(&r);
-    }
-    let mut reassembler = Reassembler::new(2_000, 64);
-    let mut events = Vec::new();
-    for line in data.split(|&b| b == b'\n') {
-        if let Ok(r) = parse_log_line(line) {
-            reassembler.push(r, &mut events);
-        }
-    }
-    reassembler.flush(&mut events);
-    let mut normalizer = Normalizer::new(NoProc);
-    let ecs: Vec<_> = events
-        .iter()
-        .filter_map(|e| normalizer.normalize(e))
-        .collect();
-    for e in &ecs {
-        let json = serde_json::to_string(e).expect("an ECS event serializes");
-        assert!(!json.contains('\n'), "raw newline in {json}");
-        let back: serde_json::Value = serde_json::from_str(&json).expect("reads back");
-        assert_eq!(
-            back["process"]["executable"].as_str(),
-            e.process.executable.as_deref()
-        );
-    }
-    if !ecs.is_empty() {
-        let rules = crate::rulefile::load(true, &[], &crate::fields::schema()).unwrap();
-        let m = Match {
-            rule: Arc::clone(&rules[0].meta),
-            events: ecs,
-        };
-        let alert = crate::alert::build(&m, "fuzz-host", UNIX_EPOCH + Duration::from_secs(1));
-        assert!(!alert.json.contains('\n'), "raw newline in {}", alert.json);
-        let doc: serde_json::Value = serde_json::from_str(&alert.json).expect("alert is JSON");
-        assert_eq!(
-            doc["events"][0]["process"]["executable"].as_str(),
-            m.events[0].process.executable.as_deref()
-        );
-    }
-}
-
 #[test]
 fn parse_record_corpus_replays() {
     for (name, data) in corpus("parse_record") {
-        let outcome = std::panic::catch_unwind(|| run_parse_record(&data));
+        let outcome = std::panic::catch_unwind(|| record_input(&data));
         assert!(outcome.is_ok(), "corpus file {name} fails: {data:?}");
     }
 }
@@ -163,7 +60,7 @@ fn huge_record_times_do_not_overflow() {
     };
     assert_eq!(t.as_millis(), u64::MAX);
     let line = b"type=SYSCALL msg=audit(9999999999999999999.111:11): arch=c000003e syscall=112 success=yes exit=1 pid=1 euid=0 exe=\"/x\"";
-    run_parse_record(line);
+    record_input(line);
 }
 
 /// A SYSCALL record of a successful setsid() by root, with `exe` as given.

@@ -2,78 +2,11 @@
 //! fuzz/README.md) replayed with the target's own checks, and a round-trip
 //! property of EQL string literals, on inputs from a seeded generator.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{ev, list, s, Ev};
 use crate::eql::{Matcher, Query};
-use crate::normalize::{EcsEvent, Normalizer};
-use crate::parse::parse_log_line;
-use crate::proc::NoProc;
-use crate::reassemble::Reassembler;
-
-const SCENARIOS: &str = include_str!("../../../tests/fixtures/scenarios.log");
-
-fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("corpus entry").path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("read a corpus file"))
-        })
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 10,
-        "{}: only {} files",
-        dir.display(),
-        files.len()
-    );
-    files
-}
-
-fn scenario_events() -> Vec<EcsEvent> {
-    let mut r = Reassembler::default();
-    let mut events = Vec::new();
-    for line in SCENARIOS.lines() {
-        r.push(parse_log_line(line.as_bytes()).unwrap(), &mut events);
-    }
-    r.flush(&mut events);
-    let mut n = Normalizer::new(NoProc);
-    events.iter().filter_map(|e| n.normalize(e)).collect()
-}
-
-/// The body of fuzz/fuzz_targets/eql_compile.rs, kept in step with it.
-fn run_eql_compile(data: &[u8], events: &[EcsEvent]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    match Query::compile(text, &crate::fields::schema()) {
-        Err(e) => {
-            assert!(e.offset <= text.len(), "{e} beyond {} bytes", text.len());
-            assert!(e.line >= 1 && e.column >= 1, "{e}");
-        }
-        Ok(q) => {
-            let _ = (
-                q.is_sequence(),
-                q.stage_count(),
-                q.fields(),
-                q.join_fields(),
-            );
-            let mut m = Matcher::new(Arc::new(q));
-            for e in events {
-                let _ = m.on_event(e);
-            }
-            if let Some(last) = events.last() {
-                m.expire(last.time.as_millis() + 3_600_000);
-            }
-        }
-    }
-}
+use crate::fuzz_checks::{corpus, eql_input, scenario_events};
 
 #[test]
 fn eql_compile_corpus_replays() {
@@ -81,7 +14,7 @@ fn eql_compile_corpus_replays() {
     assert!(events.len() > 2);
     let mut compiled = 0;
     for (name, data) in corpus("eql_compile") {
-        let outcome = std::panic::catch_unwind(|| run_eql_compile(&data, &events));
+        let outcome = std::panic::catch_unwind(|| eql_input(&data));
         assert!(outcome.is_ok(), "corpus file {name} fails: {data:?}");
         if let Ok(text) = std::str::from_utf8(&data) {
             compiled += usize::from(Query::compile(text, &crate::fields::schema()).is_ok());
