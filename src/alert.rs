@@ -89,6 +89,47 @@ fn top_fields(events: &[EcsEvent]) -> Map<String, Value> {
     top
 }
 
+#[derive(Serialize)]
+struct AlertDoc<'a> {
+    #[serde(rename = "@timestamp")]
+    timestamp: String,
+    event: Value,
+    rule: RuleRef<'a>,
+    kibana: Kibana<'a>,
+    host: Host<'a>,
+    /// Serialized straight from the events: alerts can be many in replay.
+    events: &'a [EcsEvent],
+    #[serde(flatten)]
+    top: Map<String, Value>,
+}
+
+#[derive(Serialize)]
+struct RuleRef<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct Kibana<'a> {
+    alert: KibanaAlert<'a>,
+}
+
+#[derive(Serialize)]
+struct KibanaAlert<'a> {
+    rule: KibanaRule<'a>,
+    reason: String,
+    severity: &'a str,
+    risk_score: u32,
+    original_time: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_event: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct Host<'a> {
+    name: &'a str,
+}
+
 /// Builds the alert for a match. `now` is when the alert is made: the one
 /// wall-clock value in the pipeline, handed in by the caller.
 pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
@@ -113,29 +154,35 @@ pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
         rule.name
     );
     let (sec, micros) = timefmt::split(now);
-    let mut doc = top_fields(&m.events);
-    let original_event = doc.remove("event");
-    doc.insert(
-        "@timestamp".into(),
-        Value::String(timefmt::rfc3339_micros(sec, micros)),
-    );
-    doc.insert("event".into(), json!({"kind": "signal"}));
-    doc.insert("rule".into(), json!({"id": rule.id, "name": rule.name}));
-    let mut kibana_alert = json!({
-        "rule": KibanaRule::of(rule),
-        "reason": reason,
-        "severity": rule.severity,
-        "risk_score": rule.risk_score,
-        "original_time": first.timestamp,
-    });
-    if let (Some(original), Value::Object(k)) = (original_event, &mut kibana_alert) {
-        k.insert("original_event".into(), original);
+    let mut top = top_fields(&m.events);
+    // The alert's own fields win over an event's of the same name.
+    let original_event = top.remove("event");
+    for own in ["@timestamp", "rule", "kibana", "host", "events"] {
+        top.remove(own);
     }
-    doc.insert("kibana".into(), json!({ "alert": kibana_alert }));
-    doc.insert("host".into(), json!({ "name": host_name }));
-    doc.insert("events".into(), to_value(&m.events));
+    let doc = AlertDoc {
+        timestamp: timefmt::rfc3339_micros(sec, micros),
+        event: json!({"kind": "signal"}),
+        rule: RuleRef {
+            id: &rule.id,
+            name: &rule.name,
+        },
+        kibana: Kibana {
+            alert: KibanaAlert {
+                rule: KibanaRule::of(rule),
+                reason,
+                severity: &rule.severity,
+                risk_score: rule.risk_score,
+                original_time: &first.timestamp,
+                original_event,
+            },
+        },
+        host: Host { name: host_name },
+        events: &m.events,
+        top,
+    };
     Alert {
-        json: Value::Object(doc).to_string(),
+        json: serde_json::to_string(&doc).unwrap_or_else(|e| unreachable!("alert serializes: {e}")),
         severity: Severity::from_rule_severity(&rule.severity),
         time: now,
     }
