@@ -5,6 +5,7 @@ mod cli;
 mod daemon;
 mod e2e;
 mod e2e32;
+mod forwarding;
 mod hostile;
 mod kernel_rules;
 mod rsyslog;
