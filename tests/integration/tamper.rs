@@ -258,7 +258,8 @@ fn kernel_a_start_after_sigkill_cleans_up_and_restores_the_first_state() {
     let mut second = Daemon::start(lock, "");
     let log = second.log();
     assert!(log.contains("did not stop cleanly"), "{log}");
-    assert!(log.contains("is gone: taking its place"), "{log}");
+    // Whether the kernel already dropped the dead daemon (it does when a
+    // send to it fails) or audetect replaces it, audetect is the daemon now.
     assert!(log.contains("registered as the audit daemon"), "{log}");
     let running = audit_state();
     assert_eq!(running.rules.len(), left.rules.len(), "no duplicate rules");
