@@ -915,43 +915,39 @@ impl Supervisor {
             }
         };
         self.kernel_lost = repair.lost;
-        let now = SystemTime::now();
+        let mut reports = Vec::new();
         if repair.reenabled {
             self.stats.tampering.audit_reenabled += 1;
-            let message = "kernel audit was disabled while audetect ran; enabled it again";
-            log::warn!("{message}");
-            outputs.send(alert::configuration_alert(
+            reports.push((
                 "audit_disabled",
-                message,
+                "kernel audit was disabled while audetect ran; enabled it again".to_owned(),
                 json!({"repaired": true}),
-                &self.host,
-                now,
             ));
         }
         if !repair.rules_restored.is_empty() {
             self.stats.tampering.rules_restored += repair.rules_restored.len() as u64;
-            let message = format!(
-                "{} audit rule(s) audetect needs were removed while it ran; put them back",
-                repair.rules_restored.len()
-            );
-            log::warn!("{message}: {}", repair.rules_restored.join("; "));
-            outputs.send(alert::configuration_alert(
+            reports.push((
                 "audit_rules_removed",
-                &message,
+                format!(
+                    "{} audit rule(s) audetect needs were removed while it ran; put them back: {}",
+                    repair.rules_restored.len(),
+                    repair.rules_restored.join("; ")
+                ),
                 json!({"rules_restored": repair.rules_restored}),
-                &self.host,
-                now,
             ));
         }
         if repair.locked {
-            let message = "kernel audit was locked (enabled=2) while audetect ran: its configuration can no longer change until reboot; audetect carries on with what is loaded";
+            reports.push((
+                "audit_locked",
+                "kernel audit was locked (enabled=2) while audetect ran: its configuration can no longer change until reboot; audetect carries on with what is loaded".to_owned(),
+                json!({"repaired": false}),
+            ));
+        }
+        let now = SystemTime::now();
+        for (action, message, details) in reports {
             log::warn!("{message}");
             outputs.send(alert::configuration_alert(
-                "audit_locked",
-                message,
-                json!({"repaired": false}),
-                &self.host,
-                now,
+                action, &message, details, &self.host, now,
             ));
         }
     }

@@ -8,6 +8,17 @@ use serde_json::Value;
 
 use crate::util::TempDir;
 
+/// Every subcommand a user may type; --help and audetect(8) must cover each.
+const COMMANDS: [&str; 7] = [
+    "run",
+    "replay",
+    "rules",
+    "status",
+    "plugin",
+    "selftest",
+    "check-config",
+];
+
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/scenarios.log");
 
 fn audetect(args: &[&str]) -> Output {
@@ -166,15 +177,7 @@ fn rules_command_matches_the_shipped_rules_file() {
 fn help_explains_every_command() {
     let out = audetect(&["--help"]);
     let help = String::from_utf8_lossy(&out.stdout);
-    for cmd in [
-        "run",
-        "replay",
-        "rules",
-        "status",
-        "plugin",
-        "selftest",
-        "check-config",
-    ] {
+    for cmd in COMMANDS {
         assert!(help.contains(cmd), "{help}");
     }
     assert!(help.contains("setsid"), "{help}");
@@ -210,15 +213,7 @@ fn man_pages_document_every_key_and_command() {
         keys >= 11,
         "found only {keys} keys in packaging/audetect.toml"
     );
-    for cmd in [
-        "run",
-        "replay",
-        "rules",
-        "status",
-        "plugin",
-        "selftest",
-        "check\\-config",
-    ] {
+    for cmd in COMMANDS.map(|c| c.replace('-', r"\-")) {
         assert!(
             man8.contains(&format!(".B {cmd}")),
             "audetect(8) lacks the command {cmd}"
