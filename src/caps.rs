@@ -97,10 +97,23 @@ pub fn require(needed: &[Cap]) -> Result<(), CapsError> {
     }
 }
 
-/// Drops every capability but `KEEP`, from the bounding set too, so that
-/// neither this process nor anything it could execute gets them back.
-pub fn drop_all_but_keep() -> Result<u64, CapsError> {
-    let keep: u64 = KEEP.iter().fold(0, |m, c| m | 1 << c.bit);
+/// What the auditd plugin keeps: it never touches audit itself.
+pub const KEEP_PLUGIN: [Cap; 2] = [SYS_PTRACE, DAC_READ_SEARCH];
+
+/// The names of the capabilities of `KEEP` in `mask`.
+pub fn names(mask: u64) -> String {
+    KEEP.iter()
+        .filter(|c| mask & (1 << c.bit) != 0)
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Drops every capability but `keep`, from the bounding set too, so that
+/// neither this thread nor anything it could execute gets them back.
+/// Capabilities are per thread: call it before starting any thread.
+pub fn drop_all_but(keep: &[Cap]) -> Result<u64, CapsError> {
+    let keep: u64 = keep.iter().fold(0, |m, c| m | 1 << c.bit);
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())

@@ -250,8 +250,7 @@ fn selftest_steps() -> Result<String> {
     let port = listener.local_addr().context("listener address")?.port();
     println!("listening on 127.0.0.1:{port}");
     if let Ok(stats) = status::read(Path::new(status::DEFAULT_STATS_FILE)) {
-        let alive = std::fs::read_to_string(format!("/proc/{}/comm", stats.pid))
-            .is_ok_and(|c| c.trim_end().starts_with("audetect"));
+        let alive = kernel::process_is_audetect(stats.pid);
         if alive {
             return selftest_through_daemon(port, stats);
         }
@@ -316,6 +315,11 @@ fn selftest_own_pipeline(port: u16) -> Result<String> {
             "a multicast listener"
         }
     );
+    // Interrupted, it still puts the audit state back before exiting.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
+    }
     let rules = rulefile::load(true, &[], &fields::schema())?;
     let mut pipeline = Pipeline::new(
         LiveProc::new(),
@@ -327,7 +331,7 @@ fn selftest_own_pipeline(port: u16) -> Result<String> {
         println!("child {pid} connected and called setsid()");
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut found = None;
-        while found.is_none() && Instant::now() < deadline {
+        while found.is_none() && Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
             if let Ok(d) = rx.recv_timeout(Duration::from_millis(100)) {
                 pipeline.push_netlink(d.rtype, &d.body, &SystemTime::now, &mut |a| {
                     let doc: serde_json::Value = serde_json::from_str(&a.json).unwrap_or_default();
@@ -379,8 +383,7 @@ fn show_status() -> Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let alive = std::fs::read_to_string(format!("/proc/{}/comm", stats.pid))
-        .is_ok_and(|c| c.trim_end().starts_with("audetect"));
+    let alive = kernel::process_is_audetect(stats.pid);
     println!(
         "{}",
         serde_json::to_string_pretty(&stats).context("formatting the stats")?
@@ -523,6 +526,12 @@ fn plugin(path: Option<&Path>) -> Result<()> {
     check_outputs(&config)?;
     let rules = load_rules(&config)?;
     let host = host_name();
+    // auditd owns audit here: keep only what procfs lookups need, in every
+    // thread (none has started yet).
+    match caps::drop_all_but(&caps::KEEP_PLUGIN) {
+        Ok(mask) => log::info!("capabilities now {}", caps::names(mask)),
+        Err(e) => log::warn!("cannot drop capabilities: {e}"),
+    }
     let outputs = Outputs::start(
         config.syslog.enabled.then_some(&config.syslog),
         config.jsonl.enabled.then_some(&config.jsonl),
@@ -603,12 +612,6 @@ fn run(path: Option<&Path>) -> Result<()> {
 
     let rules = load_rules(&config)?;
     let host = host_name();
-    let mut outputs = Outputs::start(
-        config.syslog.enabled.then_some(&config.syslog),
-        config.jsonl.enabled.then_some(&config.jsonl),
-        &host,
-    )
-    .context("starting outputs")?;
 
     caps::require(&[caps::AUDIT_CONTROL])?;
     let before = AuditSocket::open()
@@ -618,17 +621,17 @@ fn run(path: Option<&Path>) -> Result<()> {
         caps::require(&[caps::AUDIT_READ])?;
     }
 
-    // Receiving comes first: once our rules are in, every record has a
-    // reader, and none is left for the kernel to print to its log.
-    let (tx, rx) = mpsc::sync_channel(65_536);
-    let receiver_stop = Arc::new(AtomicBool::new(false));
-    let receiver = Receiver::start(&config.kernel, before.pid, tx, Arc::clone(&receiver_stop))
-        .context("starting to receive audit records")?;
-    let unicast = receiver.source == Source::Unicast;
-    if receiver.buffer_bytes < config.kernel.receive_buffer {
+    // The event socket comes first: once our rules are in, every record
+    // has a reader, and none is left for the kernel to print to its log.
+    // Its thread starts only after the capabilities are dropped: they are
+    // per thread, and a thread started before would keep them all.
+    let socket =
+        Receiver::open(&config.kernel, before.pid).context("starting to receive audit records")?;
+    let unicast = socket.source == Source::Unicast;
+    if socket.buffer_bytes < config.kernel.receive_buffer {
         log::warn!(
             "audit socket receive buffer is {} bytes, less than the {} configured (SO_RCVBUFFORCE needs CAP_NET_ADMIN)",
-            receiver.buffer_bytes,
+            socket.buffer_bytes,
             config.kernel.receive_buffer
         );
     }
@@ -643,14 +646,14 @@ fn run(path: Option<&Path>) -> Result<()> {
     let mut session = match Session::start(&settings) {
         Ok(s) => s,
         Err(e) => {
-            stop_receiving(receiver, &receiver_stop, unicast);
+            socket.abandon();
             return Err(e).context("setting up kernel audit");
         }
     };
-    match receiver.source {
+    match socket.source {
         Source::Unicast => log::info!(
             "registered as the audit daemon; receive buffer {} bytes",
-            receiver.buffer_bytes
+            socket.buffer_bytes
         ),
         Source::Multicast if before.pid == 0 => log::warn!(
             "listening on the audit multicast group with no audit daemon registered: \
@@ -664,19 +667,34 @@ fn run(path: Option<&Path>) -> Result<()> {
     if session.initial_status().enabled == 0 && !config.kernel.enable {
         log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
     }
-    // Set up: from here on only what the daemon keeps using.
-    match caps::drop_all_but_keep() {
-        Ok(mask) => log::info!(
-            "capabilities now {}",
-            caps::KEEP
-                .iter()
-                .filter(|c| mask & (1 << c.bit) != 0)
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    // Set up: from here on only what the daemon keeps using, in every thread
+    // (none has been started yet).
+    match caps::drop_all_but(&caps::KEEP) {
+        Ok(mask) => log::info!("capabilities now {}", caps::names(mask)),
         Err(e) => log::warn!("cannot drop capabilities: {e}"),
     }
+    let outputs_started = Outputs::start(
+        config.syslog.enabled.then_some(&config.syslog),
+        config.jsonl.enabled.then_some(&config.jsonl),
+        &host,
+    )
+    .context("starting outputs");
+    let (tx, rx) = mpsc::sync_channel(65_536);
+    let receiver_stop = Arc::new(AtomicBool::new(false));
+    let (mut outputs, receiver) = match outputs_started {
+        Ok(outputs) => match socket.spawn(tx, Arc::clone(&receiver_stop)) {
+            Ok(receiver) => (outputs, receiver),
+            Err(e) => {
+                drop(session);
+                return Err(e).context("starting the receive thread");
+            }
+        },
+        Err(e) => {
+            drop(session);
+            socket.abandon();
+            return Err(e);
+        }
+    };
     let host_for_alerts = host.clone();
     let mut pipeline = Pipeline::new(
         LiveProc::new(),

@@ -67,16 +67,74 @@ pub struct Receiver {
     handle: JoinHandle<AuditSocket>,
 }
 
+/// The event socket, opened and registered (or on multicast), before its
+/// thread starts: the daemon drops capabilities in between, since they are
+/// per thread and a thread started earlier would keep them all.
+pub struct OpenSocket {
+    sock: AuditSocket,
+    pub source: Source,
+    pub buffer_bytes: usize,
+}
+
+impl OpenSocket {
+    /// Gives up the registration of a socket whose thread never started.
+    pub fn abandon(mut self) {
+        if self.source == Source::Unicast {
+            if let Err(e) = self.sock.unregister_daemon() {
+                log::warn!("cannot unregister as the audit daemon: {e}");
+            }
+        }
+    }
+
+    /// Starts the thread that drains the socket into `tx`.
+    pub fn spawn(
+        self,
+        tx: SyncSender<Datagram>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Receiver, ReceiveError> {
+        let OpenSocket {
+            sock,
+            source,
+            buffer_bytes,
+        } = self;
+        let counters = Arc::new(ReceiveCounters::default());
+        counters
+            .unicast
+            .store(source == Source::Unicast, Ordering::Relaxed);
+        let thread_counters = Arc::clone(&counters);
+        let handle = std::thread::Builder::new()
+            .name("receive".into())
+            .spawn(move || drain(sock, tx, stop, thread_counters))
+            .map_err(|error| {
+                ReceiveError::Open(KernelError::Io {
+                    op: "spawn the receive thread",
+                    error,
+                })
+            })?;
+        Ok(Receiver {
+            source,
+            counters,
+            buffer_bytes,
+            handle,
+        })
+    }
+}
+
 impl Receiver {
-    /// Opens the event socket, takes the unicast or multicast path, and
-    /// starts the draining thread. `daemon_pid` is the registered audit
-    /// daemon's pid as the kernel reported it (0: none).
+    /// Opens the event socket and starts its thread at once.
     pub fn start(
         cfg: &KernelConfig,
         daemon_pid: u32,
         tx: SyncSender<Datagram>,
         stop: Arc<AtomicBool>,
     ) -> Result<Receiver, ReceiveError> {
+        Receiver::open(cfg, daemon_pid)?.spawn(tx, stop)
+    }
+
+    /// Opens the event socket and takes the unicast or multicast path.
+    /// `daemon_pid` is the registered audit daemon's pid as the kernel
+    /// reported it (0: none).
+    pub fn open(cfg: &KernelConfig, daemon_pid: u32) -> Result<OpenSocket, ReceiveError> {
         // A registered daemon that died is still the kernel's until the
         // kernel next fails to reach it; registering probes and replaces it.
         let daemon_pid = if daemon_pid != 0
@@ -116,25 +174,10 @@ impl Receiver {
                 Err(e) => return Err(ReceiveError::Register(e)),
             },
         };
-        let counters = Arc::new(ReceiveCounters::default());
-        counters
-            .unicast
-            .store(source == Source::Unicast, Ordering::Relaxed);
-        let thread_counters = Arc::clone(&counters);
-        let handle = std::thread::Builder::new()
-            .name("receive".into())
-            .spawn(move || drain(sock, tx, stop, thread_counters))
-            .map_err(|error| {
-                ReceiveError::Open(KernelError::Io {
-                    op: "spawn the receive thread",
-                    error,
-                })
-            })?;
-        Ok(Receiver {
+        Ok(OpenSocket {
+            sock,
             source,
-            counters,
             buffer_bytes,
-            handle,
         })
     }
 
@@ -205,10 +248,22 @@ fn drain(
                     rtype: msg_type,
                     body: buf[body].to_vec(),
                 };
-                // Blocking here pushes back into the socket buffer; the
-                // pipeline behind it never waits on outputs.
-                if tx.send(datagram).is_err() {
-                    break;
+                // Waiting here pushes back into the socket buffer; the
+                // pipeline behind it never waits on outputs. The wait
+                // ends at stop, so a full queue cannot hang the shutdown.
+                let mut pending = datagram;
+                loop {
+                    match tx.try_send(pending) {
+                        Ok(()) => break,
+                        Err(std::sync::mpsc::TrySendError::Full(d)) => {
+                            if stop.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            pending = d;
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return sock,
+                    }
                 }
             }
             Ok(RecvOutcome::Foreign { .. } | RecvOutcome::Malformed { .. }) => {

@@ -434,7 +434,22 @@ impl Session {
             ("backlog_limit", changes.backlog_limit),
         ];
         let current = self.socket.status();
-        for (field, change) in steps {
+        // Another audit daemon registered while audetect ran (auditd, after
+        // audetect gave way to it): the audit status is now its to keep.
+        let initial_pid = self.initial.pid;
+        let other_daemon = match &current {
+            Ok(st) => st.pid != 0 && st.pid != std::process::id() && st.pid != initial_pid,
+            Err(_) => false,
+        };
+        if other_daemon {
+            if let Ok(st) = &current {
+                log::info!(
+                    "audit daemon pid {} is registered now: leaving the audit status to it",
+                    st.pid
+                );
+            }
+        }
+        for (field, change) in steps.into_iter().filter(|_| !other_daemon) {
             let Some(Changed { was, set }) = change else {
                 continue;
             };
@@ -537,9 +552,18 @@ fn read_state(path: &Path) -> Result<Option<SavedState>, KernelError> {
 }
 
 /// Whether `pid` is a live audetect (a reused pid is some other program).
-fn process_is_audetect(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|comm| comm.trim_end().starts_with("audetect"))
+/// Whether `pid` runs the same program as this process. Its executable,
+/// not its name: any user can name a process "audetect", and one sitting
+/// on a crashed run's pid must not keep the daemon from starting.
+pub fn process_is_audetect(pid: u32) -> bool {
+    let exe = |p: String| std::fs::read_link(p).ok();
+    match (
+        exe(format!("/proc/{pid}/exe")),
+        exe("/proc/self/exe".into()),
+    ) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => false,
+    }
 }
 
 impl Drop for Session {

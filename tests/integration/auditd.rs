@@ -263,8 +263,25 @@ fn kernel_auditd_starting_after_audetect_gets_the_socket_on_its_next_start() {
     let p = ports();
     let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
     d.wait_alert_for(run.pid);
-    // All as before, but for the daemon now registered: auditd.
+    // audetect removes its rules but leaves the status to auditd, which
+    // now owns audit; the test puts it back itself afterwards.
+    let during = audit_state();
+    let original = d.before.clone();
     d.before.pid = auditd.child.id();
-    let (_log, _lock) = d.stop_keeping_lock();
+    d.before.enabled = during.enabled;
+    d.before.backlog_limit = during.backlog_limit;
+    d.before.backlog_wait_time = during.backlog_wait_time;
+    let (log, _lock) = d.stop_keeping_lock();
     auditd.stop();
+    crate::daemon::restore(&original);
+    assert!(log.contains("leaving the audit status to it"), "{log}");
+    let after = audit_state();
+    assert_eq!(
+        (after.enabled, after.backlog_limit, after.backlog_wait_time),
+        (
+            original.enabled,
+            original.backlog_limit,
+            original.backlog_wait_time
+        )
+    );
 }

@@ -207,15 +207,26 @@ fn kernel_keeps_only_the_capabilities_it_needs() {
         return;
     };
     let d = Daemon::start(lock, "");
-    let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
-    let mask = |key: &str| {
-        let line = status.lines().find(|l| l.starts_with(key)).unwrap();
-        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
-    };
     let keep: u64 = audetect::caps::KEEP.iter().fold(0, |m, c| m | 1 << c.bit);
-    assert_eq!(mask("CapEff:"), keep, "{status}");
-    assert_eq!(mask("CapPrm:"), keep, "{status}");
-    assert_eq!(mask("CapBnd:"), keep, "{status}");
+    // Capabilities are per thread: every thread of the daemon is checked.
+    let tasks: Vec<_> = std::fs::read_dir(format!("/proc/{}/task", d.pid()))
+        .unwrap()
+        .map(|t| t.unwrap().path())
+        .collect();
+    assert!(
+        tasks.len() >= 3,
+        "main, receive and output threads: {tasks:?}"
+    );
+    for task in tasks {
+        let status = std::fs::read_to_string(task.join("status")).unwrap();
+        let mask = |key: &str| {
+            let line = status.lines().find(|l| l.starts_with(key)).unwrap();
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(mask("CapEff:"), keep, "{}: {status}", task.display());
+        assert_eq!(mask("CapPrm:"), keep, "{}: {status}", task.display());
+        assert_eq!(mask("CapBnd:"), keep, "{}: {status}", task.display());
+    }
     // It still detects and still restores the kernel state on stop.
     let p = ports();
     let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
