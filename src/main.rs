@@ -528,16 +528,8 @@ fn plugin(path: Option<&Path>) -> Result<()> {
     let host = host_name();
     // auditd owns audit here: keep only what procfs lookups need, in every
     // thread (none has started yet).
-    match caps::drop_all_but(&caps::KEEP_PLUGIN) {
-        Ok(mask) => log::info!("capabilities now {}", caps::names(mask)),
-        Err(e) => log::warn!("cannot drop capabilities: {e}"),
-    }
-    let outputs = Outputs::start(
-        config.syslog.enabled.then_some(&config.syslog),
-        config.jsonl.enabled.then_some(&config.jsonl),
-        &host,
-    )
-    .context("starting outputs")?;
+    drop_capabilities(&caps::KEEP_PLUGIN);
+    let outputs = start_outputs(&config, &host).context("starting outputs")?;
     let mut pipeline = Pipeline::new(
         LiveProc::new(),
         rules,
@@ -669,16 +661,8 @@ fn run(path: Option<&Path>) -> Result<()> {
     }
     // Set up: from here on only what the daemon keeps using, in every thread
     // (none has been started yet).
-    match caps::drop_all_but(&caps::KEEP) {
-        Ok(mask) => log::info!("capabilities now {}", caps::names(mask)),
-        Err(e) => log::warn!("cannot drop capabilities: {e}"),
-    }
-    let outputs_started = Outputs::start(
-        config.syslog.enabled.then_some(&config.syslog),
-        config.jsonl.enabled.then_some(&config.jsonl),
-        &host,
-    )
-    .context("starting outputs");
+    drop_capabilities(&caps::KEEP);
+    let outputs_started = start_outputs(&config, &host).context("starting outputs");
     let (tx, rx) = mpsc::sync_channel(65_536);
     let receiver_stop = Arc::new(AtomicBool::new(false));
     let (mut outputs, receiver) = match outputs_started {
@@ -772,6 +756,23 @@ fn run(path: Option<&Path>) -> Result<()> {
     result
 }
 
+/// The outputs the config enables, on a thread of their own.
+fn start_outputs(config: &Config, host: &str) -> Result<Outputs, output::OutputError> {
+    Outputs::start(
+        config.syslog.enabled.then_some(&config.syslog),
+        config.jsonl.enabled.then_some(&config.jsonl),
+        host,
+    )
+}
+
+/// Keeps only `keep`, in every thread: call before starting any thread.
+fn drop_capabilities(keep: &[caps::Cap]) {
+    match caps::drop_all_but(keep) {
+        Ok(mask) => log::info!("capabilities now {}", caps::names(mask)),
+        Err(e) => log::warn!("cannot drop capabilities: {e}"),
+    }
+}
+
 /// SIGHUP: reads the config and the rules again. Rules whose query did not
 /// change keep their pending sequences; new outputs replace the old ones
 /// once the old have sent what they hold. A bad config or rule is refused
@@ -800,11 +801,7 @@ fn reload(
         log::warn!("[kernel] settings changed: they take effect when audetect restarts");
     }
     if config.syslog != running.syslog || config.jsonl != running.jsonl {
-        match Outputs::start(
-            config.syslog.enabled.then_some(&config.syslog),
-            config.jsonl.enabled.then_some(&config.jsonl),
-            host,
-        ) {
+        match start_outputs(&config, host) {
             Ok(new) => {
                 let old = std::mem::replace(outputs, new);
                 // The old outputs finish on their own, off the receive path.
