@@ -8,6 +8,7 @@ use crate::detect::Match;
 use crate::normalize::EcsEvent;
 use crate::output::{Alert, Severity};
 use crate::rulefile::RuleMeta;
+use crate::snapshot::{self, Snapshot};
 use crate::timefmt;
 
 #[derive(Serialize)]
@@ -57,8 +58,8 @@ fn to_value<T: Serialize>(v: &T) -> Value {
 /// Kibana copies a single-event rule's source document. For a sequence, the
 /// fields every event shares (Kibana's "shell" alert): the process when all
 /// events are one process entity (described as of the last event, after any
-/// execve), the user when all share it, the destination when every event
-/// that has one has the same.
+/// execve; its parent when all events name the same one), the user when all
+/// share it, the destination when every event that has one has the same.
 fn top_fields(events: &[EcsEvent]) -> Map<String, Value> {
     let [first, .., last] = events else {
         return match events.first().map(to_value) {
@@ -73,7 +74,12 @@ fn top_fields(events: &[EcsEvent]) -> Map<String, Value> {
     {
         let mut process = to_value(&last.process);
         if let Value::Object(p) = &mut process {
-            p.remove("parent");
+            if !events
+                .iter()
+                .all(|e| e.process.parent == first.process.parent)
+            {
+                p.remove("parent");
+            }
         }
         top.insert("process".into(), process);
     }
@@ -92,7 +98,7 @@ fn top_fields(events: &[EcsEvent]) -> Map<String, Value> {
 #[derive(Serialize)]
 struct AlertDoc<'a> {
     #[serde(rename = "@timestamp")]
-    timestamp: String,
+    timestamp: &'a str,
     event: Value,
     rule: RuleRef<'a>,
     kibana: Kibana<'a>,
@@ -117,12 +123,12 @@ struct Kibana<'a> {
 #[derive(Serialize)]
 struct KibanaAlert<'a> {
     rule: KibanaRule<'a>,
-    reason: String,
+    reason: &'a str,
     severity: &'a str,
     risk_score: u32,
     original_time: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    original_event: Option<Value>,
+    original_event: Option<&'a Value>,
 }
 
 #[derive(Serialize)]
@@ -133,6 +139,19 @@ struct Host<'a> {
 /// Builds the alert for a match. `now` is when the alert is made: the one
 /// wall-clock value in the pipeline, handed in by the caller.
 pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
+    build_with_snapshot(m, host_name, now, None, usize::MAX)
+}
+
+/// Builds the alert for a match with the snapshot taken for it, shrinking
+/// the snapshot (never the audit events) until the document is at most
+/// `max_bytes` long; what was dropped is listed in the alert.
+pub fn build_with_snapshot(
+    m: &Match,
+    host_name: &str,
+    now: std::time::SystemTime,
+    mut snapshot: Option<Snapshot>,
+    max_bytes: usize,
+) -> Alert {
     let rule = &*m.rule;
     let Some(first) = m.events.first() else {
         unreachable!("a match has events")
@@ -154,37 +173,167 @@ pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
         rule.name
     );
     let (sec, micros) = timefmt::split(now);
-    let mut top = top_fields(&m.events);
+    let mut base = top_fields(&m.events);
     // The alert's own fields win over an event's of the same name.
-    let original_event = top.remove("event");
+    let original_event = base.remove("event");
     for own in ["@timestamp", "rule", "kibana", "host", "events"] {
-        top.remove(own);
+        base.remove(own);
     }
-    let doc = AlertDoc {
-        timestamp: timefmt::rfc3339_micros(sec, micros),
-        event: json!({"kind": "signal"}),
-        rule: RuleRef {
-            id: &rule.id,
-            name: &rule.name,
-        },
-        kibana: Kibana {
-            alert: KibanaAlert {
-                rule: KibanaRule::of(rule),
-                reason,
-                severity: &rule.severity,
-                risk_score: rule.risk_score,
-                original_time: &first.timestamp,
-                original_event,
+    let timestamp = timefmt::rfc3339_micros(sec, micros);
+    let serialize = |top: Map<String, Value>| {
+        let doc = AlertDoc {
+            timestamp: &timestamp,
+            event: json!({"kind": "signal"}),
+            rule: RuleRef {
+                id: &rule.id,
+                name: &rule.name,
             },
-        },
-        host: Host { name: host_name },
-        events: &m.events,
-        top,
+            kibana: Kibana {
+                alert: KibanaAlert {
+                    rule: KibanaRule::of(rule),
+                    reason: &reason,
+                    severity: &rule.severity,
+                    risk_score: rule.risk_score,
+                    original_time: &first.timestamp,
+                    original_event: original_event.as_ref(),
+                },
+            },
+            host: Host { name: host_name },
+            events: &m.events,
+            top,
+        };
+        serde_json::to_string(&doc).unwrap_or_else(|e| unreachable!("alert serializes: {e}"))
+    };
+    let json = loop {
+        let Some(snap) = &mut snapshot else {
+            break serialize(base);
+        };
+        let mut top = base.clone();
+        add_snapshot(&mut top, snapshot::render(snap));
+        let json = serialize(top);
+        if json.len() <= max_bytes || snap.not_taken.is_some() {
+            break json;
+        }
+        if !snapshot::shrink(snap, json.len() - max_bytes) {
+            // What is left over the cap is the audit part itself.
+            break json;
+        }
     };
     Alert {
-        json: serde_json::to_string(&doc).unwrap_or_else(|e| unreachable!("alert serializes: {e}")),
+        json,
         severity: Severity::from_rule_severity(&rule.severity),
         time: now,
+    }
+}
+
+/// The ECS process fields that describe the program a process runs.
+const PROGRAM_FIELDS: [&str; 6] = [
+    "executable",
+    "name",
+    "args",
+    "args_count",
+    "command_line",
+    "hash",
+];
+
+/// Puts a snapshot's fields in the alert. ECS fields of the process go in
+/// the top-level `process` where the audit events left them absent; a value
+/// /proc gives that differs from the audit record's (a parent that exited)
+/// stays the record's, and the /proc one goes under
+/// `audetect.snapshot.process` by the same name. A process that runs another
+/// executable than the record's (an execve since) has everything about its
+/// program (executable, name, args, command_line, hash) go there. When the
+/// top has no process (its events are of several), all of them go there.
+fn add_snapshot(top: &mut Map<String, Value>, r: snapshot::Rendered) {
+    let mut snap = r.snapshot;
+    let effective_user = r.process.get("user").cloned();
+    let mut spill = Map::new();
+    if !r.process.is_empty() {
+        let same = |p: &Map<String, Value>| {
+            p.get("entity_id") == r.process.get("entity_id") && p.get("pid") == r.process.get("pid")
+        };
+        match top.get_mut("process") {
+            Some(Value::Object(p)) if same(p) => {
+                let mut from_proc = r.process;
+                // Another program than the record's runs now (an execve
+                // since): what describes the program is that one's, not the
+                // record's, and stays apart as a whole.
+                let exe = from_proc.get("executable");
+                if exe.is_some() && p.get("executable").is_some_and(|e| Some(e) != exe) {
+                    for key in PROGRAM_FIELDS {
+                        if let Some(v) = from_proc.remove(key) {
+                            spill.insert(key.into(), v);
+                        }
+                    }
+                }
+                merge_absent(p, from_proc, &mut spill);
+            }
+            _ => spill = r.process,
+        }
+    }
+    if !spill.is_empty() {
+        match snap.get_mut("process") {
+            Some(Value::Object(extras)) => extras.extend(spill),
+            _ => {
+                snap.insert("process".into(), Value::Object(spill));
+            }
+        }
+    }
+    // user.id is the effective uid: when /proc shows the same one, its name.
+    if let (Some(Value::Object(user)), Some(Value::Object(euid))) =
+        (top.get_mut("user"), &effective_user)
+    {
+        if let (true, Some(name)) = (user.get("id") == euid.get("id"), euid.get("name")) {
+            user.entry("name").or_insert_with(|| name.clone());
+        }
+    }
+    if let Some(id) = r.container_id {
+        if let Value::Object(c) = top.entry("container").or_insert_with(|| json!({})) {
+            c.entry("id").or_insert(Value::String(id));
+        }
+    }
+    match top.get_mut("audetect") {
+        Some(Value::Object(a)) => {
+            a.insert("snapshot".into(), Value::Object(snap));
+        }
+        _ => {
+            top.insert("audetect".into(), json!({ "snapshot": snap }));
+        }
+    }
+}
+
+/// Adds what `into` lacks from `from`. An object for the same process (no
+/// differing pid or entity_id) is merged key by key; anything that differs
+/// goes to `spill` under its own name.
+fn merge_absent(
+    into: &mut Map<String, Value>,
+    from: Map<String, Value>,
+    spill: &mut Map<String, Value>,
+) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (None, value) => {
+                into.insert(key, value);
+            }
+            (Some(Value::Object(a)), Value::Object(b)) => {
+                let clash = ["pid", "entity_id"]
+                    .iter()
+                    .any(|k| matches!((a.get(*k), b.get(*k)), (Some(x), Some(y)) if x != y));
+                if clash {
+                    spill.insert(key, Value::Object(b));
+                } else {
+                    let mut sub = Map::new();
+                    merge_absent(a, b, &mut sub);
+                    if !sub.is_empty() {
+                        spill.insert(key, Value::Object(sub));
+                    }
+                }
+            }
+            (Some(a), value) if *a == value => {}
+            (Some(_), value) => {
+                spill.insert(key, value);
+            }
+        }
     }
 }
 

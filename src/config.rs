@@ -37,6 +37,8 @@ struct RawConfig {
     detection: RawDetection,
     #[serde(default)]
     output: RawOutput,
+    #[serde(default)]
+    snapshot: RawSnapshot,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,14 +48,17 @@ struct RawKernel {
     enable: bool,
     #[serde(default = "default_backlog_limit")]
     backlog_limit: u32,
+    /// Unset: the kernel's own value is left alone.
     #[serde(default)]
-    backlog_wait_time: u32,
+    backlog_wait_time: Option<u32>,
     #[serde(default = "default_mode")]
     mode: Spanned<String>,
     #[serde(default = "default_receive_buffer")]
     receive_buffer: Spanned<usize>,
     #[serde(default = "default_watch_interval")]
     watch_interval: Spanned<String>,
+    #[serde(default = "default_priority_boost")]
+    priority_boost: Spanned<u32>,
 }
 
 impl Default for RawKernel {
@@ -61,10 +66,11 @@ impl Default for RawKernel {
         RawKernel {
             enable: true,
             backlog_limit: default_backlog_limit(),
-            backlog_wait_time: 0,
+            backlog_wait_time: None,
             mode: default_mode(),
             receive_buffer: default_receive_buffer(),
             watch_interval: default_watch_interval(),
+            priority_boost: default_priority_boost(),
         }
     }
 }
@@ -148,6 +154,73 @@ impl Default for RawJsonl {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnapshot {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_time_budget")]
+    time_budget: Spanned<String>,
+    #[serde(default)]
+    max_alert_bytes: Option<Spanned<usize>>,
+    #[serde(default = "default_true")]
+    process: bool,
+    #[serde(default = "default_true")]
+    hash: bool,
+    #[serde(default = "default_hash_max_bytes")]
+    hash_max_bytes: u64,
+    #[serde(default = "default_true")]
+    ancestry: bool,
+    #[serde(default = "default_max_ancestors")]
+    max_ancestors: Spanned<usize>,
+    #[serde(default = "default_true")]
+    sockets: bool,
+    #[serde(default = "default_max_sockets")]
+    max_sockets: Spanned<usize>,
+    #[serde(default = "default_true")]
+    stdio: bool,
+    #[serde(default = "default_true")]
+    sessions: bool,
+    #[serde(default = "default_max_sessions")]
+    max_sessions: Spanned<usize>,
+}
+
+impl Default for RawSnapshot {
+    fn default() -> Self {
+        RawSnapshot {
+            enabled: true,
+            time_budget: default_time_budget(),
+            max_alert_bytes: None,
+            process: true,
+            hash: true,
+            hash_max_bytes: default_hash_max_bytes(),
+            ancestry: true,
+            max_ancestors: default_max_ancestors(),
+            sockets: true,
+            max_sockets: default_max_sockets(),
+            stdio: true,
+            sessions: true,
+            max_sessions: default_max_sessions(),
+        }
+    }
+}
+
+fn default_time_budget() -> Spanned<String> {
+    Spanned::new(0..0, "5ms".into())
+}
+fn default_hash_max_bytes() -> u64 {
+    DEFAULT_HASH_MAX_BYTES
+}
+fn default_max_ancestors() -> Spanned<usize> {
+    Spanned::new(0..0, 16)
+}
+fn default_max_sockets() -> Spanned<usize> {
+    Spanned::new(0..0, 32)
+}
+fn default_max_sessions() -> Spanned<usize> {
+    Spanned::new(0..0, 16)
+}
+
 fn default_true() -> bool {
     true
 }
@@ -160,6 +233,10 @@ fn default_mode() -> Spanned<String> {
 fn default_receive_buffer() -> Spanned<usize> {
     Spanned::new(0..0, 32 << 20)
 }
+fn default_priority_boost() -> Spanned<u32> {
+    Spanned::new(0..0, 4)
+}
+
 fn default_watch_interval() -> Spanned<String> {
     Spanned::new(0..0, "1s".into())
 }
@@ -183,6 +260,7 @@ pub struct Config {
     pub detection: DetectionConfig,
     pub syslog: SyslogConfig,
     pub jsonl: JsonlConfig,
+    pub snapshot: SnapshotConfig,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,12 +268,17 @@ pub struct KernelConfig {
     /// Turn auditing on (enabled=1) when it is off; never touches a locked (2) kernel.
     pub enable: bool,
     pub backlog_limit: u32,
-    pub backlog_wait_time: u32,
+    /// None: leave the kernel's value (at boot 60 s: audited calls wait for
+    /// the reader rather than their records being dropped).
+    pub backlog_wait_time: Option<u32>,
     pub mode: ReceiveMode,
     pub receive_buffer: usize,
     /// How often the audit status and rules are checked, and put back if
     /// someone removed the rules or disabled audit.
     pub watch_interval: Duration,
+    /// How far below the default nice value (0) the daemon runs, so that
+    /// under load the reader keeps pace with what the kernel queues.
+    pub priority_boost: u32,
 }
 
 /// How records reach us: as the registered audit daemon or as a multicast listener.
@@ -247,6 +330,39 @@ pub struct JsonlConfig {
     pub enabled: bool,
     /// `None` is standard output.
     pub path: Option<PathBuf>,
+}
+
+/// Executables larger than this are not hashed by default.
+pub const DEFAULT_HASH_MAX_BYTES: u64 = 8 << 20;
+
+/// The alert size cap for a syslog target that is read by rsyslog with its
+/// default maxMessageSize (8 KiB, header included): unix sockets (journald
+/// forwards to rsyslog on Debian) and UDP.
+pub const SMALL_ALERT_BYTES: usize = 7680;
+/// The cap for TCP targets and JSON lines alone.
+pub const LARGE_ALERT_BYTES: usize = 65536;
+/// The largest UDP payload (IPv4), less room for the syslog header.
+const UDP_ALERT_BYTES: usize = 65000;
+
+/// `[snapshot]`: the triage snapshot taken when a rule matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotConfig {
+    pub enabled: bool,
+    /// The time one snapshot may take; pieces not done by then are marked.
+    pub time_budget: Duration,
+    /// The largest alert document, in bytes, that the snapshot may grow an
+    /// alert to; past it, its lowest-priority parts are dropped and marked.
+    pub max_alert_bytes: usize,
+    pub process: bool,
+    pub hash: bool,
+    pub hash_max_bytes: u64,
+    pub ancestry: bool,
+    pub max_ancestors: usize,
+    pub sockets: bool,
+    pub max_sockets: usize,
+    pub stdio: bool,
+    pub sessions: bool,
+    pub max_sessions: usize,
 }
 
 impl Default for Config {
@@ -313,6 +429,14 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         ));
     }
 
+    let boost = &raw.kernel.priority_boost;
+    if *boost.get_ref() > 20 {
+        return Err(invalid(
+            boost.span(),
+            "kernel.priority_boost",
+            "must be from 0 to 20".into(),
+        ));
+    }
     let watch = &raw.kernel.watch_interval;
     let watch_interval = parse_duration(watch.get_ref())
         .filter(|d| (Duration::from_millis(100)..=Duration::from_secs(60)).contains(d))
@@ -384,6 +508,8 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         ));
     }
 
+    let snapshot = snapshot_config(&raw.snapshot, s.enabled, &target, &invalid)?;
+
     let j = &raw.output.jsonl;
     Ok(Config {
         kernel: KernelConfig {
@@ -393,6 +519,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             mode,
             receive_buffer: *receive_buffer.get_ref(),
             watch_interval,
+            priority_boost: *boost.get_ref(),
         },
         detection,
         syslog: SyslogConfig {
@@ -406,6 +533,72 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             enabled: j.enabled,
             path: (j.path != "-").then(|| PathBuf::from(&j.path)),
         },
+        snapshot,
+    })
+}
+
+fn snapshot_config(
+    raw: &RawSnapshot,
+    syslog_enabled: bool,
+    target: &SyslogTarget,
+    invalid: &dyn Fn(std::ops::Range<usize>, &'static str, String) -> ConfigError,
+) -> Result<SnapshotConfig, ConfigError> {
+    let budget = &raw.time_budget;
+    let time_budget = parse_duration(budget.get_ref())
+        .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(1)).contains(d))
+        .ok_or_else(|| {
+            invalid(
+                budget.span(),
+                "snapshot.time_budget",
+                format!(
+                    "{:?} is not a duration from \"1ms\" to \"1s\" (a number and ms or s)",
+                    budget.get_ref()
+                ),
+            )
+        })?;
+    let udp = syslog_enabled && matches!(target, SyslogTarget::Udp(_));
+    let max_alert_bytes = match &raw.max_alert_bytes {
+        Some(v) if *v.get_ref() < 1024 => {
+            return Err(invalid(
+                v.span(),
+                "snapshot.max_alert_bytes",
+                "must be at least 1024".into(),
+            ))
+        }
+        Some(v) if udp && *v.get_ref() > UDP_ALERT_BYTES => {
+            return Err(invalid(
+                v.span(),
+                "snapshot.max_alert_bytes",
+                format!("at most {UDP_ALERT_BYTES} with a udp: syslog target (one datagram carries at most 65507 bytes)"),
+            ))
+        }
+        Some(v) => *v.get_ref(),
+        // rsyslog truncates messages past its maxMessageSize, 8 KiB unless
+        // raised, and it is the usual reader of both the local socket and UDP.
+        None if syslog_enabled && !matches!(target, SyslogTarget::Tcp(_)) => SMALL_ALERT_BYTES,
+        None => LARGE_ALERT_BYTES,
+    };
+    let bounded = |v: &Spanned<usize>, key: &'static str, max: usize| {
+        if (1..=max).contains(v.get_ref()) {
+            Ok(*v.get_ref())
+        } else {
+            Err(invalid(v.span(), key, format!("must be from 1 to {max}")))
+        }
+    };
+    Ok(SnapshotConfig {
+        enabled: raw.enabled,
+        time_budget,
+        max_alert_bytes,
+        process: raw.process,
+        hash: raw.hash,
+        hash_max_bytes: raw.hash_max_bytes,
+        ancestry: raw.ancestry,
+        max_ancestors: bounded(&raw.max_ancestors, "snapshot.max_ancestors", 1024)?,
+        sockets: raw.sockets,
+        max_sockets: bounded(&raw.max_sockets, "snapshot.max_sockets", 4096)?,
+        stdio: raw.stdio,
+        sessions: raw.sessions,
+        max_sessions: bounded(&raw.max_sessions, "snapshot.max_sessions", 4096)?,
     })
 }
 
@@ -484,7 +677,9 @@ mod tests {
         let c = parse_str("", "t").unwrap();
         assert!(c.kernel.enable);
         assert_eq!(c.kernel.backlog_limit, 8192);
-        assert_eq!(c.kernel.backlog_wait_time, 0);
+        assert_eq!(c.kernel.backlog_wait_time, None);
+        let c = parse_str("[kernel]\nbacklog_wait_time = 0\n", "t").unwrap();
+        assert_eq!(c.kernel.backlog_wait_time, Some(0));
         assert_eq!(c.kernel.mode, ReceiveMode::Auto);
         assert_eq!(c.kernel.watch_interval, Duration::from_secs(1));
         let c = parse_str("[kernel]\nwatch_interval = \"250ms\"\n", "t").unwrap();
@@ -525,6 +720,9 @@ mod tests {
         assert!(e.starts_with("a.toml, line 3: output.syslog.target"), "{e}");
         let e = parse_str("[detection]\nrule_paths = \"/etc\"\n", "b").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+        let e = parse_str("[kernel]\nmode = \"auto\"\npriority_boost = 21\n", "c").unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
+        assert!(e.to_string().contains("priority_boost"), "{e}");
         let e = parse_str("[kernel]\nreceive_buffer = 10\n", "c").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
         let e = parse_str("[output.syslog]\n\nqueue_size = 0\n", "d").unwrap_err();
@@ -544,6 +742,67 @@ mod tests {
         assert!(!c.detection.builtin_rules);
         assert_eq!(c.detection.rule_paths, vec![PathBuf::from("/r")]);
         assert_eq!(c.jsonl.path, Some(PathBuf::from("/var/log/a.json")));
+    }
+
+    #[test]
+    fn snapshot_defaults_follow_the_syslog_target() {
+        let c = parse_str("", "t").unwrap().snapshot;
+        assert!(c.enabled && c.process && c.hash && c.ancestry && c.sockets && c.stdio);
+        assert!(c.sessions);
+        assert_eq!(c.time_budget, Duration::from_millis(5));
+        assert_eq!(c.hash_max_bytes, 8 << 20);
+        assert_eq!(
+            (c.max_ancestors, c.max_sockets, c.max_sessions),
+            (16, 32, 16)
+        );
+        assert_eq!(c.max_alert_bytes, SMALL_ALERT_BYTES, "unix:/dev/log");
+        let cap = |text: &str| parse_str(text, "t").unwrap().snapshot.max_alert_bytes;
+        assert_eq!(
+            cap("[output.syslog]\ntarget = \"udp:127.0.0.1:514\"\n"),
+            SMALL_ALERT_BYTES
+        );
+        assert_eq!(
+            cap("[output.syslog]\ntarget = \"tcp:127.0.0.1:514\"\n"),
+            LARGE_ALERT_BYTES
+        );
+        assert_eq!(
+            cap("[output.syslog]\nenabled = false\n[output.jsonl]\nenabled = true\n"),
+            LARGE_ALERT_BYTES
+        );
+        assert_eq!(cap("[snapshot]\nmax_alert_bytes = 2048\n"), 2048);
+        let c = parse_str("[snapshot]\nenabled = false\ntime_budget = \"2s\"\n", "t");
+        assert!(c.is_err(), "over 1s");
+        let c = parse_str(
+            "[snapshot]\nenabled = false\ntime_budget = \"1s\"\nhash = false\nsessions = false\n",
+            "t",
+        )
+        .unwrap()
+        .snapshot;
+        assert!(!c.enabled && !c.hash && !c.sessions);
+        assert_eq!(c.time_budget, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn snapshot_errors_name_their_line() {
+        for (text, line, key) in [
+            ("[snapshot]\n\ntime_budget = \"0ms\"\n", 3, "snapshot.time_budget"),
+            ("[snapshot]\ntime_budget = \"5m\"\n", 2, "snapshot.time_budget"),
+            ("[snapshot]\nmax_alert_bytes = 100\n", 2, "snapshot.max_alert_bytes"),
+            (
+                "[output.syslog]\ntarget = \"udp:10.0.0.1:514\"\n[snapshot]\nmax_alert_bytes = 70000\n",
+                4,
+                "snapshot.max_alert_bytes",
+            ),
+            ("[snapshot]\nmax_ancestors = 0\n", 2, "snapshot.max_ancestors"),
+            ("[snapshot]\nmax_sockets = 100000\n", 2, "snapshot.max_sockets"),
+            ("[snapshot]\nmax_sessions = 0\n", 2, "snapshot.max_sessions"),
+            ("[snapshot]\nenabled = true\nhashes = true\n", 3, "hashes"),
+            ("[snapshot]\nhash_max_bytes = -1\n", 2, "hash_max_bytes"),
+        ] {
+            let e = parse_str(text, "a.toml").unwrap_err().to_string();
+            assert!(e.contains(&format!("line {line}")), "{text:?}: {e}");
+            assert!(e.contains(key), "{text:?}: {e}");
+        }
     }
 
     #[test]

@@ -19,5 +19,6 @@ pub mod proc;
 pub mod reassemble;
 pub mod receive;
 pub mod rulefile;
+pub mod snapshot;
 pub mod status;
 pub mod timefmt;

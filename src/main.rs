@@ -19,8 +19,9 @@ use audetect::kernel::{self, AuditSocket, Session, SessionSettings};
 use audetect::output::{self, Outputs};
 use audetect::pipeline::Pipeline;
 use audetect::proc::{LiveProc, NoProc};
-use audetect::receive::{Receiver, Source};
+use audetect::receive::{self, Batch, Receiver, Source};
 use audetect::rulefile::{self, Rule};
+use audetect::snapshot::{self, LiveSnapshotter, NotTaken, Snapshotter};
 use audetect::status;
 use audetect::timefmt;
 use serde_json::json;
@@ -289,15 +290,22 @@ fn selftest_own_pipeline(port: u16) -> Result<String> {
     let before = ctl.status().context("reading the audit status")?;
     let rules_before = ctl.list_rules().context("listing audit rules")?.len();
     let config = Config::default();
-    let (tx, rx) = mpsc::sync_channel(65_536);
+    let (tx, rx) = mpsc::sync_channel(receive::QUEUED_BATCHES);
+    let (recycle_tx, recycle_rx) = mpsc::sync_channel(receive::QUEUED_BATCHES);
     let stop = Arc::new(AtomicBool::new(false));
-    let receiver = Receiver::start(&config.kernel, before.pid, tx, Arc::clone(&stop))
-        .context("starting to receive audit records")?;
+    let receiver = Receiver::start(
+        &config.kernel,
+        before.pid,
+        tx,
+        recycle_rx,
+        Arc::clone(&stop),
+    )
+    .context("starting to receive audit records")?;
     let unicast = receiver.source == Source::Unicast;
     let session = match Session::start(&SessionSettings {
         enable: true,
         backlog_limit: unicast.then_some(config.kernel.backlog_limit),
-        backlog_wait_time: unicast.then_some(config.kernel.backlog_wait_time),
+        backlog_wait_time: config.kernel.backlog_wait_time.filter(|_| unicast),
         state_file: None,
     }) {
         Ok(s) => s,
@@ -327,13 +335,17 @@ fn selftest_own_pipeline(port: u16) -> Result<String> {
         config.detection.max_pending_events,
         host_name(),
     );
+    pipeline.set_snapshots(
+        snapshotter(&config.snapshot),
+        config.snapshot.max_alert_bytes,
+    );
     let outcome = spawn_selftest_actor(port).and_then(|pid| {
         println!("child {pid} connected and called setsid()");
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut found = None;
         while found.is_none() && Instant::now() < deadline && !interrupted.load(Ordering::Relaxed) {
-            if let Ok(d) = rx.recv_timeout(Duration::from_millis(100)) {
-                pipeline.push_netlink(d.rtype, &d.body, &SystemTime::now, &mut |a| {
+            if let Ok(batch) = rx.recv_timeout(Duration::from_millis(100)) {
+                feed_batch(&mut pipeline, batch, &recycle_tx, &mut |a| {
                     let doc: serde_json::Value = serde_json::from_str(&a.json).unwrap_or_default();
                     if doc["process"]["pid"] == pid {
                         found = Some(doc["rule"]["name"].as_str().unwrap_or("?").to_owned());
@@ -431,6 +443,10 @@ fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<()> {
         config.detection.max_pending_events,
         host_name(),
     );
+    pipeline.set_snapshots(
+        Box::new(NotTaken("replay: the processes of a log are not live")),
+        config.snapshot.max_alert_bytes,
+    );
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut write_error = None;
@@ -494,6 +510,23 @@ fn peak_rss_kib() -> Option<u64> {
 
 /// Feeds auditd-format lines (a log, or auditd's plugin stream) to the
 /// pipeline until the end of the input.
+/// Feeds a batch from the receive thread to the pipeline and hands it back
+/// for reuse.
+fn feed_batch(
+    pipeline: &mut Pipeline<LiveProc>,
+    mut batch: Batch,
+    recycle: &mpsc::SyncSender<Batch>,
+    emit: &mut dyn FnMut(output::Alert),
+) {
+    let now = SystemTime::now;
+    for (rtype, body) in batch.iter() {
+        pipeline.push_netlink(rtype, body, &now, emit);
+    }
+    batch.clear();
+    // A full return queue only means the receive thread has spares enough.
+    let _ = recycle.try_send(batch);
+}
+
 fn feed_lines(
     reader: &mut dyn BufRead,
     line: &mut Vec<u8>,
@@ -501,18 +534,39 @@ fn feed_lines(
     emit: &mut dyn FnMut(output::Alert),
 ) -> Result<()> {
     let now = SystemTime::now;
+    let mut push = |line: &[u8], pipeline: &mut Pipeline<_>| {
+        if !line.iter().all(|b| b.is_ascii_whitespace()) {
+            pipeline.push_log_line(line, &now, emit);
+        }
+    };
+    // Lines are handed over where they lie in the reader's buffer; only one
+    // that straddles two reads is put together in `line`.
+    line.clear();
     loop {
-        line.clear();
-        let n = reader
-            .read_until(b'\n', line)
-            .context("reading the input")?;
-        if n == 0 {
+        let buf = reader.fill_buf().context("reading the input")?;
+        if buf.is_empty() {
+            if !line.is_empty() {
+                push(line, pipeline);
+            }
             return Ok(());
         }
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
+        match memchr::memchr(b'\n', buf) {
+            Some(end) if line.is_empty() => {
+                push(&buf[..end], pipeline);
+                reader.consume(end + 1);
+            }
+            Some(end) => {
+                line.extend_from_slice(&buf[..end]);
+                reader.consume(end + 1);
+                push(line, pipeline);
+                line.clear();
+            }
+            None => {
+                let n = buf.len();
+                line.extend_from_slice(buf);
+                reader.consume(n);
+            }
         }
-        pipeline.push_log_line(line, &now, emit);
     }
 }
 
@@ -535,6 +589,10 @@ fn plugin(path: Option<&Path>) -> Result<()> {
         rules,
         config.detection.max_pending_events,
         host,
+    );
+    pipeline.set_snapshots(
+        snapshotter(&config.snapshot),
+        config.snapshot.max_alert_bytes,
     );
     log::info!(
         "plugin mode: reading auditd's event stream on stdin, {} detection rule(s); the audit rules are auditd's to load (see audetect rules)",
@@ -632,7 +690,7 @@ fn run(path: Option<&Path>) -> Result<()> {
         // Beside another audit daemon the backlog is its to size: records
         // reach a multicast listener however the backlog is set.
         backlog_limit: unicast.then_some(config.kernel.backlog_limit),
-        backlog_wait_time: unicast.then_some(config.kernel.backlog_wait_time),
+        backlog_wait_time: config.kernel.backlog_wait_time.filter(|_| unicast),
         state_file: Some(PathBuf::from(kernel::DEFAULT_STATE_FILE)),
     };
     let mut session = match Session::start(&settings) {
@@ -660,13 +718,15 @@ fn run(path: Option<&Path>) -> Result<()> {
         log::warn!("audit is disabled and [kernel] enable = false: no records will arrive until something enables it");
     }
     // Set up: from here on only what the daemon keeps using, in every thread
-    // (none has been started yet).
+    // (none has been started yet, so each inherits the priority too).
+    raise_priority(config.kernel.priority_boost);
     drop_capabilities(&caps::KEEP);
     let outputs_started = start_outputs(&config, &host).context("starting outputs");
-    let (tx, rx) = mpsc::sync_channel(65_536);
+    let (tx, rx) = mpsc::sync_channel(receive::QUEUED_BATCHES);
+    let (recycle_tx, recycle_rx) = mpsc::sync_channel(receive::QUEUED_BATCHES);
     let receiver_stop = Arc::new(AtomicBool::new(false));
     let (mut outputs, receiver) = match outputs_started {
-        Ok(outputs) => match socket.spawn(tx, Arc::clone(&receiver_stop)) {
+        Ok(outputs) => match socket.spawn(tx, recycle_rx, Arc::clone(&receiver_stop)) {
             Ok(receiver) => (outputs, receiver),
             Err(e) => {
                 drop(session);
@@ -685,6 +745,10 @@ fn run(path: Option<&Path>) -> Result<()> {
         rules,
         config.detection.max_pending_events,
         host,
+    );
+    pipeline.set_snapshots(
+        snapshotter(&config.snapshot),
+        config.snapshot.max_alert_bytes,
     );
     for rule in pipeline.rules() {
         log::info!("detection rule {:?} ({})", rule.name, rule.origin);
@@ -707,9 +771,7 @@ fn run(path: Option<&Path>) -> Result<()> {
     );
     while !signalled.load(Ordering::Relaxed) {
         match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(d) => {
-                pipeline.push_netlink(d.rtype, &d.body, &now, &mut |a| outputs.send(a));
-            }
+            Ok(batch) => feed_batch(&mut pipeline, batch, &recycle_tx, &mut |a| outputs.send(a)),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -731,8 +793,8 @@ fn run(path: Option<&Path>) -> Result<()> {
     let result = session.stop().context("restoring kernel audit state");
     let unicast = receiver.counters.unicast.load(Ordering::Relaxed);
     stop_receiving(receiver, &receiver_stop, unicast);
-    while let Ok(d) = rx.try_recv() {
-        pipeline.push_netlink(d.rtype, &d.body, &now, &mut emit);
+    while let Ok(batch) = rx.try_recv() {
+        feed_batch(&mut pipeline, batch, &recycle_tx, &mut emit);
     }
     pipeline.flush(&now, &mut emit);
     log_suppressed(&mut pipeline);
@@ -763,6 +825,47 @@ fn start_outputs(config: &Config, host: &str) -> Result<Outputs, output::OutputE
         config.jsonl.enabled.then_some(&config.jsonl),
         host,
     )
+}
+
+/// What takes each alert's triage snapshot: /proc of this host, or, with
+/// `[snapshot] enabled = false`, nothing (the alert says so).
+fn snapshotter(config: &config::SnapshotConfig) -> Box<dyn Snapshotter> {
+    if config.enabled {
+        Box::new(LiveSnapshotter::new(
+            snapshot::Paths::host(),
+            config.clone(),
+        ))
+    } else {
+        Box::new(NotTaken("disabled ([snapshot] enabled = false)"))
+    }
+}
+
+/// Runs at nice -boost, as auditd's priority_boost does: under a load that
+/// competes for the CPU, the reader keeps pace with what the kernel queues
+/// instead of letting records wait (or be dropped) behind it. Under the
+/// packaged unit, systemd has done it (Nice=) and the seccomp filter would
+/// refuse setpriority.
+fn raise_priority(boost: u32) {
+    let target = -i64::from(boost);
+    let now = procfs::process::Process::myself()
+        .and_then(|p| p.stat())
+        .map(|s| s.nice);
+    match now {
+        Ok(nice) if nice <= target => {}
+        _ => {
+            // SAFETY: sets this thread's nice value; the threads started
+            // later inherit it.
+            let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, target as i32) };
+            if rc == 0 {
+                log::info!("running at nice {target} ([kernel] priority_boost = {boost})");
+            } else {
+                log::warn!(
+                    "cannot raise the priority to nice {target} ({}); under load, records may wait longer",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
 }
 
 /// Keeps only `keep`, in every thread: call before starting any thread.
@@ -809,6 +912,12 @@ fn reload(
             }
             Err(e) => log::error!("reload: keeping the running outputs: {e}"),
         }
+    }
+    if config.snapshot != running.snapshot {
+        pipeline.set_snapshots(
+            snapshotter(&config.snapshot),
+            config.snapshot.max_alert_bytes,
+        );
     }
     let total = rules.len();
     let kept = pipeline.replace_rules(rules);
@@ -983,6 +1092,7 @@ impl Supervisor {
             malformed_records: p.malformed_records,
             events: p.reassembly.events,
             incomplete_events: p.reassembly.incomplete,
+            ignored_events: p.reassembly.ignored,
         };
         s.lost = status::Lost {
             kernel: u64::from(self.kernel_lost.wrapping_sub(self.kernel_lost_at_start)),
@@ -1071,5 +1181,25 @@ fn notify_ready() {
     };
     if let Err(e) = sent {
         log::warn!("cannot notify systemd: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_split_across_reads_arrive_whole() {
+        let fixture = include_str!("../tests/fixtures/scenarios.log");
+        let lines = fixture.lines().filter(|l| !l.trim().is_empty()).count();
+        // A reader buffer of 7 bytes splits nearly every line between reads;
+        // the last line has no newline.
+        let input = fixture.trim_end().as_bytes();
+        let mut reader = std::io::BufReader::with_capacity(7, input);
+        let mut pipeline = Pipeline::new(NoProc, Vec::new(), 16, "h".into());
+        let mut line = Vec::new();
+        feed_lines(&mut reader, &mut line, &mut pipeline, &mut |_| {}).unwrap();
+        let s = pipeline.stats();
+        assert_eq!((s.records, s.malformed_records), (lines as u64, 0));
     }
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::kernel::rules::syscall_name;
-use crate::parse::{decode_sockaddr, types, Record, SockAddr, Timestamp};
-use crate::proc::{ProcError, ProcSource, Transport};
+use crate::parse::{decode_sockaddr, types, Head, Record, SockAddr, Timestamp};
+use crate::proc::{Pin, ProcError, ProcSource, Transport};
 use crate::reassemble::Event;
 use crate::timefmt;
 
@@ -31,6 +31,20 @@ fn syscall(arch: u64, nr: u64) -> Option<Syscall> {
         "socketcall" => Some(Syscall::Socketcall),
         "setsid" => Some(Syscall::Setsid),
         _ => None,
+    }
+}
+
+/// Whether the event of this SYSCALL record can become an ECS event, read
+/// from its head alone: the others are dropped before they are parsed. A
+/// record without a readable arch or call number is kept, for `normalize`
+/// to judge.
+pub fn wanted_syscall(head: &Head<'_>) -> bool {
+    match (
+        head.field("arch").and_then(|v| v.hex()),
+        head.field("syscall").and_then(|v| v.decimal()),
+    ) {
+        (Some(arch), Some(nr)) => syscall(arch, nr).is_some(),
+        _ => true,
     }
 }
 
@@ -141,12 +155,21 @@ struct Known {
     start: u64,
 }
 
+/// Processes held by a pin at once: each pin is an open fd.
+const MAX_PINNED: usize = 256;
+
 pub struct Normalizer<P: ProcSource> {
     proc: P,
     boot_id: String,
     clock: Option<(u64, u64)>,
     known: HashMap<u32, Known>,
     max_known: usize,
+    /// Known processes held while they live, so that their next events need
+    /// no procfs read: a pidfd that has not polled readable proves the pid
+    /// still names the process whose start time `known` has.
+    pins: HashMap<u32, Pin>,
+    /// Record time (ms) pins of exited processes were last released.
+    pins_swept: u64,
     stats: NormalizeStats,
 }
 
@@ -160,6 +183,8 @@ impl<P: ProcSource> Normalizer<P> {
             clock,
             known: HashMap::new(),
             max_known: 65_536,
+            pins: HashMap::new(),
+            pins_swept: 0,
             stats: NormalizeStats::default(),
         }
     }
@@ -322,12 +347,31 @@ impl<P: ProcSource> Normalizer<P> {
     /// we never saw it, the audit session id stands in for the start time, so
     /// that events of one vanished process still share an id.
     fn entity_id(&mut self, pid: u32, ses: &str, time: Timestamp) -> (String, &'static str) {
+        if let (Some(k), Some(pin)) = (self.known.get(&pid), self.pins.get(&pid)) {
+            if self.proc.is_alive(pin) && !self.started_after(k.start, time) {
+                return (format!("{}:{pid}:{}", self.boot_id, k.start), "procfs");
+            }
+        }
+        // Whatever the pin held is gone, or was never this process.
+        self.pins.remove(&pid);
+        if self.pins.len() >= MAX_PINNED && time.as_millis() >= self.pins_swept + 1_000 {
+            self.pins.retain(|_, p| self.proc.is_alive(p));
+            self.pins_swept = time.as_millis();
+        }
+        // Pinned before the read: if the pin still lives after it, the start
+        // time read belongs to the pinned process.
+        let pin = (self.pins.len() < MAX_PINNED)
+            .then(|| self.proc.pin(pid))
+            .flatten();
         match self.proc.start_time(pid) {
             Ok(start) if !self.started_after(start, time) => {
                 if self.known.len() >= self.max_known && !self.known.contains_key(&pid) {
                     self.known.clear();
                 }
                 self.known.insert(pid, Known { start });
+                if let Some(pin) = pin.filter(|p| self.proc.is_alive(p)) {
+                    self.pins.insert(pid, pin);
+                }
                 return (format!("{}:{pid}:{start}", self.boot_id), "procfs");
             }
             Ok(_) | Err(ProcError::Gone(_)) => self.stats.process_gone += 1,

@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use memchr::memchr;
+
 /// Record types we act on; everything else is kept with its number or name.
 pub mod types {
     pub const SYSCALL: u16 = 1300;
@@ -173,6 +175,18 @@ impl Record {
         }
     }
 
+    /// The record seen as a head again (for feeding parsed records to a
+    /// stage that takes heads).
+    pub fn head(&self) -> Head<'_> {
+        Head {
+            rtype: self.rtype,
+            type_name: self.type_name.as_deref(),
+            time: self.time,
+            serial: self.serial,
+            text: &self.text,
+        }
+    }
+
     /// The record text after the `audit(...): ` header.
     pub fn text(&self) -> &[u8] {
         &self.text
@@ -204,38 +218,99 @@ impl Record {
     }
 }
 
+/// A record's type, time and serial, with its text not yet split into
+/// fields or copied: enough to tell which event it belongs to, and whether
+/// that event matters, before paying for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head<'a> {
+    pub rtype: u16,
+    /// For a type name this parser does not know (log input only).
+    type_name: Option<&'a str>,
+    pub time: Timestamp,
+    pub serial: u64,
+    text: &'a [u8],
+}
+
+impl<'a> Head<'a> {
+    /// One field's value, found by scanning the text; for the few fields
+    /// read before a record is kept (a SYSCALL record's arch and syscall
+    /// come first, so the scan is short).
+    pub fn field(&self, key: &str) -> Option<Value<'a>> {
+        let text = self.text;
+        FieldIter { text, i: 0 }
+            .find(|f| &text[f.key.0 as usize..f.key.1 as usize] == key.as_bytes())
+            .map(|f| Value {
+                raw: &text[f.value.0 as usize..f.value.1 as usize],
+                quoted: f.quoted,
+            })
+    }
+
+    /// The record, with its own copy of the text and its fields split.
+    pub fn into_record(self) -> Record {
+        // A SYSCALL record has about 30 fields; most others a handful.
+        let mut fields = Vec::with_capacity(if self.rtype == types::SYSCALL { 32 } else { 4 });
+        fields.extend(FieldIter {
+            text: self.text,
+            i: 0,
+        });
+        Record {
+            rtype: self.rtype,
+            type_name: self.type_name.map(Box::from),
+            time: self.time,
+            serial: self.serial,
+            text: self.text.into(),
+            fields,
+        }
+    }
+}
+
 /// Parses the body of a netlink audit message (`audit(...): fields`).
 pub fn parse_netlink(rtype: u16, body: &[u8]) -> Result<Record, ParseError> {
-    let (time, serial, rest) = parse_header(body)?;
-    Ok(build(rtype, None, time, serial, rest))
+    netlink_head(rtype, body).map(Head::into_record)
 }
 
 /// Parses one line of an auditd log (`[node=N ]type=T msg=audit(...): fields`),
 /// raw or enriched (the enriched part after 0x1d is left out).
 pub fn parse_log_line(line: &[u8]) -> Result<Record, ParseError> {
+    log_line_head(line).map(Head::into_record)
+}
+
+/// The head of a netlink audit message's body.
+pub fn netlink_head(rtype: u16, body: &[u8]) -> Result<Head<'_>, ParseError> {
+    let (time, serial, rest) = parse_header(body)?;
+    Ok(head(rtype, None, time, serial, rest))
+}
+
+/// The head of one line of an auditd log.
+pub fn log_line_head(line: &[u8]) -> Result<Head<'_>, ParseError> {
     let mut line = trim_end(line);
     if line.starts_with(b"node=") {
-        let space = line
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or(ParseError::BadType)?;
+        let space = memchr(b' ', line).ok_or(ParseError::BadType)?;
         line = &line[space + 1..];
     }
     let line = line.strip_prefix(b"type=").ok_or(ParseError::BadType)?;
-    let space = line
-        .iter()
-        .position(|&b| b == b' ')
-        .ok_or(ParseError::BadType)?;
+    let space = memchr(b' ', line).ok_or(ParseError::BadType)?;
     let name = &line[..space];
     let rest = line[space + 1..]
         .strip_prefix(b"msg=")
         .ok_or(ParseError::NoHeader)?;
     let (rtype, type_name) = type_from_name(name)?;
     let (time, serial, fields) = parse_header(rest)?;
-    Ok(build(rtype, type_name, time, serial, fields))
+    Ok(head(rtype, type_name, time, serial, fields))
 }
 
-fn type_from_name(name: &[u8]) -> Result<(u16, Option<Box<str>>), ParseError> {
+fn type_from_name(name: &[u8]) -> Result<(u16, Option<&str>), ParseError> {
+    // The types of nearly every line of a log, without the table search.
+    match name {
+        b"SYSCALL" => return Ok((types::SYSCALL, None)),
+        b"EOE" => return Ok((types::EOE, None)),
+        b"PROCTITLE" => return Ok((types::PROCTITLE, None)),
+        b"PATH" => return Ok((types::PATH, None)),
+        b"SOCKADDR" => return Ok((types::SOCKADDR, None)),
+        b"CWD" => return Ok((types::CWD, None)),
+        b"EXECVE" => return Ok((types::EXECVE, None)),
+        _ => {}
+    }
     let name = std::str::from_utf8(name).map_err(|_| ParseError::BadType)?;
     if let Some(num) = name
         .strip_prefix("UNKNOWN[")
@@ -251,25 +326,16 @@ fn type_from_name(name: &[u8]) -> Result<(u16, Option<Box<str>>), ParseError> {
     }
     Ok(match TYPE_NAMES.iter().find(|(n, _)| *n == name) {
         Some((_, code)) => (*code, None),
-        None => (0, Some(name.into())),
+        None => (0, Some(name)),
     })
 }
 
 fn parse_header(body: &[u8]) -> Result<(Timestamp, u64, &[u8]), ParseError> {
     let body = body.strip_prefix(b"audit(").ok_or(ParseError::NoHeader)?;
-    let close = body
-        .iter()
-        .position(|&b| b == b')')
-        .ok_or(ParseError::BadTimestamp)?;
+    let close = memchr(b')', body).ok_or(ParseError::BadTimestamp)?;
     let stamp = &body[..close];
-    let dot = stamp
-        .iter()
-        .position(|&b| b == b'.')
-        .ok_or(ParseError::BadTimestamp)?;
-    let colon = stamp
-        .iter()
-        .position(|&b| b == b':')
-        .ok_or(ParseError::BadTimestamp)?;
+    let dot = memchr(b'.', stamp).ok_or(ParseError::BadTimestamp)?;
+    let colon = memchr(b':', stamp).ok_or(ParseError::BadTimestamp)?;
     if colon < dot {
         return Err(ParseError::BadTimestamp);
     }
@@ -291,77 +357,80 @@ fn parse_header(body: &[u8]) -> Result<(Timestamp, u64, &[u8]), ParseError> {
     ))
 }
 
-fn build(
+fn head<'a>(
     rtype: u16,
-    type_name: Option<Box<str>>,
+    type_name: Option<&'a str>,
     time: Timestamp,
     serial: u64,
-    text: &[u8],
-) -> Record {
+    text: &'a [u8],
+) -> Head<'a> {
     // The enriched log format appends interpreted fields after a 0x1d separator.
-    let text = match text.iter().position(|&b| b == 0x1d) {
+    let text = match memchr(0x1d, text) {
         Some(gs) => &text[..gs],
         None => text,
     };
-    let text = trim_end(text);
-    let fields = split_fields(text);
-    Record {
+    Head {
         rtype,
         type_name,
         time,
         serial,
-        text: text.into(),
-        fields,
+        text: trim_end(text),
     }
 }
 
 /// Splits `key=value` pairs. Values may be "double" or 'single' quoted (the
 /// latter for the nested msg='...' of user-space records); tokens without `=`
 /// (AVC's `{ read }`) are skipped.
-fn split_fields(text: &[u8]) -> Vec<FieldSpan> {
-    let mut fields = Vec::with_capacity(16);
-    let mut i = 0;
-    let n = text.len();
-    while i < n {
-        while i < n && text[i] == b' ' {
-            i += 1;
-        }
-        let key_start = i;
-        while i < n && text[i] != b'=' && text[i] != b' ' {
-            i += 1;
-        }
-        if i >= n || text[i] == b' ' {
-            continue;
-        }
-        let key_end = i;
-        i += 1;
-        let (value, quoted) = match text.get(i) {
-            Some(&q @ (b'"' | b'\'')) => {
-                let start = i + 1;
-                let end = text[start..]
-                    .iter()
-                    .position(|&b| b == q)
-                    .map_or(n, |p| start + p);
-                i = (end + 1).min(n);
-                ((start, end), true)
+struct FieldIter<'a> {
+    text: &'a [u8],
+    i: usize,
+}
+
+impl Iterator for FieldIter<'_> {
+    type Item = FieldSpan;
+
+    fn next(&mut self) -> Option<FieldSpan> {
+        let text = self.text;
+        let n = text.len();
+        let mut i = self.i;
+        while i < n {
+            while i < n && text[i] == b' ' {
+                i += 1;
             }
-            _ => {
-                let start = i;
-                while i < n && text[i] != b' ' {
-                    i += 1;
+            let key_start = i;
+            while i < n && text[i] != b'=' && text[i] != b' ' {
+                i += 1;
+            }
+            if i >= n || text[i] == b' ' {
+                continue;
+            }
+            let key_end = i;
+            i += 1;
+            let (value, quoted) = match text.get(i) {
+                Some(&q @ (b'"' | b'\'')) => {
+                    let start = i + 1;
+                    let end = memchr(q, &text[start..]).map_or(n, |p| start + p);
+                    i = (end + 1).min(n);
+                    ((start, end), true)
                 }
-                ((start, i), false)
+                _ => {
+                    let start = i;
+                    i = memchr(b' ', &text[i..]).map_or(n, |p| i + p);
+                    ((start, i), false)
+                }
+            };
+            if key_end > key_start {
+                self.i = i;
+                return Some(FieldSpan {
+                    key: (key_start as u32, key_end as u32),
+                    value: (value.0 as u32, value.1 as u32),
+                    quoted,
+                });
             }
-        };
-        if key_end > key_start {
-            fields.push(FieldSpan {
-                key: (key_start as u32, key_end as u32),
-                value: (value.0 as u32, value.1 as u32),
-                quoted,
-            });
         }
+        self.i = n;
+        None
     }
-    fields
 }
 
 fn trim_end(b: &[u8]) -> &[u8] {

@@ -5,12 +5,13 @@ use std::time::SystemTime;
 
 use crate::alert;
 use crate::detect::{DetectStats, Detector, Match};
-use crate::normalize::{NormalizeStats, Normalizer};
+use crate::normalize::{self, NormalizeStats, Normalizer};
 use crate::output::Alert;
-use crate::parse::{self, ParseError, Record};
+use crate::parse::{self, Head, ParseError};
 use crate::proc::ProcSource;
 use crate::reassemble::{Event, Reassembler, ReassemblyStats};
 use crate::rulefile::{Rule, RuleMeta};
+use crate::snapshot::{Snapshotter, Target};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,6 +34,9 @@ pub struct Pipeline<P: ProcSource> {
     records: u64,
     malformed: u64,
     alerts: u64,
+    /// Takes the triage snapshot of each match; none without it.
+    snapshots: Option<Box<dyn Snapshotter>>,
+    max_alert_bytes: usize,
 }
 
 impl<P: ProcSource> Pipeline<P> {
@@ -47,7 +51,16 @@ impl<P: ProcSource> Pipeline<P> {
             records: 0,
             malformed: 0,
             alerts: 0,
+            snapshots: None,
+            max_alert_bytes: usize::MAX,
         }
+    }
+
+    /// Every alert from now on carries a snapshot from `snapshots`, and the
+    /// snapshot is shrunk until the alert is at most `max_alert_bytes`.
+    pub fn set_snapshots(&mut self, snapshots: Box<dyn Snapshotter>, max_alert_bytes: usize) {
+        self.snapshots = Some(snapshots);
+        self.max_alert_bytes = max_alert_bytes;
     }
 
     /// Feeds one record as the kernel sent it over netlink.
@@ -59,7 +72,7 @@ impl<P: ProcSource> Pipeline<P> {
         now: &dyn Fn() -> SystemTime,
         emit: &mut dyn FnMut(Alert),
     ) {
-        self.push(parse::parse_netlink(rtype, body), body, now, emit);
+        self.push(parse::netlink_head(rtype, body), body, now, emit);
     }
 
     /// Feeds one line of an auditd log.
@@ -69,22 +82,23 @@ impl<P: ProcSource> Pipeline<P> {
         now: &dyn Fn() -> SystemTime,
         emit: &mut dyn FnMut(Alert),
     ) {
-        self.push(parse::parse_log_line(line), line, now, emit);
+        self.push(parse::log_line_head(line), line, now, emit);
     }
 
     /// A malformed record is counted and skipped; the first few are logged
     /// so an operator can see what they were.
     fn push(
         &mut self,
-        parsed: Result<Record, ParseError>,
+        parsed: Result<Head<'_>, ParseError>,
         raw: &[u8],
         now: &dyn Fn() -> SystemTime,
         emit: &mut dyn FnMut(Alert),
     ) {
         self.records += 1;
         match parsed {
-            Ok(record) => {
-                self.reassembler.push(record, &mut self.events);
+            Ok(head) => {
+                self.reassembler
+                    .push_head(head, &normalize::wanted_syscall, &mut self.events);
                 self.drain(now, emit);
             }
             Err(e) => {
@@ -119,7 +133,26 @@ impl<P: ProcSource> Pipeline<P> {
             self.detector.on_event(&ecs, &mut self.matches);
             for m in self.matches.drain(..) {
                 self.alerts += 1;
-                emit(alert::build(&m, &self.host_name, now()));
+                // Taken before anything else: the process may exit any moment.
+                let snapshot = match (&mut self.snapshots, Target::of(&m, Some(&event))) {
+                    (Some(s), Some(target)) => Some(s.take(&target)),
+                    _ => None,
+                };
+                if let Some(s) = &snapshot {
+                    log::debug!(
+                        "snapshot of process {} for {:?}: {} us",
+                        s.process.pid,
+                        m.rule.name,
+                        s.duration_us
+                    );
+                }
+                emit(alert::build_with_snapshot(
+                    &m,
+                    &self.host_name,
+                    now(),
+                    snapshot,
+                    self.max_alert_bytes,
+                ));
             }
         }
     }

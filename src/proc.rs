@@ -35,6 +35,39 @@ pub trait ProcSource {
     /// Boot time (seconds since the epoch) and clock ticks per second, to tell
     /// whether a process started after a record was written (a reused pid).
     fn clock(&self) -> Option<(u64, u64)>;
+    /// A hold on this very process (not on whatever later reuses its pid),
+    /// to learn cheaply whether it still lives; None where not supported.
+    fn pin(&self, _pid: u32) -> Option<Pin> {
+        None
+    }
+    /// Whether the pinned process has not exited yet.
+    fn is_alive(&self, _pin: &Pin) -> bool {
+        false
+    }
+}
+
+/// A pidfd (Linux 5.3+): it refers to one process for its whole life, and
+/// polls readable once that process has exited.
+#[derive(Debug)]
+pub struct Pin {
+    fd: std::os::fd::OwnedFd,
+    pid: u32,
+}
+
+impl Pin {
+    /// The pid the process had when it was pinned.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// A pin on no process, for fakes of `ProcSource` that decide liveness
+    /// themselves (by `pid`).
+    pub fn fake(pid: u32) -> std::io::Result<Pin> {
+        Ok(Pin {
+            fd: std::fs::File::open("/dev/null")?.into(),
+            pid,
+        })
+    }
 }
 
 /// Reads /proc of the host.
@@ -135,6 +168,29 @@ impl ProcSource for LiveProc {
     fn clock(&self) -> Option<(u64, u64)> {
         self.clock
     }
+
+    fn pin(&self, pid: u32) -> Option<Pin> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let raw_pid = libc::pid_t::try_from(pid).ok()?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
+        let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: the kernel just gave us this fd; nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Some(Pin { fd, pid })
+    }
+
+    fn is_alive(&self, pin: &Pin) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd {
+            fd: pin.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no waiting.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        n == 0
+    }
 }
 
 /// For replay: the processes behind the records are not ours to look at.
@@ -152,5 +208,27 @@ impl ProcSource for NoProc {
     }
     fn clock(&self) -> Option<(u64, u64)> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pin_tells_when_its_process_exits() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let live = LiveProc::new();
+        let pin = live.pin(child.id()).expect("pidfd_open (Linux 5.3+)");
+        assert!(live.is_alive(&pin));
+        assert!(live.start_time(child.id()).is_ok());
+        child.kill().expect("kill");
+        // Reaped or not, the pinned process has exited.
+        child.wait().expect("wait");
+        assert!(!live.is_alive(&pin));
+        assert!(live.pin(child.id()).is_none() || !live.is_alive(&pin));
     }
 }

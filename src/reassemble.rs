@@ -1,9 +1,9 @@
 //! Records → events: groups the records of one audit event (one serial),
 //! completes them on EOE or PROCTITLE, expires incomplete ones by record time.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
-use crate::parse::{types, Record, Timestamp};
+use crate::parse::{types, Head, Record, Timestamp};
 
 /// All the records of one audit event, in arrival order (EOE left out).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +27,9 @@ pub struct ReassemblyStats {
     pub incomplete: u64,
     /// Records for an event that had already been emitted.
     pub late_records: u64,
+    /// Events of system calls no detection uses, dropped unparsed (counted
+    /// in `events` too).
+    pub ignored: u64,
     /// Serial numbers never seen, though later ones were: events the kernel
     /// (or the socket) lost on the way to us.
     pub missing_serials: u64,
@@ -55,6 +58,11 @@ impl SerialGaps {
             self.newest = Some(serial);
             return;
         };
+        if serial == newest {
+            // The other records of the newest event: the common case, and
+            // never a gap; no need to look at the pending ones.
+            return;
+        }
         if serial > newest {
             let gap = serial - newest - 1;
             // A jump past the window is counted at once, not remembered.
@@ -84,14 +92,26 @@ impl SerialGaps {
 }
 
 pub struct Reassembler {
-    open: VecDeque<Event>,
-    /// Keys of recently emitted events, to drop an EOE that follows PROCTITLE.
-    recent: VecDeque<(Timestamp, u64)>,
+    open: VecDeque<Open>,
+    /// Keys of recently finished events, oldest first, to drop an EOE that
+    /// follows PROCTITLE and count late records; the set answers lookups.
+    recent: VecDeque<Key>,
+    recent_set: HashSet<Key>,
     timeout_ms: u64,
     max_open: usize,
     newest: Timestamp,
     serials: SerialGaps,
     stats: ReassemblyStats,
+}
+
+type Key = (Timestamp, u64);
+
+/// An event still collecting records. An ignored one (its SYSCALL record is
+/// of a call nobody wants) keeps no records: it is only tracked so that its
+/// other records are recognised and dropped without being parsed.
+struct Open {
+    event: Event,
+    ignored: bool,
 }
 
 const RECENT: usize = 512;
@@ -115,6 +135,7 @@ impl Reassembler {
         Reassembler {
             open: VecDeque::new(),
             recent: VecDeque::with_capacity(RECENT),
+            recent_set: HashSet::with_capacity(RECENT),
             timeout_ms,
             max_open: max_open.max(1),
             newest: Timestamp::default(),
@@ -132,47 +153,74 @@ impl Reassembler {
 
     /// Feeds one record; completed events are appended to `out`.
     pub fn push(&mut self, record: Record, out: &mut Vec<Event>) {
-        let key = (record.time, record.serial);
-        self.serials.see(record.serial, record.time.as_millis());
-        if record.time > self.newest {
-            self.newest = record.time;
+        self.push_head(record.head(), &|_| true, out);
+    }
+
+    /// Feeds one record by its head. `wanted` sees each SYSCALL record: an
+    /// event whose call it refuses is tracked but never emitted, and none
+    /// of its records is copied or split into fields.
+    pub fn push_head(
+        &mut self,
+        head: Head<'_>,
+        wanted: &dyn Fn(&Head<'_>) -> bool,
+        out: &mut Vec<Event>,
+    ) {
+        let key = (head.time, head.serial);
+        self.serials.see(head.serial, head.time.as_millis());
+        if head.time > self.newest {
+            self.newest = head.time;
         }
-        let ends = matches!(record.rtype, types::EOE | types::PROCTITLE);
-        if let Some(pos) = self.open.iter().rposition(|e| (e.time, e.serial) == key) {
-            if ends {
-                let mut event = self.open.remove(pos).unwrap_or_else(|| unreachable!());
-                if record.rtype != types::EOE {
-                    event.records.push(record);
-                }
-                self.finish(event, false, out);
-            } else {
-                self.open[pos].records.push(record);
+        let ends = matches!(head.rtype, types::EOE | types::PROCTITLE);
+        if let Some(pos) = self
+            .open
+            .iter()
+            .rposition(|o| (o.event.time, o.event.serial) == key)
+        {
+            let open = &mut self.open[pos];
+            if !open.ignored && head.rtype == types::SYSCALL && !wanted(&head) {
+                open.ignored = true;
+                open.event.records.clear();
             }
-        } else if self.recent.contains(&key) {
-            if record.rtype != types::EOE {
+            if ends {
+                let mut open = self.open.remove(pos).unwrap_or_else(|| unreachable!());
+                if head.rtype != types::EOE && !open.ignored {
+                    open.event.records.push(head.into_record());
+                }
+                self.finish(open, false, out);
+            } else if !open.ignored {
+                open.event.records.push(head.into_record());
+            }
+        } else if self.recent_set.contains(&key) {
+            if head.rtype != types::EOE {
                 self.stats.late_records += 1;
             }
-        } else if record.rtype == types::EOE {
+        } else if head.rtype == types::EOE {
             // An EOE with nothing open: the event's records were all lost.
             self.stats.late_records += 1;
-        } else if ends || !is_syscall_part(record.rtype) {
-            let event = Event {
-                time: record.time,
-                serial: record.serial,
-                records: vec![record],
-            };
-            self.finish(event, false, out);
         } else {
-            if self.open.len() >= self.max_open {
-                if let Some(oldest) = self.open.pop_front() {
-                    self.finish(oldest, true, out);
+            let ignored = head.rtype == types::SYSCALL && !wanted(&head);
+            let open = Open {
+                event: Event {
+                    time: head.time,
+                    serial: head.serial,
+                    records: if ignored {
+                        Vec::new()
+                    } else {
+                        vec![head.into_record()]
+                    },
+                },
+                ignored,
+            };
+            if ends || !is_syscall_part(head.rtype) {
+                self.finish(open, false, out);
+            } else {
+                if self.open.len() >= self.max_open {
+                    if let Some(oldest) = self.open.pop_front() {
+                        self.finish(oldest, true, out);
+                    }
                 }
+                self.open.push_back(open);
             }
-            self.open.push_back(Event {
-                time: record.time,
-                serial: record.serial,
-                records: vec![record],
-            });
         }
         self.expire(out);
     }
@@ -183,31 +231,40 @@ impl Reassembler {
         while self
             .open
             .front()
-            .is_some_and(|e| e.time.as_millis() < horizon)
+            .is_some_and(|o| o.event.time.as_millis() < horizon)
         {
-            if let Some(event) = self.open.pop_front() {
-                self.finish(event, true, out);
+            if let Some(open) = self.open.pop_front() {
+                self.finish(open, true, out);
             }
         }
     }
 
     /// Emits everything still open (end of input, or shutdown).
     pub fn flush(&mut self, out: &mut Vec<Event>) {
-        while let Some(event) = self.open.pop_front() {
-            self.finish(event, true, out);
+        while let Some(open) = self.open.pop_front() {
+            self.finish(open, true, out);
         }
     }
 
-    fn finish(&mut self, event: Event, incomplete: bool, out: &mut Vec<Event>) {
-        if self.recent.len() == RECENT {
-            self.recent.pop_front();
+    fn finish(&mut self, open: Open, incomplete: bool, out: &mut Vec<Event>) {
+        let key = (open.event.time, open.event.serial);
+        if self.recent_set.insert(key) {
+            if self.recent.len() == RECENT {
+                if let Some(oldest) = self.recent.pop_front() {
+                    self.recent_set.remove(&oldest);
+                }
+            }
+            self.recent.push_back(key);
         }
-        self.recent.push_back((event.time, event.serial));
         self.stats.events += 1;
         if incomplete {
             self.stats.incomplete += 1;
         }
-        out.push(event);
+        if open.ignored {
+            self.stats.ignored += 1;
+        } else {
+            out.push(open.event);
+        }
     }
 }
 
@@ -339,5 +396,36 @@ mod tests {
         r.flush(&mut out);
         assert_eq!(out.len(), 3);
         assert_eq!(r.stats().incomplete, 3);
+    }
+
+    #[test]
+    fn events_of_unwanted_calls_are_tracked_but_never_emitted() {
+        let mut r = Reassembler::new(2000, 16);
+        let mut out = Vec::new();
+        // Only connect (42) is wanted; A is an execve (59) whose AVC came
+        // before its SYSCALL record, as the kernel writes them.
+        let wanted = |h: &Head<'_>| h.field("syscall").and_then(|v| v.decimal()) == Some(42);
+        let lines = [
+            "type=AVC msg=audit(1700000000.100:10): avc:  denied  { read } for pid=5",
+            "type=SYSCALL msg=audit(1700000000.100:10): arch=c000003e syscall=59 success=yes exit=0 pid=5",
+            "type=PATH msg=audit(1700000000.100:10): item=0 name=\"/bin/sh\"",
+            SYSCALL_B,
+            PROCTITLE_A,
+            EOE_A,
+            SOCKADDR_B,
+            PROCTITLE_B,
+            EOE_A,
+        ];
+        for l in lines {
+            let head = crate::parse::log_line_head(l.as_bytes()).unwrap();
+            r.push_head(head, &wanted, &mut out);
+        }
+        assert_eq!(out.len(), 1, "only the connect: {out:?}");
+        assert_eq!(out[0].serial, 11);
+        assert_eq!(out[0].records.len(), 3);
+        let stats = r.stats();
+        assert_eq!((stats.events, stats.ignored), (2, 1));
+        assert_eq!(stats.late_records, 0, "the execve's EOE is no late record");
+        assert_eq!(stats.incomplete, 0);
     }
 }

@@ -2,13 +2,13 @@
 //! a channel, as the registered audit daemon or as a multicast listener.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::{KernelConfig, ReceiveMode};
-use crate::kernel::{AuditSocket, KernelError, RecvOutcome, RECV_BUFFER_SIZE};
+use crate::kernel::{AuditSocket, KernelError, RecvOutcome};
 
 /// Netlink and audit control messages (acks, AUDIT_GET replies) are below
 /// this type; audit records start here (AUDIT_FIRST_USER_MSG).
@@ -17,11 +17,69 @@ const FIRST_RECORD_TYPE: u16 = 1100;
 /// anyone asks to register or unregister: a binary pid, not a record.
 const AUDIT_REPLACE: u16 = 1329;
 
-/// One record as the kernel sent it: its type and its text.
-pub struct Datagram {
-    pub rtype: u16,
-    pub body: Vec<u8>,
+/// Records as the kernel sent them, many to a channel message: the receive
+/// thread reads each datagram straight into `data`, so a record is copied
+/// once on its way to the pipeline, and the channel is crossed once per batch.
+pub struct Batch {
+    data: Vec<u8>,
+    used: usize,
+    /// Each record's type and where its text lies in `data`.
+    records: Vec<(u16, u32, u32)>,
 }
+
+/// Room for one datagram: audit records are at most 8970 bytes
+/// (MAX_AUDIT_MESSAGE_LENGTH) plus the netlink header.
+const DATAGRAM_ROOM: usize = 16 * 1024;
+const BATCH_BYTES: usize = 128 * 1024;
+/// A batch is passed on at this many records even if it has room: the
+/// pipeline starts on them sooner under a flood.
+const BATCH_RECORDS: usize = 256;
+
+impl Batch {
+    pub fn new() -> Self {
+        Batch {
+            data: vec![0; BATCH_BYTES],
+            used: 0,
+            records: Vec::with_capacity(BATCH_RECORDS),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The records: type and text.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, &[u8])> {
+        self.records
+            .iter()
+            .map(|&(t, a, b)| (t, &self.data[a as usize..b as usize]))
+    }
+
+    /// Empties the batch for reuse.
+    pub fn clear(&mut self) {
+        self.used = 0;
+        self.records.clear();
+    }
+
+    fn full(&self) -> bool {
+        self.records.len() >= BATCH_RECORDS || self.data.len() - self.used < DATAGRAM_ROOM
+    }
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Batches that may wait between the receive thread and the pipeline: the
+/// queue is kept short so that it adds little delay, and bounded so that a
+/// stalled pipeline pushes back into the socket and the kernel's backlog.
+pub const QUEUED_BATCHES: usize = 16;
 
 /// How this process receives records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +144,13 @@ impl OpenSocket {
         }
     }
 
-    /// Starts the thread that drains the socket into `tx`.
+    /// Starts the thread that drains the socket into `tx`. Batches the
+    /// pipeline is done with come back on `recycle`, so that a steady stream
+    /// allocates nothing.
     pub fn spawn(
         self,
-        tx: SyncSender<Datagram>,
+        tx: SyncSender<Batch>,
+        recycle: mpsc::Receiver<Batch>,
         stop: Arc<AtomicBool>,
     ) -> Result<Receiver, ReceiveError> {
         let OpenSocket {
@@ -104,7 +165,7 @@ impl OpenSocket {
         let thread_counters = Arc::clone(&counters);
         let handle = std::thread::Builder::new()
             .name("receive".into())
-            .spawn(move || drain(sock, tx, stop, thread_counters))
+            .spawn(move || drain(sock, tx, recycle, stop, thread_counters))
             .map_err(|error| {
                 ReceiveError::Open(KernelError::Io {
                     op: "spawn the receive thread",
@@ -125,10 +186,11 @@ impl Receiver {
     pub fn start(
         cfg: &KernelConfig,
         daemon_pid: u32,
-        tx: SyncSender<Datagram>,
+        tx: SyncSender<Batch>,
+        recycle: mpsc::Receiver<Batch>,
         stop: Arc<AtomicBool>,
     ) -> Result<Receiver, ReceiveError> {
-        Receiver::open(cfg, daemon_pid)?.spawn(tx, stop)
+        Receiver::open(cfg, daemon_pid)?.spawn(tx, recycle, stop)
     }
 
     /// Opens the event socket and takes the unicast or multicast path.
@@ -221,20 +283,30 @@ fn hand_over(sock: &mut AuditSocket, body: &[u8], counters: &ReceiveCounters) {
 
 fn drain(
     mut sock: AuditSocket,
-    tx: SyncSender<Datagram>,
+    tx: SyncSender<Batch>,
+    recycle: mpsc::Receiver<Batch>,
     stop: Arc<AtomicBool>,
     counters: Arc<ReceiveCounters>,
 ) -> AuditSocket {
-    let mut buf = vec![0u8; RECV_BUFFER_SIZE];
+    let mut batch = Batch::new();
     while !stop.load(Ordering::Relaxed) {
-        match sock.recv_raw(&mut buf) {
+        // Wait for the first record of a batch; then take what else is ready
+        // without waiting, and pass the batch on when the socket is empty.
+        let first = batch.is_empty();
+        let window = &mut batch.data[batch.used..];
+        let got = if first {
+            sock.recv_raw(window)
+        } else {
+            sock.recv_raw_now(window)
+        };
+        match got {
             Ok(RecvOutcome::Record {
                 msg_type,
                 body,
                 truncated,
             }) => {
                 if msg_type == AUDIT_REPLACE {
-                    hand_over(&mut sock, &buf[body], &counters);
+                    hand_over(&mut sock, &window[body], &counters);
                     continue;
                 }
                 if msg_type < FIRST_RECORD_TYPE {
@@ -244,26 +316,11 @@ fn drain(
                     counters.truncated.fetch_add(1, Ordering::Relaxed);
                 }
                 counters.datagrams.fetch_add(1, Ordering::Relaxed);
-                let datagram = Datagram {
-                    rtype: msg_type,
-                    body: buf[body].to_vec(),
-                };
-                // Waiting here pushes back into the socket buffer; the
-                // pipeline behind it never waits on outputs. The wait
-                // ends at stop, so a full queue cannot hang the shutdown.
-                let mut pending = datagram;
-                loop {
-                    match tx.try_send(pending) {
-                        Ok(()) => break,
-                        Err(std::sync::mpsc::TrySendError::Full(d)) => {
-                            if stop.load(Ordering::Relaxed) {
-                                break;
-                            }
-                            pending = d;
-                            std::thread::sleep(Duration::from_micros(200));
-                        }
-                        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return sock,
-                    }
+                let (start, end) = (batch.used + body.start, batch.used + body.end);
+                batch.records.push((msg_type, start as u32, end as u32));
+                batch.used = end;
+                if batch.full() && !pass_on(&mut batch, &tx, &recycle, &stop) {
+                    return sock;
                 }
             }
             Ok(RecvOutcome::Foreign { .. } | RecvOutcome::Malformed { .. }) => {
@@ -272,12 +329,47 @@ fn drain(
             Ok(RecvOutcome::Overrun) => {
                 counters.overruns.fetch_add(1, Ordering::Relaxed);
             }
-            Ok(RecvOutcome::Timeout | RecvOutcome::Interrupted) => {}
+            Ok(RecvOutcome::Timeout | RecvOutcome::Interrupted) => {
+                if !batch.is_empty() && !pass_on(&mut batch, &tx, &recycle, &stop) {
+                    return sock;
+                }
+            }
             Err(e) => {
                 log::error!("reading the audit socket failed: {e}; retrying");
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
+    if !batch.is_empty() {
+        let _ = tx.try_send(batch);
+    }
     sock
+}
+
+/// Sends the batch to the pipeline and starts a fresh one in its place.
+/// Waiting here pushes back into the socket buffer; the pipeline behind it
+/// never waits on outputs. The wait ends at stop, so a full queue cannot
+/// hang the shutdown. False when the pipeline is gone.
+fn pass_on(
+    batch: &mut Batch,
+    tx: &SyncSender<Batch>,
+    recycle: &mpsc::Receiver<Batch>,
+    stop: &AtomicBool,
+) -> bool {
+    let mut fresh = recycle.try_recv().unwrap_or_default();
+    fresh.clear();
+    let mut pending = std::mem::replace(batch, fresh);
+    loop {
+        match tx.try_send(pending) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(b)) => {
+                if stop.load(Ordering::Relaxed) {
+                    return true;
+                }
+                pending = b;
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
+        }
+    }
 }

@@ -31,6 +31,10 @@ pub struct Received {
     pub malformed_records: u64,
     pub events: u64,
     pub incomplete_events: u64,
+    /// Events of system calls no detection uses (another daemon's rules,
+    /// seen on multicast), dropped before their records were parsed.
+    #[serde(default)]
+    pub ignored_events: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -251,6 +251,16 @@ impl AuditSocket {
     /// unicast to the registered daemon carry an `nlmsg_len` that leaves out
     /// the header. Records stashed by an earlier control request come first.
     pub fn recv_raw(&mut self, buf: &mut [u8]) -> Result<RecvOutcome, KernelError> {
+        self.recv_raw_waiting(buf, true)
+    }
+
+    /// As [`Self::recv_raw`], but `Timeout` at once when nothing is queued
+    /// (for a reader that gathers what is ready before passing it on).
+    pub fn recv_raw_now(&mut self, buf: &mut [u8]) -> Result<RecvOutcome, KernelError> {
+        self.recv_raw_waiting(buf, false)
+    }
+
+    fn recv_raw_waiting(&mut self, buf: &mut [u8], wait: bool) -> Result<RecvOutcome, KernelError> {
         if self.pending_overruns > 0 {
             self.pending_overruns -= 1;
             return Ok(RecvOutcome::Overrun);
@@ -260,7 +270,7 @@ impl AuditSocket {
             buf[..n].copy_from_slice(&datagram[..n]);
             return Ok(record_outcome(buf, datagram.len()));
         }
-        match self.recv_datagram(buf) {
+        match self.recv_datagram(buf, if wait { 0 } else { libc::MSG_DONTWAIT }) {
             Ok((n, 0)) => Ok(record_outcome(buf, n)),
             Ok((_, port_id)) => Ok(RecvOutcome::Foreign { port_id }),
             Err(e) => match e.raw_os_error() {
@@ -274,9 +284,11 @@ impl AuditSocket {
 
     /// One recvfrom: the datagram's full size (MSG_TRUNC reports it even when
     /// `buf` is smaller) and the sender's port id.
-    fn recv_datagram(&mut self, buf: &mut [u8]) -> std::io::Result<(usize, u32)> {
+    fn recv_datagram(&mut self, buf: &mut [u8], flags: i32) -> std::io::Result<(usize, u32)> {
         let mut window: &mut [u8] = buf;
-        let (n, addr) = self.socket.recv_from(&mut window, libc::MSG_TRUNC)?;
+        let (n, addr) = self
+            .socket
+            .recv_from(&mut window, libc::MSG_TRUNC | flags)?;
         Ok((n, addr.port_number()))
     }
 
@@ -335,7 +347,7 @@ impl AuditSocket {
                     timeout: self.reply_timeout,
                 });
             }
-            let (n, port_id) = match self.recv_datagram(&mut buf) {
+            let (n, port_id) = match self.recv_datagram(&mut buf, 0) {
                 Ok(r) => r,
                 Err(e) => match e.raw_os_error() {
                     Some(libc::EAGAIN) | Some(libc::EINTR) => continue,

@@ -31,13 +31,13 @@ pub struct SessionSettings {
 }
 
 impl Default for SessionSettings {
-    /// The values auditbeat uses: a large backlog, and no waiting, so a slow
-    /// reader loses records rather than slowing down the machine.
+    /// audetect's defaults: a large backlog, and the kernel's own wait time
+    /// (callers wait for a slow reader rather than lose records).
     fn default() -> Self {
         SessionSettings {
             enable: true,
             backlog_limit: Some(8192),
-            backlog_wait_time: Some(0),
+            backlog_wait_time: None,
             state_file: None,
         }
     }

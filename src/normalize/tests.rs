@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::parse::parse_log_line;
+use crate::proc::Pin;
 use crate::reassemble::Reassembler;
 
 const FIXTURE: &str = include_str!("../../tests/fixtures/scenarios.log");
@@ -15,10 +16,23 @@ struct FakeProc {
     starts: RefCell<HashMap<u32, u64>>,
     udp: Vec<(u32, u32)>,
     clock: Option<(u64, u64)>,
+    /// Hands out pins, which live until their pid is in `exited`.
+    pins: bool,
+    exited: RefCell<Vec<u32>>,
+    start_reads: std::cell::Cell<u32>,
 }
 
 impl ProcSource for FakeProc {
+    fn pin(&self, pid: u32) -> Option<Pin> {
+        (self.pins && self.starts.borrow().contains_key(&pid))
+            .then(|| Pin::fake(pid).ok())
+            .flatten()
+    }
+    fn is_alive(&self, pin: &Pin) -> bool {
+        !self.exited.borrow().contains(&pin.pid())
+    }
     fn start_time(&self, pid: u32) -> Result<u64, ProcError> {
+        self.start_reads.set(self.start_reads.get() + 1);
         self.starts
             .borrow()
             .get(&pid)
@@ -217,4 +231,43 @@ fn i386_socketcall_connect_is_an_attempt() {
     assert_eq!(e.event.action, "connection_attempted");
     assert_eq!(e.audetect.audit.syscall, "socketcall");
     assert_eq!(e.destination.unwrap().port, 48301);
+}
+
+#[test]
+fn a_pinned_process_is_not_read_again_until_it_exits() {
+    let pid = pids_of("exit=-111");
+    let fake = FakeProc {
+        pins: true,
+        ..FakeProc::default()
+    };
+    fake.starts.borrow_mut().insert(pid, 77);
+    let mut n = Normalizer::new(fake);
+    let mine: Vec<Event> = events()
+        .into_iter()
+        .filter(|e| {
+            e.record(types::SYSCALL)
+                .and_then(|r| r.get("pid"))
+                .and_then(|v| v.decimal())
+                == Some(u64::from(pid))
+        })
+        .collect();
+    let mut mine = mine.iter();
+    let mut next = |n: &mut Normalizer<FakeProc>| mine.find_map(|e| n.normalize(e)).unwrap();
+    let first = next(&mut n);
+    let second = next(&mut n);
+    assert_eq!(
+        n.proc.start_reads.get(),
+        1,
+        "the pin vouches for the second"
+    );
+    assert_eq!(second.process.entity_id, first.process.entity_id);
+    assert_eq!(second.audetect.audit.entity_source, "procfs");
+
+    // It exits and its pid is reused: the pin no longer vouches, procfs is
+    // read again and names the new process.
+    n.proc.exited.borrow_mut().push(pid);
+    n.proc.starts.borrow_mut().insert(pid, 99);
+    let third = next(&mut n);
+    assert_eq!(n.proc.start_reads.get(), 2);
+    assert_eq!(third.process.entity_id, format!("boot:{pid}:99"));
 }

@@ -8,13 +8,19 @@
  *   socketcall-tcp4:PORT   tcp4 through socketcall(SYS_CONNECT, ...) (32-bit build only)
  *   socketcall-udp4:PORT   udp4 through socketcall(SYS_CONNECT, ...) (32-bit build only)
  *   unix:PATH              AF_UNIX stream connect
+ *   dup-stdio              dup2 the last connected socket onto fds 0, 1 and 2
+ *                          (a reverse shell's stdio; later output goes to the peer)
  *   setsid                 setsid() in this thread
  *   thread-setsid          setsid() from a second thread
  *   child-setsid           fork; the child calls setsid(); the parent waits
+ *   fork-reap-after:MS     fork; the child does the remaining steps, the parent
+ *                          prints "child N", sleeps MS ms (the exited child stays
+ *                          a zombie meanwhile), then reaps it and exits
  *   sleep:MS               sleep
  *   drop-root              setresuid/setresgid to 65534
  *   exec:PATH              execv PATH with the remaining steps as arguments
  *   exit                   _exit(0) at once
+ *   pad:TEXT               nothing (makes a command line as long as a test needs)
  * It prints "pid N" first and one line per step to stdout.
  *
  * Built with -m32, every plain connect step calls the i386 connect syscall
@@ -55,6 +61,9 @@ static int do_connect(int fd, const struct sockaddr *a, socklen_t len, int via_s
 #endif
 }
 
+/* The socket of the last connect step, for dup-stdio. */
+static int last_socket = -1;
+
 static void tcp_connect(int family, const char *port, int nonblocking, int type, int via_socketcall)
 {
     int fd = socket(family, type | (nonblocking ? SOCK_NONBLOCK : 0), 0);
@@ -70,6 +79,7 @@ static void tcp_connect(int family, const char *port, int nonblocking, int type,
         rc = do_connect(fd, (struct sockaddr *)&a, sizeof a, via_socketcall);
     }
     printf("connect %s -> %d (%s)\n", port, rc, rc ? strerror(errno) : "ok");
+    last_socket = fd;
     /* The socket stays open: the daemon looks at it in /proc. */
 }
 
@@ -101,6 +111,24 @@ int main(int argc, char **argv)
             int rc = do_connect(fd, (struct sockaddr *)&a, sizeof a, 0);
             printf("unix connect -> %d\n", rc);
             if (rc < 0 && strcmp(s + 5, "/nonexistent")) exit(3);
+        } else if (!strcmp(s, "dup-stdio")) {
+            if (last_socket < 0) { fprintf(stderr, "dup-stdio: no socket yet\n"); exit(2); }
+            for (int fd = 0; fd <= 2; fd++)
+                if (dup2(last_socket, fd) < 0) { perror("dup2"); exit(2); }
+            printf("stdio now socket %d\n", last_socket);
+        } else if (!strncmp(s, "fork-reap-after:", 16)) {
+            long ms = atol(s + 16);
+            pid_t c = fork();
+            if (c < 0) { perror("fork"); exit(2); }
+            if (c > 0) {
+                printf("child %d\n", (int)c);
+                struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+                nanosleep(&ts, NULL);
+                int st;
+                waitpid(c, &st, 0);
+                printf("child %d reaped\n", (int)c);
+                return 0;
+            }
         } else if (!strcmp(s, "setsid")) {
             pid_t r = setsid();
             struct timespec now;
@@ -132,6 +160,8 @@ int main(int argc, char **argv)
             execv(s + 5, args);
             perror("execv");
             exit(2);
+        } else if (!strncmp(s, "pad:", 4)) {
+            /* nothing */
         } else if (!strcmp(s, "exit")) {
             _exit(0);
         } else {

@@ -9,6 +9,7 @@ mod forwarding;
 mod hostile;
 mod kernel_rules;
 mod rsyslog;
+mod snapshot;
 mod syslog;
 mod tamper;
 mod util;

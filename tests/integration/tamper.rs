@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use audetect::kernel::AuditSocket;
 use serde_json::Value;
 
 use crate::daemon::{actor, audit_state, ports, run_actor, Daemon};
@@ -282,17 +283,35 @@ fn kernel_a_start_after_sigkill_cleans_up_and_restores_the_first_state() {
     second.stop();
 }
 
+/// Puts the backlog limit a test lowered back when the test ends, failed or
+/// not (the daemon's own stop restores only what the daemon changed).
+struct BacklogRestored(u32);
+
+impl Drop for BacklogRestored {
+    fn drop(&mut self) {
+        // Not auditctl(): a panic while unwinding would abort the tests.
+        let ok = Command::new("auditctl")
+            .args(["-b", &self.0.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("could not restore backlog_limit {}", self.0);
+        }
+    }
+}
+
 /// Loss accounting with a loss the kernel really makes: a backlog limit of
-/// one record, no waiting, and a burst of audited events.
+/// one record, no waiting (backlog_wait_time = 0, which audetect sets only
+/// when told to), and a burst of audited events.
 #[test]
 fn kernel_records_lost_by_the_kernel_are_counted_and_logged() {
     let name = "kernel_records_lost_by_the_kernel_are_counted_and_logged";
     let Some(lock) = kernel_lock(name) else {
         return;
     };
-    let original = audit_state().backlog_limit;
+    let _backlog = BacklogRestored(audit_state().backlog_limit);
     auditctl(&["-b", "1"]);
-    let d = Daemon::start(lock, "[kernel]\nbacklog_limit = 1\n");
+    let d = Daemon::start(lock, "[kernel]\nbacklog_limit = 1\nbacklog_wait_time = 0\n");
     let p = ports();
     for _ in 0..20 {
         run_actor(
@@ -312,12 +331,48 @@ fn kernel_records_lost_by_the_kernel_are_counted_and_logged() {
         d.log().contains("records lost by the kernel").then_some(())
     });
     let (log, _lock) = d.stop_keeping_lock();
-    auditctl(&["-b", &original.to_string()]);
     let stats = stats.unwrap_or_else(|| panic!("no kernel loss counted:\n{log}"));
     assert!(logged.is_some(), "no loss logged:\n{log}");
     // With a backlog of one, each event's first record gets through and
     // the rest are lost: no serial goes missing, only the counter tells.
     assert!(stats["lost"]["kernel"].as_u64() > Some(0), "{stats}");
+}
+
+/// The same burst through the same one-record backlog, with the kernel's own
+/// backlog_wait_time left as audetect's default leaves it: the audited
+/// processes wait for audetect to read instead, and nothing is lost.
+#[test]
+fn kernel_with_the_default_wait_a_burst_through_a_tiny_backlog_loses_nothing() {
+    let name = "kernel_with_the_default_wait_a_burst_through_a_tiny_backlog_loses_nothing";
+    let Some(lock) = kernel_lock(name) else {
+        return;
+    };
+    let found = audit_state();
+    assert!(
+        found.backlog_wait_time > 0,
+        "this test needs the kernel's boot backlog_wait_time (60 s), found 0"
+    );
+    let _backlog = BacklogRestored(found.backlog_limit);
+    auditctl(&["-b", "1"]);
+    let d = Daemon::start(lock, "[kernel]\nbacklog_limit = 1\n");
+    let lost = || AuditSocket::open().unwrap().status().unwrap().lost;
+    let lost_before = lost();
+    let p = ports();
+    let mut pids = Vec::new();
+    for _ in 0..20 {
+        let run = run_actor(
+            actor(),
+            &[&format!("tcp4:{}", p.open), "tcp4:1", "tcp4:2", "setsid"],
+        );
+        pids.push(run.pid);
+    }
+    for pid in &pids {
+        d.wait_alert_for(*pid);
+    }
+    let lost_after = lost();
+    let (log, _lock) = d.stop_keeping_lock();
+    assert_eq!(lost_after, lost_before, "records lost:\n{log}");
+    assert!(!log.contains("records lost by the kernel"), "{log}");
 }
 
 /// The audit netlink ports of a process, from /proc/net/netlink.

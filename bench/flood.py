@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Live flood benchmark: a root connect() loop at full speed with `audetect run`
+under its default kernel settings, against the same loop with audit off.
+
+    sudo bench/flood.py [--seconds S] [--attacks N] [--auditd] [--set KEY=VALUE ...]
+
+Prints, for each phase: the loop's calls/s (root, and non-root which the rules
+do not match), the kernel's lost counter and backlog_wait_time_actual before
+and after, the daemon's CPU and RSS, what audetect received, and the alert
+latency of N reverse-shell shapes (connect, then setsid) run idle and during
+the flood. --set adds [kernel] settings (e.g. --set backlog_wait_time=0) to
+see a trade-off; --auditd also runs the loop under Debian's auditd with
+audetect's rules, backlog_limit 8192 and backlog_wait_time 0 (the comparison
+in issue 6). Holds the kernel test lock; audetect restores the audit state at
+its stop, and the auditd phase removes its rules and restores the status."""
+import argparse, fcntl, json, os, re, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+from datetime import datetime
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("--seconds", type=float, default=5)
+ap.add_argument("--attacks", type=int, default=20)
+ap.add_argument("--auditd", action="store_true")
+ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+args = ap.parse_args()
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(root)
+subprocess.run(["cargo", "build", "--release", "--locked", "-q"], check=True)
+tmp = tempfile.mkdtemp(prefix="audetect-flood-")
+flood = os.path.join(tmp, "flood")
+actor = os.path.join(tmp, "actor")
+subprocess.run(["cc", "-O2", "-o", flood, "bench/flood.c"], check=True)
+subprocess.run(["cc", "-O", "-pthread", "-o", actor, "tests/actor/actor.c"], check=True)
+hz = os.sysconf("SC_CLK_TCK")
+
+
+def status():
+    """The kernel's audit status, as auditctl -s prints it."""
+    out = subprocess.run(["auditctl", "-s"], capture_output=True, text=True, check=True).stdout
+    return {k: v for k, v in (l.split(" ", 1) for l in out.splitlines() if " " in l)}
+
+
+def closed_port():
+    """A loopback port nothing listens on: every connect is refused at once."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def run_flood(seconds, drop_root=False):
+    cmd = [flood, str(closed_port()), str(seconds)] + (["drop-root"] if drop_root else [])
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+
+
+def rate(p):
+    out = p.communicate()[0]
+    return float(re.search(r": (\d+) calls/s", out).group(1))
+
+
+def cpu_ticks(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+
+
+def rss(pid):
+    st = dict(l.split(":", 1) for l in open("/proc/%d/status" % pid).read().splitlines())
+    return st["VmRSS"].strip(), st["VmHWM"].strip()
+
+
+class Listener:
+    """The attacker's end of the reverse shells, on loopback."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            self.sock.accept()[0].close()
+
+
+def attacks(listener, n, spacing):
+    """Runs n reverse-shell shapes; returns {pid: wall time setsid() returned}."""
+    at = {}
+    for _ in range(n):
+        out = subprocess.run([actor, "tcp4:%d" % listener.port, "setsid"], capture_output=True, text=True).stdout
+        at[int(out.split()[1])] = float(out.rsplit(" at ", 1)[1])
+        time.sleep(spacing)
+    return at
+
+
+def ts(s):
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def latencies(alerts_path, setsid_at):
+    """Alert creation time from the setsid record's time and from setsid()'s return."""
+    rec, act = [], []
+    for line in open(alerts_path):
+        a = json.loads(line)
+        pid = a["process"]["pid"]
+        if pid in setsid_at:
+            made = ts(a["@timestamp"])
+            rec.append((made - ts(a["events"][1]["@timestamp"])) * 1000)
+            act.append((made - setsid_at[pid]) * 1000)
+    return rec, act
+
+
+def show_latency(name, n, rec, act):
+    if not rec:
+        print("  %s: NO ALERTS of %d attacks" % (name, n))
+        return
+    print("  %s: %d alerts of %d attacks; from record time p50 %.2f ms p99 %.2f ms max %.2f ms; "
+          "from setsid() return p50 %.2f ms p99 %.2f ms" %
+          (name, len(rec), n, pct(rec, 50), pct(rec, 99), max(rec), pct(act, 50), pct(act, 99)))
+
+
+def delta(before, after, key):
+    return int(after.get(key, "0").split()[0]) - int(before.get(key, "0").split()[0])
+
+
+lock = open("/run/lock/audetect-tests.lock", "w")
+fcntl.flock(lock, fcntl.LOCK_EX)
+found = status()
+if found.get("pid", "0") != "0":
+    print("note: an audit daemon (pid %s) is registered: audetect will listen on multicast beside it" % found["pid"])
+print("audit as found: enabled %s, backlog_limit %s, backlog_wait_time %s, pid %s" %
+      (found["enabled"], found["backlog_limit"], found["backlog_wait_time"], found["pid"]))
+rules_out = subprocess.run(["auditctl", "-l"], capture_output=True, text=True).stdout.strip()
+if rules_out != "No rules":
+    print("note: audit rules already loaded:\n" + rules_out)
+
+S = args.seconds
+print("\n== audit as found, no audetect (%.0f s each)" % S)
+base_root = rate(run_flood(S))
+base_user = rate(run_flood(S, drop_root=True))
+print("  root loop: %.0f calls/s; non-root loop: %.0f calls/s" % (base_root, base_user))
+
+# audetect with its built-in defaults for everything that touches the kernel;
+# only the outputs differ (JSON lines to read alerts back, no syslog), and the
+# seed rule's max_signals is raised so every attack alerts.
+alerts = os.path.join(tmp, "alerts.jsonl")
+rules = os.path.join(tmp, "rules")
+os.mkdir(rules)
+seed = open("rules/suspicious_network_connection_attempt_by_root.toml").read()
+open(os.path.join(rules, "seed.toml"), "w").write(seed.replace("max_signals = 100", "max_signals = 100000"))
+cfg = os.path.join(tmp, "audetect.toml")
+kernel = "".join("%s = %s\n" % tuple(kv.split("=", 1)) for kv in args.set)
+open(cfg, "w").write('[kernel]\n%s[detection]\nbuiltin_rules = false\nrule_paths = ["%s"]\n[output.syslog]\nenabled = false\n'
+                     '[output.jsonl]\nenabled = true\npath = "%s"\n' % (kernel, rules, alerts))
+print("\n== audetect run, default kernel settings%s" % (" with " + ", ".join(args.set) if args.set else ""))
+err = open(os.path.join(tmp, "stderr"), "w+")
+d = subprocess.Popen(["target/release/audetect", "run", "--config", cfg], stderr=err)
+try:
+    while "ready:" not in open(err.name).read():
+        time.sleep(0.05)
+        assert d.poll() is None, open(err.name).read()
+    listener = Listener()
+    s0 = status()
+    print("  kernel while audetect runs: backlog_limit %s, backlog_wait_time %s, pid %s" %
+          (s0["backlog_limit"], s0["backlog_wait_time"], s0["pid"]))
+    idle = attacks(listener, args.attacks, 0.02)
+    time.sleep(1)
+    rec, act = latencies(alerts, idle)
+    show_latency("idle", args.attacks, rec, act)
+
+    s1, c1 = status(), cpu_ticks(d.pid)
+    stats1 = json.load(open("/run/audetect/stats.json"))
+    t1 = time.time()
+    p = run_flood(S)
+    time.sleep(min(1.0, S / 4))
+    during = attacks(listener, args.attacks, max(0.0, (S * 0.6) / args.attacks))
+    flood_rate = rate(p)
+    # Let the daemon drain what the kernel still holds, then read its figures.
+    time.sleep(2.5)
+    s2, c2 = status(), cpu_ticks(d.pid)
+    t2 = time.time()
+    stats2 = json.load(open("/run/audetect/stats.json"))
+    r_now, r_peak = rss(d.pid)
+    print("  root loop: %.0f calls/s (%.1f%% of audit off)" % (flood_rate, 100 * flood_rate / base_root))
+    print("  kernel lost: +%d; backlog_wait_time_actual: +%d jiffies (time the loop was held back)" %
+          (delta(s1, s2, "lost"), delta(s1, s2, "backlog_wait_time_actual")))
+    recv = stats2["received"]["records"] - stats1["received"]["records"]
+    print("  audetect: %d records received (%.0f/s over the loop), socket overflows +%d, missing serials +%d, "
+          "CPU %.0f%% of one core, RSS %s (peak %s)" %
+          (recv, recv / S, stats2["lost"]["socket_overflows"] - stats1["lost"]["socket_overflows"],
+           stats2["lost"]["missing_serials"] - stats1["lost"]["missing_serials"],
+           100.0 * (c2 - c1) / hz / (t2 - t1), r_now, r_peak))
+    rec, act = latencies(alerts, during)
+    show_latency("during the flood", args.attacks, rec, act)
+    user_rate = rate(run_flood(S, drop_root=True))
+    print("  non-root loop: %.0f calls/s (%.1f%% of audit off)" % (user_rate, 100 * user_rate / base_user))
+finally:
+    d.send_signal(signal.SIGTERM)
+    d.wait(timeout=30)
+for line in open(err.name).read().strip().splitlines():
+    if "warning" in line or "error" in line or "stopped" in line:
+        print("  " + line)
+
+if args.auditd:
+    print("\n== Debian's auditd, audetect's rules, backlog_limit 8192, backlog_wait_time 0")
+    conf_dir = os.path.join(tmp, "auditd")
+    os.makedirs(os.path.join(conf_dir, "plugins"))
+    open(os.path.join(conf_dir, "auditd.conf"), "w").write(
+        "local_events = yes\nwrite_logs = yes\nlog_file = %s/audit.log\nlog_group = root\nlog_format = RAW\n"
+        "flush = NONE\nfreq = 0\nmax_log_file = 1000\nnum_logs = 1\nmax_log_file_action = ROTATE\n"
+        "space_left = 2\nspace_left_action = IGNORE\nadmin_space_left = 1\nadmin_space_left_action = IGNORE\n"
+        "disk_full_action = IGNORE\ndisk_error_action = IGNORE\nplugin_dir = %s/plugins\nq_depth = 2000\n"
+        "name_format = NONE\n" % (conf_dir, conf_dir))
+    before = status()
+    a = subprocess.Popen(["/usr/sbin/auditd", "-f", "-n", "-s", "nochange", "-c", conf_dir],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while status()["pid"] != str(a.pid):
+            assert time.time() < deadline, "auditd did not register"
+            time.sleep(0.1)
+        subprocess.run(["auditctl", "-R", "audit-rules/audetect.rules"], check=True, capture_output=True)
+        subprocess.run(["auditctl", "-e", "1", "-b", "8192", "--backlog_wait_time", "0"], check=True,
+                       capture_output=True)
+        s1, c1, t1 = status(), cpu_ticks(a.pid), time.time()
+        r = rate(run_flood(S))
+        time.sleep(2.5)
+        s2, c2, t2 = status(), cpu_ticks(a.pid), time.time()
+        print("  root loop: %.0f calls/s (%.1f%% of audit off); kernel lost +%d; auditd CPU %.0f%% of one core" %
+              (r, 100 * r / base_root, delta(s1, s2, "lost"), 100.0 * (c2 - c1) / hz / (t2 - t1)))
+    finally:
+        for key in ("audetect-connect", "audetect-setsid"):
+            subprocess.run(["auditctl", "-D", "-k", key], capture_output=True)
+        a.send_signal(signal.SIGTERM)
+        a.wait(timeout=15)
+        subprocess.run(["auditctl", "-e", before["enabled"], "-b", before["backlog_limit"],
+                        "--backlog_wait_time", before["backlog_wait_time"]], check=True, capture_output=True)
+
+after = status()
+changed = [k for k in ("enabled", "backlog_limit", "backlog_wait_time", "pid") if after[k] != found[k]]
+left = subprocess.run(["auditctl", "-l"], capture_output=True, text=True).stdout.strip()
+print("\naudit state afterwards: %s; rules: %s" %
+      ("as found" if not changed else "CHANGED " + ", ".join("%s %s -> %s" % (k, found[k], after[k]) for k in changed),
+       "as found" if left == rules_out else left))

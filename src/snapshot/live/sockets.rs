@@ -1,0 +1,322 @@
+//! The matched process's sockets and stdio: its fds, then each socket's
+//! protocol, ends and state, from a copy of the fd or its namespace's tables.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use procfs::process::FDTarget;
+
+use super::super::fddup::FdSource;
+use super::super::{tables, Piece, Snapshot, Socket, Status, StdioTarget};
+use super::{classify, describe, io_status, lossy, read_rel_text, Budget, Found, LiveSnapshotter};
+
+impl LiveSnapshotter {
+    /// fds 0-2 and every socket fd; then the socket tables of the process's
+    /// network namespace, for the sockets found.
+    pub(super) fn read_fds(&self, f: &Found, budget: &Budget, s: &mut Snapshot) {
+        let c = &self.config;
+        let fds = match f.dir.fd() {
+            Ok(fds) => fds,
+            Err(e) => {
+                let status = classify(&e);
+                let piece = Piece::new(
+                    status,
+                    format!("/proc/{}/fd: {}", f.dir.pid, describe(status, &e)),
+                );
+                for p in [&mut s.pieces.sockets, &mut s.pieces.stdio] {
+                    if p.status != Status::Disabled {
+                        *p = piece.clone();
+                    }
+                }
+                return;
+            }
+        };
+        let mut stdio = [
+            StdioTarget::Closed,
+            StdioTarget::Closed,
+            StdioTarget::Closed,
+        ];
+        let mut sockets: Vec<Socket> = Vec::new();
+        let mut problems = Vec::new();
+        let mut unreadable = 0usize;
+        // The listing is in fd order: stdio comes first, before any cut.
+        for (n, info) in fds.enumerate() {
+            if n % 64 == 63 && budget.spent() {
+                problems.push("the time budget was spent while listing fds".to_owned());
+                break;
+            }
+            let Ok(info) = info else {
+                // Closed between the listing and the read, most likely.
+                unreadable += 1;
+                continue;
+            };
+            let Ok(fd) = u32::try_from(info.fd) else {
+                continue;
+            };
+            if let Some(slot) = stdio.get_mut(fd as usize) {
+                *slot = stdio_target(&info.target);
+            }
+            if let FDTarget::Socket(inode) = info.target {
+                if !c.sockets && fd > 2 {
+                    continue;
+                }
+                match sockets.iter_mut().find(|s| s.inode == inode) {
+                    Some(s) => s.fds.push(fd),
+                    None => sockets.push(Socket {
+                        fds: vec![fd],
+                        ..bare_socket(inode)
+                    }),
+                }
+            }
+        }
+        for sock in &mut sockets {
+            sock.fds.sort_unstable();
+        }
+        if unreadable > 0 {
+            problems.push(format!("{unreadable} fd(s) closed while being read"));
+        }
+        s.sockets_total = if c.sockets { sockets.len() } else { 0 };
+        let tables = self.describe_sockets(f, &mut sockets, budget);
+        let mut stdio_has_socket = false;
+        for slot in &mut stdio {
+            if let StdioTarget::Socket(bare) = slot {
+                stdio_has_socket = true;
+                if let Some(found) = sockets.iter().find(|k| k.inode == bare.inode) {
+                    **bare = found.clone();
+                }
+            }
+        }
+        // stdio's sockets first, then by fd, within max_sockets.
+        sockets.sort_by_key(|s| (s.fds.iter().all(|&fd| fd > 2), s.fds[0]));
+        if sockets.len() > c.max_sockets {
+            s.dropped.push(format!(
+                "sockets: {} of {} listed (max_sockets)",
+                c.max_sockets,
+                sockets.len()
+            ));
+            sockets.truncate(c.max_sockets);
+        }
+        if c.sockets {
+            s.sockets = sockets;
+        }
+        if c.stdio {
+            s.stdio = Some(stdio);
+            // What a stdio socket is connected to comes from the tables.
+            s.pieces.stdio = match &tables {
+                Some(p) if stdio_has_socket => p.clone(),
+                _ => Piece::ok(),
+            };
+        }
+        if c.sockets {
+            if let Some(p) = &tables {
+                problems.insert(0, p.reason.clone().unwrap_or_default());
+            }
+            let status = match &tables {
+                Some(p) => p.status,
+                None if problems.is_empty() => Status::Ok,
+                None => Status::Partial,
+            };
+            s.pieces.sockets = if problems.is_empty() {
+                Piece::ok()
+            } else {
+                Piece::new(status, problems.join("; "))
+            };
+        }
+    }
+
+    /// Fills in each socket's protocol and ends from its namespace's tables.
+    /// Returns what went wrong, if anything.
+    fn describe_sockets(
+        &self,
+        f: &Found,
+        sockets: &mut [Socket],
+        budget: &Budget,
+    ) -> Option<Piece> {
+        if sockets.is_empty() {
+            return None;
+        }
+        // On the host itself, each socket is looked at through a copy of the
+        // process's fd. A pidfd names whoever holds the pid when it is
+        // opened: it is this process only if the handle that was checked
+        // against the entity id still reads afterwards.
+        if self.paths.proc == Path::new("/proc") {
+            if let Some(src) = u32::try_from(f.dir.pid).ok().and_then(FdSource::open) {
+                if read_rel_text(&f.dir, "stat").is_ok() {
+                    for sock in sockets.iter_mut() {
+                        if let Some(&fd) = sock.fds.first() {
+                            src.describe(fd, sock);
+                        }
+                    }
+                }
+            }
+        }
+        // The rest from the socket tables. sockfs names each socket's
+        // protocol (one getxattr): only the tables that hold ours need
+        // reading. Unnamed ones (a fake /proc) send us through all of them.
+        let mut wanted: HashSet<&'static str> = HashSet::new();
+        for sock in sockets.iter_mut().filter(|s| s.transport == "unknown") {
+            let proto = sock
+                .fds
+                .first()
+                .and_then(|fd| sock_proto(&self.paths.proc, f.dir.pid, *fd));
+            let table = match proto.as_deref() {
+                Some("TCP") => Some("tcp"),
+                Some("TCPv6") => Some("tcp6"),
+                Some("UDP") => Some("udp"),
+                Some("UDPv6") => Some("udp6"),
+                Some("UNIX") => Some("unix"),
+                Some(other) => {
+                    sock.transport = other.to_ascii_lowercase();
+                    None
+                }
+                None => {
+                    wanted.extend(["tcp", "tcp6", "udp", "udp6", "unix"]);
+                    None
+                }
+            };
+            wanted.extend(table);
+        }
+        let mut left: HashSet<u64> = sockets
+            .iter()
+            .filter(|s| s.transport == "unknown")
+            .map(|s| s.inode)
+            .collect();
+        for table in ["tcp", "tcp6", "udp", "udp6", "unix"] {
+            if left.is_empty() {
+                break;
+            }
+            if !wanted.contains(table) {
+                continue;
+            }
+            if budget.spent() {
+                return Some(budget.piece("reading the socket tables"));
+            }
+            let file = match f.dir.open_relative(format!("net/{table}")) {
+                Ok(file) => file,
+                Err(e) => {
+                    let status = classify(&e);
+                    return Some(Piece::new(
+                        if status == Status::Gone {
+                            Status::Gone
+                        } else {
+                            Status::Partial
+                        },
+                        format!("net/{table}: {}", describe(status, &e)),
+                    ));
+                }
+            };
+            let unix = table == "unix";
+            let mut reader = BufReader::with_capacity(64 * 1024, file);
+            let mut line = String::new();
+            let mut n = 0u64;
+            loop {
+                line.clear();
+                match reader.read_line(&mut line) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        let status = io_status(&e);
+                        return Some(Piece::new(
+                            Status::Partial,
+                            format!("net/{table}: {}", describe(status, &e)),
+                        ));
+                    }
+                }
+                n += 1;
+                if n % 256 == 0 && budget.spent() {
+                    return Some(budget.piece(&format!("reading net/{table}")));
+                }
+                let Some(inode) = tables::inode_of(&line, unix) else {
+                    continue;
+                };
+                if !left.remove(&inode) {
+                    continue;
+                }
+                let Some(sock) = sockets.iter_mut().find(|s| s.inode == inode) else {
+                    continue;
+                };
+                if unix {
+                    if let Some(row) = tables::parse_unix(&line) {
+                        sock.transport = "unix".into();
+                        sock.state = Some(row.state);
+                        sock.path = row.path;
+                    }
+                } else if let Some(row) = tables::parse_inet(&line) {
+                    let udp = table.starts_with("udp");
+                    sock.transport = if udp { "udp" } else { "tcp" }.into();
+                    sock.ip_version = Some(if table.ends_with('6') { "ipv6" } else { "ipv4" });
+                    sock.state = Some(tables::inet_state(row.state, udp));
+                    sock.local = Some(row.local);
+                    sock.remote = Some(row.remote);
+                }
+                if left.is_empty() {
+                    break;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A socket before the tables describe it.
+fn bare_socket(inode: u64) -> Socket {
+    Socket {
+        fds: Vec::new(),
+        inode,
+        transport: "unknown".into(),
+        ip_version: None,
+        local: None,
+        remote: None,
+        state: None,
+        path: None,
+    }
+}
+
+/// What an fd of stdio refers to.
+fn stdio_target(t: &FDTarget) -> StdioTarget {
+    match t {
+        FDTarget::Socket(inode) => StdioTarget::Socket(Box::new(bare_socket(*inode))),
+        FDTarget::Pipe(inode) => StdioTarget::Pipe(*inode),
+        FDTarget::Path(p) => {
+            let s = lossy(p);
+            if s.starts_with("/dev/pts/") || s.starts_with("/dev/tty") || s == "/dev/console" {
+                StdioTarget::Tty(s)
+            } else if s.starts_with("/dev/") {
+                StdioTarget::Device(s)
+            } else {
+                StdioTarget::File(s)
+            }
+        }
+        FDTarget::AnonInode(s) => StdioTarget::Other(format!("anon_inode:{s}")),
+        FDTarget::MemFD(s) => StdioTarget::Other(format!("memfd:{s}")),
+        FDTarget::Net(i) => StdioTarget::Other(format!("net:[{i}]")),
+        FDTarget::Other(s, i) => StdioTarget::Other(format!("{s}:[{i}]")),
+        FDTarget::Unknown(a, b) => StdioTarget::Other(format!("{a}:{b}")),
+    }
+}
+
+/// The kernel's name for the protocol of a socket fd ("TCP", "UDPv6",
+/// "UNIX", "NETLINK"...), from sockfs's attribute.
+fn sock_proto(proc_root: &Path, pid: i32, fd: u32) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = proc_root
+        .join(pid.to_string())
+        .join("fd")
+        .join(fd.to_string());
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut buf = [0u8; 64];
+    // SAFETY: both pointers are valid for the lengths given.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"system.sockprotoname".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    let name = &buf[..n];
+    let name = name.strip_suffix(b"\0").unwrap_or(name);
+    Some(String::from_utf8_lossy(name).into_owned())
+}
