@@ -258,8 +258,14 @@ fn add_snapshot(top: &mut Map<String, Value>, r: snapshot::Rendered) {
                 // Another program than the record's runs now (an execve
                 // since): what describes the program is that one's, not the
                 // record's, and stays apart as a whole.
-                let exe = from_proc.get("executable");
-                if exe.is_some() && p.get("executable").is_some_and(|e| Some(e) != exe) {
+                // A binary deleted after it started (a common attacker
+                // habit) reads "PATH (deleted)" in /proc: the same program.
+                let program = |v: Option<&Value>| {
+                    v.and_then(Value::as_str)
+                        .map(|e| e.strip_suffix(" (deleted)").unwrap_or(e).to_owned())
+                };
+                let exe = program(from_proc.get("executable"));
+                if exe.is_some() && program(p.get("executable")).is_some_and(|e| Some(e) != exe) {
                     for key in PROGRAM_FIELDS {
                         if let Some(v) = from_proc.remove(key) {
                             spill.insert(key.into(), v);

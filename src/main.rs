@@ -21,7 +21,7 @@ use audetect::pipeline::Pipeline;
 use audetect::proc::{LiveProc, NoProc};
 use audetect::receive::{self, Batch, Receiver, Source};
 use audetect::rulefile::{self, Rule};
-use audetect::snapshot::{self, LiveSnapshotter, NotTaken, Snapshotter};
+use audetect::snapshot::{self, LiveSnapshotter, NotTaken, OnWorker, Snapshotter};
 use audetect::status;
 use audetect::timefmt;
 use serde_json::json;
@@ -831,9 +831,14 @@ fn start_outputs(config: &Config, host: &str) -> Result<Outputs, output::OutputE
 /// `[snapshot] enabled = false`, nothing (the alert says so).
 fn snapshotter(config: &config::SnapshotConfig) -> Box<dyn Snapshotter> {
     if config.enabled {
-        Box::new(LiveSnapshotter::new(
-            snapshot::Paths::host(),
-            config.clone(),
+        // The wait covers the budget, which the snapshot keeps to between
+        // reads, and some slack; a read blocked past it is given up on.
+        Box::new(OnWorker::new(
+            Box::new(LiveSnapshotter::new(
+                snapshot::Paths::host(),
+                config.clone(),
+            )),
+            config.time_budget * 2 + Duration::from_millis(20),
         ))
     } else {
         Box::new(NotTaken("disabled ([snapshot] enabled = false)"))

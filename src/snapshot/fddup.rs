@@ -6,6 +6,7 @@
 use std::mem::{size_of, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
 
 use super::{tables, Endpoint, Socket};
 
@@ -31,7 +32,8 @@ impl FdSource {
     }
 
     /// Fills in `sock` (protocol, both ends, state) from the process's `fd`;
-    /// false if that could not be done.
+    /// false if that could not be done, or if `fd` is no longer the socket
+    /// `sock.inode` that was listed (the process closed or replaced it).
     pub fn describe(&self, fd: u32, sock: &mut Socket) -> bool {
         // SAFETY: pidfd_getfd with a pidfd we own, a target fd number and no
         // flags; returns a new fd (close-on-exec) or -1.
@@ -40,8 +42,13 @@ impl FdSource {
             return false;
         };
         // SAFETY: a new fd from the kernel, ours alone; closed on drop.
-        let dup = unsafe { OwnedFd::from_raw_fd(raw) };
-        describe_socket(dup.as_raw_fd(), sock)
+        let dup = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+        // A socket first (getsockopt fails on anything else without asking
+        // its file system, which fstat of a FUSE file would, and its server
+        // could stall), then the very one listed.
+        let same = getsockopt_int(dup.as_raw_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN).is_some()
+            && dup.metadata().is_ok_and(|m| m.ino() == sock.inode);
+        same && describe_socket(dup.as_raw_fd(), sock)
     }
 }
 
@@ -271,10 +278,31 @@ mod tests {
         let Some(src) = FdSource::open(std::process::id()) else {
             return; // no pidfd here (kernel < 5.3, seccomp)
         };
-        let mut s = bare(1);
-        if src.describe(listener.as_raw_fd() as u32, &mut s) {
-            assert_eq!((s.transport.as_str(), s.state), ("tcp", Some("LISTEN")));
+        // SAFETY: pidfd_getfd on our own pidfd and fd; the copy is closed.
+        let probe = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_getfd,
+                src.pidfd.as_raw_fd(),
+                listener.as_raw_fd(),
+                0,
+            )
+        };
+        if probe < 0 {
+            return; // no pidfd_getfd here (kernel < 5.6, seccomp, an LSM)
         }
+        // SAFETY: the copy just made, ours alone.
+        drop(unsafe { OwnedFd::from_raw_fd(probe as RawFd) });
+        let fd = listener.as_raw_fd() as u32;
+        let inode = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .ino();
+        let mut s = bare(inode);
+        assert!(src.describe(fd, &mut s));
+        assert_eq!((s.transport.as_str(), s.state), ("tcp", Some("LISTEN")));
+        // The fd no longer holds the socket that was listed: not described.
+        let mut other = bare(inode + 1);
+        assert!(!src.describe(fd, &mut other), "another socket's fd");
+        assert_eq!(other.transport, "unknown");
         assert!(!src.describe(999_999, &mut bare(2)), "no such fd");
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -78,10 +78,13 @@ pub struct LiveSnapshotter {
 
 impl LiveSnapshotter {
     pub fn new(paths: Paths, config: SnapshotConfig) -> Self {
-        let btime = read_small(&paths.proc.join("stat")).ok().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("btime "))
-                .and_then(|v| v.trim().parse().ok())
+        // Line by line: on a host with many CPUs and interrupts, the lines
+        // before btime alone are far over SMALL_FILE_MAX.
+        let btime = File::open(paths.proc.join("stat")).ok().and_then(|f| {
+            io::BufReader::new(f)
+                .lines()
+                .map_while(Result::ok)
+                .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
         });
         LiveSnapshotter {
             paths,
@@ -174,14 +177,6 @@ fn describe(status: Status, e: &dyn std::fmt::Display) -> String {
         Status::Denied => format!("permission denied ({e})"),
         _ => e.to_string(),
     }
-}
-
-fn read_small(path: &Path) -> io::Result<String> {
-    let mut s = String::new();
-    File::open(path)?
-        .take(SMALL_FILE_MAX as u64)
-        .read_to_string(&mut s)?;
-    Ok(s)
 }
 
 /// Reads at most `max` bytes; true when there was more.
@@ -639,6 +634,27 @@ impl LiveSnapshotter {
                 return budget.piece(&format!("hashed {done} of {} bytes", meta.size()));
             }
         }
+        // Hashed is what was read: a file changed meanwhile (or cut short)
+        // must neither be reported nor cached under the key taken before.
+        let after = reader.get_ref().metadata();
+        let unchanged = after.is_ok_and(|m| {
+            (
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            ) == (key.size, key.mtime.0, key.mtime.1, key.ctime.0, key.ctime.1)
+        });
+        if !unchanged || done != meta.size() {
+            return Piece::new(
+                Status::Unavailable,
+                format!(
+                    "exe: the file changed while being hashed ({done} of {} bytes read)",
+                    meta.size()
+                ),
+            );
+        }
         let hex: String = hasher
             .finalize()
             .iter()
@@ -655,8 +671,8 @@ impl LiveSnapshotter {
     /// The login sessions of utmp, newest first, within max_sessions.
     fn sessions(&self, s: &mut Snapshot) -> Piece {
         let path = &self.paths.utmp;
-        let bytes = match File::open(path).and_then(|f| read_bounded(f, HOST_FILE_MAX)) {
-            Ok((b, _)) => b,
+        let (bytes, more) = match File::open(path).and_then(|f| read_bounded(f, HOST_FILE_MAX)) {
+            Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Piece::new(
                     Status::Unavailable,
@@ -694,6 +710,15 @@ impl LiveSnapshotter {
             logins.truncate(self.config.max_sessions);
         }
         s.sessions = logins.into_iter().map(|(_, l)| l).collect();
+        if more {
+            return Piece::new(
+                Status::Partial,
+                format!(
+                    "{} is over {HOST_FILE_MAX} bytes: only the logins of its first {HOST_FILE_MAX} were read",
+                    path.display()
+                ),
+            );
+        }
         Piece::ok()
     }
 }

@@ -10,6 +10,9 @@ mod live;
 mod render;
 mod tables;
 mod utmp;
+mod worker;
+
+pub use worker::OnWorker;
 
 #[cfg(test)]
 mod tests;

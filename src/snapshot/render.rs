@@ -340,11 +340,15 @@ fn drop_tail<T>(v: &mut Vec<T>, keep: usize, excess: usize, size: impl Fn(&T) ->
 const MIN_ARG: usize = 64;
 
 /// Records a drop made for the size cap; a second drop of the same part
-/// replaces the first's note.
+/// replaces the first's note, never a bound's (max_sessions...) before it.
 fn note(s: &mut Snapshot, part: &str, what: String) {
     let line = format!("{part}: {what} (max_alert_bytes)");
     match s.dropped.last_mut() {
-        Some(last) if last.starts_with(&format!("{part}:")) => *last = line,
+        Some(last)
+            if last.starts_with(&format!("{part}:")) && last.ends_with("(max_alert_bytes)") =>
+        {
+            *last = line
+        }
         _ => s.dropped.push(line),
     }
 }
@@ -442,7 +446,7 @@ fn shorten_args(s: &mut Snapshot, excess: usize) -> bool {
     let Some(args) = &mut s.process.args else {
         return false;
     };
-    let before_len: usize = args.iter().map(|a| a.len()).sum();
+    let before = (args.len(), args.iter().map(|a| a.len()).sum::<usize>());
     let mut freed = 0;
     while args.len() > 1 && freed < excess {
         if let Some(a) = args.pop() {
@@ -465,7 +469,8 @@ fn shorten_args(s: &mut Snapshot, excess: usize) -> bool {
         }
     }
     let after_len: usize = args.iter().map(|a| a.len()).sum();
-    if after_len == before_len {
+    // Empty arguments free bytes too: a count that changed is a cut.
+    if (args.len(), after_len) == before {
         return false;
     }
     let kept = args.len();

@@ -760,6 +760,44 @@ fn a_missing_utmp_is_said_and_not_an_error() {
     assert_eq!(snap.pieces.process.status, Status::Ok);
 }
 
+#[test]
+fn boot_time_is_found_past_a_long_proc_stat() {
+    let (host, _) = reverse_shell_host();
+    // Many CPUs and interrupts: the lines before btime alone are tens of KB.
+    let cpus: String = (0..512)
+        .map(|i| format!("cpu{i} 1 2 3 4 5 6 7 8 9 10\n"))
+        .collect();
+    let intr = format!("intr {}\n", "0 ".repeat(8000));
+    std::fs::write(
+        host.root.join("proc/stat"),
+        format!("cpu 1 2 3\n{cpus}{intr}btime {BTIME}\n"),
+    )
+    .unwrap();
+    let snap = host.snapshotter(config()).take(&target(500, 100, 400));
+    let start = crate::timefmt::rfc3339_millis(BTIME + 100 / procfs::ticks_per_second(), 0);
+    assert_eq!(snap.process.start.as_deref(), Some(start.as_str()));
+    assert!(snap.ancestry.iter().all(|b| b.start.is_some()));
+}
+
+#[test]
+fn a_utmp_over_its_bound_is_read_in_part_and_says_so() {
+    let (host, _) = reverse_shell_host();
+    let one = utmp_record(7, 310, "tty1", "root", "", (BTIME + 60) as u32);
+    let records = (4 << 20) / one.len() + 2;
+    std::fs::write(host.root.join("utmp"), one.repeat(records)).unwrap();
+    let snap = host.snapshotter(config()).take(&target(500, 100, 400));
+    assert_eq!(snap.pieces.sessions.status, Status::Partial);
+    assert!(snap
+        .pieces
+        .sessions
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("only the logins of its first"));
+    assert!(snap.sessions_total < records);
+    assert_eq!(snap.sessions.len(), config().max_sessions);
+}
+
 // ---- in the alert -------------------------------------------------------
 
 /// Hands the pipeline a fixed snapshot and records the targets it was asked for.
@@ -892,6 +930,18 @@ fn the_snapshot_lands_in_ecs_fields_without_clobbering_audit_ones() {
     assert_eq!(s["process"]["leads_session"], true);
     // The audit events are untouched.
     assert_eq!(a["events"][1]["process"]["executable"], "/tmp/actor");
+    // The record's program, deleted since it started: still the same
+    // program, so its command line and hash fill the top.
+    let mut snap = host.snapshotter(config()).take(&target(500, 100, 400));
+    snap.process.executable = Some("/tmp/actor (deleted)".into());
+    let (docs, _, _) = alerts_with(snap, usize::MAX);
+    let p = &docs[0]["process"];
+    assert_eq!(p["executable"], "/tmp/actor");
+    assert_eq!(p["command_line"], "/bin/rsh -i", "{p:#}");
+    assert_eq!(
+        docs[0]["audetect"]["snapshot"]["process"]["executable"],
+        "/tmp/actor (deleted)"
+    );
 }
 
 #[test]
@@ -964,4 +1014,38 @@ fn a_shrunk_command_line_keeps_its_head() {
     assert!(shrink(&mut s, 5_000));
     let kept = s.process.args.as_ref().unwrap()[0].len();
     assert!((64..10_000).contains(&kept), "{kept}");
+}
+
+#[test]
+fn the_size_cap_keeps_the_notes_of_the_bounds() {
+    let (host, _) = reverse_shell_host();
+    let c = SnapshotConfig {
+        max_sessions: 1,
+        ..config()
+    };
+    let mut s = host.snapshotter(c).take(&target(500, 100, 400));
+    assert_eq!(s.dropped, ["sessions: 1 of 2 listed (max_sessions)"]);
+    assert!(shrink(&mut s, 1));
+    assert!(s.sessions.is_empty());
+    assert_eq!(s.dropped.len(), 2, "{:?}", s.dropped);
+    assert!(s.dropped[1].starts_with("sessions:") && s.dropped[1].ends_with("(max_alert_bytes)"));
+}
+
+#[test]
+fn empty_arguments_dropped_for_the_cap_are_marked() {
+    let mut s = big_snapshot();
+    s.sessions.clear();
+    s.ancestry.clear();
+    s.sockets.truncate(1);
+    s.leaders = Leaders::default();
+    s.process.args_truncated = false;
+    s.process.args = Some(vec!["/bin/rsh".into(), String::new(), String::new()]);
+    assert!(shrink(&mut s, 1));
+    assert_eq!(s.process.args.as_ref().map(Vec::len), Some(2));
+    assert!(s.process.args_truncated);
+    assert!(
+        s.dropped.iter().any(|d| d.starts_with("process.args:")),
+        "{:?}",
+        s.dropped
+    );
 }

@@ -2,7 +2,11 @@
 //! protocol, ends and state, from a copy of the fd or its namespace's tables.
 
 use std::collections::HashSet;
+use std::ffi::CString;
+use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use procfs::process::FDTarget;
@@ -77,6 +81,22 @@ impl LiveSnapshotter {
             problems.push(format!("{unreadable} fd(s) closed while being read"));
         }
         s.sockets_total = if c.sockets { sockets.len() } else { 0 };
+        // stdio's sockets first, then by fd, within max_sockets (stdio's
+        // always kept): the budget is not spent on sockets that would be
+        // dropped anyway.
+        sockets.sort_by_key(|s| (s.fds.iter().all(|&fd| fd > 2), s.fds[0]));
+        let on_stdio = sockets
+            .iter()
+            .filter(|k| k.fds.iter().any(|&fd| fd <= 2))
+            .count();
+        if c.sockets && sockets.len() > c.max_sockets {
+            s.dropped.push(format!(
+                "sockets: {} of {} listed (max_sockets)",
+                c.max_sockets,
+                sockets.len()
+            ));
+        }
+        sockets.truncate(c.max_sockets.max(on_stdio));
         let tables = self.describe_sockets(f, &mut sockets, budget);
         let mut stdio_has_socket = false;
         for slot in &mut stdio {
@@ -87,16 +107,7 @@ impl LiveSnapshotter {
                 }
             }
         }
-        // stdio's sockets first, then by fd, within max_sockets.
-        sockets.sort_by_key(|s| (s.fds.iter().all(|&fd| fd > 2), s.fds[0]));
-        if sockets.len() > c.max_sockets {
-            s.dropped.push(format!(
-                "sockets: {} of {} listed (max_sockets)",
-                c.max_sockets,
-                sockets.len()
-            ));
-            sockets.truncate(c.max_sockets);
-        }
+        sockets.truncate(c.max_sockets);
         if c.sockets {
             s.sockets = sockets;
         }
@@ -144,6 +155,10 @@ impl LiveSnapshotter {
             if let Some(src) = u32::try_from(f.dir.pid).ok().and_then(FdSource::open) {
                 if read_rel_text(&f.dir, "stat").is_ok() {
                     for sock in sockets.iter_mut() {
+                        // What is left undescribed, the tables below mark.
+                        if budget.spent() {
+                            break;
+                        }
                         if let Some(&fd) = sock.fds.first() {
                             src.describe(fd, sock);
                         }
@@ -155,11 +170,16 @@ impl LiveSnapshotter {
         // protocol (one getxattr): only the tables that hold ours need
         // reading. Unnamed ones (a fake /proc) send us through all of them.
         let mut wanted: HashSet<&'static str> = HashSet::new();
+        // Through the checked handle: a pid reused since cannot be read.
+        let fd_dir = f.dir.open_relative("fd").ok();
         for sock in sockets.iter_mut().filter(|s| s.transport == "unknown") {
-            let proto = sock
-                .fds
-                .first()
-                .and_then(|fd| sock_proto(&self.paths.proc, f.dir.pid, *fd));
+            if budget.spent() {
+                return Some(budget.piece("naming the sockets' protocols"));
+            }
+            let proto = match (&fd_dir, sock.fds.first()) {
+                (Some(dir), Some(&fd)) => sock_proto(dir, fd, sock.inode),
+                _ => None,
+            };
             let table = match proto.as_deref() {
                 Some("TCP") => Some("tcp"),
                 Some("TCPv6") => Some("tcp6"),
@@ -297,14 +317,52 @@ fn stdio_target(t: &FDTarget) -> StdioTarget {
 }
 
 /// The kernel's name for the protocol of a socket fd ("TCP", "UDPv6",
-/// "UNIX", "NETLINK"...), from sockfs's attribute.
-fn sock_proto(proc_root: &Path, pid: i32, fd: u32) -> Option<String> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = proc_root
-        .join(pid.to_string())
-        .join("fd")
-        .join(fd.to_string());
-    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+/// "UNIX", "NETLINK"...), from sockfs's attribute. The fd is reached with
+/// O_PATH, which opens nothing (a FIFO or a FUSE file the process put in
+/// its place meanwhile would block an open or a getxattr), and must still
+/// be the socket listed.
+fn sock_proto(fd_dir: &File, fd: u32, inode: u64) -> Option<String> {
+    let name = CString::new(fd.to_string()).ok()?;
+    // SAFETY: a valid directory fd and NUL-terminated name; returns a new
+    // fd or -1.
+    let raw = unsafe {
+        libc::openat(
+            fd_dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: a new fd from the kernel, ours alone; closed on drop.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    // Cached attributes only (AT_STATX_DONT_SYNC): fstat would ask a FUSE
+    // file's server, which could stall.
+    let mut stx = MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: a valid fd, an empty NUL-terminated path with AT_EMPTY_PATH,
+    // and a buffer of the struct's size.
+    let rc = unsafe {
+        libc::statx(
+            file.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+            libc::STATX_TYPE | libc::STATX_INO,
+            stx.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: zero-initialized, then written by the kernel.
+    let stx = unsafe { stx.assume_init() };
+    let socket = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFSOCK;
+    if !socket || stx.stx_ino != inode {
+        return None;
+    }
+    // getxattr does not take an O_PATH fd; our own fd's link names the
+    // same socket, which nothing can swap.
+    let path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
     let mut buf = [0u8; 64];
     // SAFETY: both pointers are valid for the lengths given.
     let n = unsafe {
@@ -316,7 +374,30 @@ fn sock_proto(proc_root: &Path, pid: i32, fd: u32) -> Option<String> {
         )
     };
     let n = usize::try_from(n).ok()?;
-    let name = &buf[..n];
+    let name = buf.get(..n)?;
     let name = name.strip_suffix(b"\0").unwrap_or(name);
     Some(String::from_utf8_lossy(name).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// This very process's fd directory stands in for the target's.
+    #[test]
+    fn a_socket_is_named_only_while_its_fd_still_holds_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = listener.as_raw_fd() as u32;
+        let inode = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .ino();
+        let dir = File::open("/proc/self/fd").unwrap();
+        assert_eq!(sock_proto(&dir, fd, inode).as_deref(), Some("TCP"));
+        assert_eq!(sock_proto(&dir, fd, inode + 1), None, "another socket");
+        let file = File::open("/proc/self/stat").unwrap();
+        let not_socket = file.as_raw_fd() as u32;
+        let ino = file.metadata().unwrap().ino();
+        assert_eq!(sock_proto(&dir, not_socket, ino), None, "not a socket");
+    }
 }
