@@ -309,7 +309,7 @@ fn kernel_records_lost_by_the_kernel_are_counted_and_logged() {
     let Some(lock) = kernel_lock(name) else {
         return;
     };
-    let _backlog = BacklogRestored(audit_state().backlog_limit);
+    let backlog = BacklogRestored(audit_state().backlog_limit);
     auditctl(&["-b", "1"]);
     let d = Daemon::start(lock, "[kernel]\nbacklog_limit = 1\nbacklog_wait_time = 0\n");
     let p = ports();
@@ -330,7 +330,11 @@ fn kernel_records_lost_by_the_kernel_are_counted_and_logged() {
     let logged = wait_for(Duration::from_secs(15), || {
         d.log().contains("records lost by the kernel").then_some(())
     });
-    let (log, _lock) = d.stop_keeping_lock();
+    let (log, lock) = d.stop_keeping_lock();
+    // Restored while the lock is held, so the next kernel test starts from
+    // the original limit.
+    drop(backlog);
+    drop(lock);
     let stats = stats.unwrap_or_else(|| panic!("no kernel loss counted:\n{log}"));
     assert!(logged.is_some(), "no loss logged:\n{log}");
     // With a backlog of one, each event's first record gets through and
@@ -352,7 +356,7 @@ fn kernel_with_the_default_wait_a_burst_through_a_tiny_backlog_loses_nothing() {
         found.backlog_wait_time > 0,
         "this test needs the kernel's boot backlog_wait_time (60 s), found 0"
     );
-    let _backlog = BacklogRestored(found.backlog_limit);
+    let backlog = BacklogRestored(found.backlog_limit);
     auditctl(&["-b", "1"]);
     let d = Daemon::start(lock, "[kernel]\nbacklog_limit = 1\n");
     let lost = || AuditSocket::open().unwrap().status().unwrap().lost;
@@ -370,7 +374,11 @@ fn kernel_with_the_default_wait_a_burst_through_a_tiny_backlog_loses_nothing() {
         d.wait_alert_for(*pid);
     }
     let lost_after = lost();
-    let (log, _lock) = d.stop_keeping_lock();
+    let (log, lock) = d.stop_keeping_lock();
+    // Restored while the lock is held, so the next kernel test starts from
+    // the original limit.
+    drop(backlog);
+    drop(lock);
     assert_eq!(lost_after, lost_before, "records lost:\n{log}");
     assert!(!log.contains("records lost by the kernel"), "{log}");
 }
