@@ -957,6 +957,9 @@ struct Supervisor {
     kernel_lost_at_start: u32,
     kernel_lost: u32,
     logged: status::Stats,
+    /// audetect handed the socket to another audit daemon: once none is
+    /// registered any more, it registers again.
+    handed_over: bool,
 }
 
 impl Supervisor {
@@ -992,6 +995,7 @@ impl Supervisor {
             kernel_lost_at_start: initial_lost,
             kernel_lost: initial_lost,
             logged: status::Stats::default(),
+            handed_over: false,
         }
     }
 
@@ -1005,7 +1009,8 @@ impl Supervisor {
         if self.last_watch.elapsed() >= self.watch_interval {
             self.last_watch = Instant::now();
             self.watch_handover(receiver);
-            self.watch_kernel(session, outputs);
+            let daemon_pid = self.watch_kernel(session, outputs);
+            self.watch_reclaim(receiver, daemon_pid);
         }
         if self.last_log.elapsed() >= Duration::from_secs(10) {
             self.last_log = Instant::now();
@@ -1033,16 +1038,38 @@ impl Supervisor {
              audetect handed the socket over and now listens on the multicast group: start that daemon again and both will run"
         );
         self.stats.source = "multicast".into();
+        self.handed_over = true;
     }
 
-    fn watch_kernel(&mut self, session: &mut Session, outputs: &Outputs) {
+    /// After a hand-over: when the kernel shows no audit daemon any more (it
+    /// stopped), ask the receive thread to register again, and report it
+    /// once it has.
+    fn watch_reclaim(&mut self, receiver: &Receiver, daemon_pid: Option<u32>) {
+        if receiver.counters.reclaimed.swap(false, Ordering::Relaxed) {
+            log::info!(
+                "the audit daemon audetect had handed the socket to is gone: registered as the audit daemon again"
+            );
+            self.stats.source = "unicast".into();
+            self.handed_over = false;
+        }
+        if self.handed_over
+            && daemon_pid == Some(0)
+            && !receiver.counters.unicast.load(Ordering::Relaxed)
+        {
+            receiver.counters.reclaim.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Returns the registered audit daemon's pid, when the check could read it.
+    fn watch_kernel(&mut self, session: &mut Session, outputs: &Outputs) -> Option<u32> {
         let repair = match session.check_and_repair() {
             Ok(r) => r,
             Err(e) => {
                 log::error!("checking the audit rules and status: {e}");
-                return;
+                return None;
             }
         };
+        let daemon_pid = repair.daemon_pid;
         self.kernel_lost = repair.lost;
         let mut reports = Vec::new();
         if repair.reenabled {
@@ -1079,6 +1106,7 @@ impl Supervisor {
                 action, &message, details, &self.host, now,
             ));
         }
+        Some(daemon_pid)
     }
 
     fn collect(

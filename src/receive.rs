@@ -110,6 +110,11 @@ pub struct ReceiveCounters {
     /// The last process that asked to become the audit daemon while we
     /// were (0: none); the socket was handed over to let it in next time.
     pub handed_over_to: std::sync::atomic::AtomicU32,
+    /// Set by the supervisor when the daemon we handed over to is gone:
+    /// the receive thread (which owns the socket) registers again.
+    pub reclaim: AtomicBool,
+    /// Registered again after a hand-over, for the supervisor to report.
+    pub reclaimed: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -287,6 +292,39 @@ fn hand_over(sock: &mut AuditSocket, body: &[u8], counters: &ReceiveCounters) {
     counters.handed_over_to.store(pid, Ordering::Relaxed);
 }
 
+/// Registers again as the audit daemon after the one we handed over to went
+/// away, and leaves the multicast group, so that records neither go to the
+/// kernel log nor arrive twice.
+fn reclaim(sock: &mut AuditSocket, counters: &ReceiveCounters) {
+    if counters.unicast.load(Ordering::Relaxed) {
+        return;
+    }
+    match sock.register_daemon() {
+        Ok(()) => {}
+        // Another daemon got there first: stay beside it.
+        Err(e) if e.errno() == Some(libc::EEXIST) => {
+            log::info!(
+                "another audit daemon registered first: audetect stays on the multicast group"
+            );
+            return;
+        }
+        Err(e) => {
+            log::warn!("cannot register again as the audit daemon: {e}");
+            return;
+        }
+    }
+    if let Err(e) = sock.leave_multicast() {
+        // Registered and on the group, every record would come twice.
+        log::warn!("cannot leave the multicast group ({e}); staying a multicast listener");
+        if let Err(e) = sock.unregister_daemon() {
+            log::warn!("cannot unregister as the audit daemon: {e}");
+        }
+        return;
+    }
+    counters.unicast.store(true, Ordering::Relaxed);
+    counters.reclaimed.store(true, Ordering::Relaxed);
+}
+
 fn drain(
     mut sock: AuditSocket,
     tx: SyncSender<Batch>,
@@ -296,6 +334,9 @@ fn drain(
 ) -> AuditSocket {
     let mut batch = Batch::new();
     while !stop.load(Ordering::Relaxed) {
+        if counters.reclaim.swap(false, Ordering::Relaxed) {
+            reclaim(&mut sock, &counters);
+        }
         // Wait for the first record of a batch; then take what else is ready
         // without waiting, and pass the batch on when the socket is empty.
         let first = batch.is_empty();

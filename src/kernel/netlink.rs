@@ -205,6 +205,12 @@ impl AuditSocket {
             .map_err(|e| KernelError::io("join AUDIT_NLGRP_READLOG", e))
     }
 
+    pub fn leave_multicast(&mut self) -> Result<(), KernelError> {
+        self.socket
+            .drop_membership(AUDIT_NLGRP_READLOG)
+            .map_err(|e| KernelError::io("leave AUDIT_NLGRP_READLOG", e))
+    }
+
     /// Asks for a receive buffer of `bytes` and returns the size obtained (as
     /// getsockopt reports it, which Linux doubles for bookkeeping).
     /// SO_RCVBUFFORCE (root, CAP_NET_ADMIN) may exceed net.core.rmem_max;

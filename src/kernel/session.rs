@@ -104,6 +104,8 @@ pub struct Repair {
     pub locked: bool,
     /// The kernel's count of lost records, as of this check.
     pub lost: u32,
+    /// The registered audit daemon's pid, as of this check (0: none).
+    pub daemon_pid: u32,
 }
 
 impl Session {
@@ -347,6 +349,7 @@ impl Session {
         let mut repair = Repair::default();
         let status = self.socket.status()?;
         repair.lost = status.lost;
+        repair.daemon_pid = status.pid;
         if status.enabled == AUDIT_LOCKED {
             if !self.lock_reported {
                 self.lock_reported = true;

@@ -285,3 +285,48 @@ fn kernel_auditd_starting_after_audetect_gets_the_socket_on_its_next_start() {
         )
     );
 }
+
+/// After handing the socket to auditd, audetect registers again once auditd
+/// stops: otherwise no daemon would be registered and the kernel would print
+/// every record to its log, while audetect still read them on multicast.
+#[test]
+fn kernel_audetect_registers_again_when_the_daemon_it_gave_way_to_stops() {
+    let name = "kernel_audetect_registers_again_when_the_daemon_it_gave_way_to_stops";
+    let Some(lock) = kernel_lock(name) else {
+        return;
+    };
+    if !Path::new("/usr/sbin/auditd").exists() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI needs auditd"
+        );
+        eprintln!("SKIPPED {name}: /usr/sbin/auditd is not installed");
+        return;
+    }
+    let d = Daemon::start(lock, "[kernel]\nwatch_interval = \"200ms\"\n");
+    let first = Auditd::launch(name, None, true);
+    assert!(first.is_none(), "auditd registered beside a live audetect");
+    let auditd = Auditd::start(name, None).expect("auditd registers on its next start");
+    assert_eq!(audit_state().pid, auditd.child.id());
+    auditd.stop();
+    let again = wait_for(Duration::from_secs(5), || {
+        (audit_state().pid == d.pid()).then_some(())
+    });
+    assert!(
+        again.is_some(),
+        "audetect did not register again:\n{}",
+        d.log()
+    );
+    let said = wait_for(Duration::from_secs(5), || {
+        d.log()
+            .contains("registered as the audit daemon again")
+            .then_some(())
+    });
+    assert!(said.is_some(), "{}", d.log());
+    // Records still arrive, once each: one alert, and no record seen twice.
+    let p = ports();
+    let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
+    assert_eq!(d.wait_alert_for(run.pid).len(), 1);
+    d.stop();
+}
