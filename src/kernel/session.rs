@@ -59,6 +59,16 @@ struct Changes {
     backlog_wait_time: Option<Changed>,
 }
 
+impl Changes {
+    fn field_mut(&mut self, field: &str) -> &mut Option<Changed> {
+        match field {
+            "enabled" => &mut self.enabled,
+            "backlog_limit" => &mut self.backlog_limit,
+            _ => &mut self.backlog_wait_time,
+        }
+    }
+}
+
 /// The state file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct SavedState {
@@ -297,8 +307,13 @@ impl Session {
         }
 
         for rule in rules {
+            // Saved after each rule, not before: a rule that turns out to
+            // be someone else's (EEXIST) must never be in the record.
             match self.socket.add_rule(&rule) {
-                Ok(()) => self.installed.push(rule),
+                Ok(()) => {
+                    self.installed.push(rule);
+                    self.save()?;
+                }
                 Err(e) if e.errno() == Some(libc::EINVAL) => {
                     let Some(fallback) = without_saddr_fam(&rule) else {
                         return Err(KernelError::context(format!("adding rule {rule}"), e));
@@ -321,6 +336,7 @@ impl Session {
                         "kernel refused saddr_fam; installed {fallback} instead of {rule}"
                     ));
                     self.installed.push(fallback);
+                    self.save()?;
                 }
                 Err(e) if e.errno() == Some(libc::EEXIST) => {
                     // Loaded by someone else (augenrules): used, watched,
@@ -361,6 +377,7 @@ impl Session {
             self.socket.set_status(&status_change("enabled", 1))?;
             let was = self.initial.enabled;
             self.changes.enabled = (was != 1).then_some(Changed { was, set: 1 });
+            self.save()?;
             repair.reenabled = true;
         }
         let present = self.socket.list_rules()?;
@@ -400,14 +417,20 @@ impl Session {
         want: u32,
         base: u32,
     ) -> Result<Option<Changed>, KernelError> {
+        let changed = (base != want).then_some(Changed {
+            was: base,
+            set: want,
+        });
         if current != want {
+            // Written down before the kernel changes: a run killed right
+            // after still leaves the record a later start restores from
+            // (putting back a change that did not happen is harmless).
+            *self.changes.field_mut(field) = changed;
+            self.save()?;
             self.socket.set_status(&status_change(field, want))?;
             log::info!("audit {field}: {current} -> {want} while audetect runs");
         }
-        Ok((base != want).then_some(Changed {
-            was: base,
-            set: want,
-        }))
+        Ok(changed)
     }
 
     fn stop_inner(&mut self) -> Result<(), KernelError> {
