@@ -329,16 +329,7 @@ fn selftest_own_pipeline(port: u16) -> Result<String> {
         let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
     }
     let rules = rulefile::load(true, &[], &fields::schema())?;
-    let mut pipeline = Pipeline::new(
-        LiveProc::new(),
-        rules,
-        config.detection.max_pending_events,
-        host_name(),
-    );
-    pipeline.set_snapshots(
-        snapshotter(&config.snapshot),
-        config.snapshot.max_alert_bytes,
-    );
+    let mut pipeline = live_pipeline(&config, rules, host_name());
     let outcome = spawn_selftest_actor(port).and_then(|pid| {
         println!("child {pid} connected and called setsid()");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -584,16 +575,7 @@ fn plugin(path: Option<&Path>) -> Result<()> {
     // thread (none has started yet).
     drop_capabilities(&caps::KEEP_PLUGIN);
     let outputs = start_outputs(&config, &host).context("starting outputs")?;
-    let mut pipeline = Pipeline::new(
-        LiveProc::new(),
-        rules,
-        config.detection.max_pending_events,
-        host,
-    );
-    pipeline.set_snapshots(
-        snapshotter(&config.snapshot),
-        config.snapshot.max_alert_bytes,
-    );
+    let mut pipeline = live_pipeline(&config, rules, host);
     log::info!(
         "plugin mode: reading auditd's event stream on stdin, {} detection rule(s); the audit rules are auditd's to load (see audetect rules)",
         pipeline.rules().count()
@@ -740,16 +722,7 @@ fn run(path: Option<&Path>) -> Result<()> {
         }
     };
     let host_for_alerts = host.clone();
-    let mut pipeline = Pipeline::new(
-        LiveProc::new(),
-        rules,
-        config.detection.max_pending_events,
-        host,
-    );
-    pipeline.set_snapshots(
-        snapshotter(&config.snapshot),
-        config.snapshot.max_alert_bytes,
-    );
+    let mut pipeline = live_pipeline(&config, rules, host);
     for rule in pipeline.rules() {
         log::info!("detection rule {:?} ({})", rule.name, rule.origin);
     }
@@ -825,6 +798,21 @@ fn start_outputs(config: &Config, host: &str) -> Result<Outputs, output::OutputE
         config.jsonl.enabled.then_some(&config.jsonl),
         host,
     )
+}
+
+/// The pipeline of `run` and `plugin`: live processes, with snapshots.
+fn live_pipeline(config: &Config, rules: Vec<Rule>, host: String) -> Pipeline<LiveProc> {
+    let mut pipeline = Pipeline::new(
+        LiveProc::new(),
+        rules,
+        config.detection.max_pending_events,
+        host,
+    );
+    pipeline.set_snapshots(
+        snapshotter(&config.snapshot),
+        config.snapshot.max_alert_bytes,
+    );
+    pipeline
 }
 
 /// What takes each alert's triage snapshot: /proc of this host, or, with

@@ -131,29 +131,19 @@ impl ProcSource for LiveProc {
         // every socket of the namespace.
         let path = std::ffi::CString::new(format!("/proc/{pid}/fd/{fd}"))
             .map_err(|_| ProcError::Unavailable("bad path".into()))?;
-        let mut buf = [0u8; 64];
-        // SAFETY: both pointers are valid for the lengths given.
-        let n = unsafe {
-            libc::getxattr(
-                path.as_ptr(),
-                c"system.sockprotoname".as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOENT | libc::ESRCH) => Err(ProcError::Gone(pid)),
-                Some(libc::EACCES | libc::EPERM) => Err(ProcError::Denied(pid)),
-                Some(libc::ENODATA | libc::EOPNOTSUPP) => {
-                    Ok(Transport::Other("not a socket".into()))
+        let name = match socket_protocol(&path) {
+            Ok(name) => name,
+            Err(e) => {
+                return match e.raw_os_error() {
+                    Some(libc::ENOENT | libc::ESRCH) => Err(ProcError::Gone(pid)),
+                    Some(libc::EACCES | libc::EPERM) => Err(ProcError::Denied(pid)),
+                    Some(libc::ENODATA | libc::EOPNOTSUPP) => {
+                        Ok(Transport::Other("not a socket".into()))
+                    }
+                    _ => Err(ProcError::Unavailable(e.to_string())),
                 }
-                _ => Err(ProcError::Unavailable(e.to_string())),
-            };
-        }
-        let name = &buf[..n as usize];
-        let name = String::from_utf8_lossy(name.strip_suffix(b"\0").unwrap_or(name)).into_owned();
+            }
+        };
         Ok(if name.starts_with("TCP") || name.starts_with("MPTCP") {
             Transport::Tcp
         } else {
@@ -191,6 +181,25 @@ impl ProcSource for LiveProc {
         let n = unsafe { libc::poll(&mut pfd, 1, 0) };
         n == 0
     }
+}
+
+/// The protocol name sockfs gives the socket at `path` (a /proc fd link):
+/// "TCP", "UDPv6", ... ENODATA or EOPNOTSUPP when it is not a socket.
+pub fn socket_protocol(path: &std::ffi::CStr) -> std::io::Result<String> {
+    let mut buf = [0u8; 64];
+    // SAFETY: both pointers are valid for the lengths given.
+    let n = unsafe {
+        libc::getxattr(
+            path.as_ptr(),
+            c"system.sockprotoname".as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| std::io::Error::last_os_error())?;
+    let name = buf.get(..n).unwrap_or(&buf);
+    let name = name.strip_suffix(b"\0").unwrap_or(name);
+    Ok(String::from_utf8_lossy(name).into_owned())
 }
 
 /// For replay: the processes behind the records are not ours to look at.

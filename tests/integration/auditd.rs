@@ -9,6 +9,21 @@ use std::time::Duration;
 use crate::daemon::{actor, audit_state, ports, run_actor, Daemon};
 use crate::util::{kernel_lock, wait_for, TempDir};
 
+/// Whether Debian's auditd is here; outside CI a test without it skips and
+/// says why, in CI it fails.
+fn auditd_installed(test: &str) -> bool {
+    if Path::new("/usr/sbin/auditd").exists() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "{test}: CI needs auditd (tests/run installs it)"
+    );
+    eprintln!("SKIPPED {test}: /usr/sbin/auditd is not installed");
+    false
+}
+
 /// A foreground auditd registered as the audit daemon, stopped on drop.
 struct Auditd {
     child: Child,
@@ -24,13 +39,7 @@ impl Auditd {
     /// Starts auditd and returns None if it exits without registering
     /// (another daemon held the audit socket).
     fn launch(test: &str, plugin: Option<&str>, allow_refusal: bool) -> Option<Auditd> {
-        if !Path::new("/usr/sbin/auditd").exists() {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "{test}: CI needs auditd (tests/run installs it)"
-            );
-            eprintln!("SKIPPED {test}: /usr/sbin/auditd is not installed");
+        if !auditd_installed(test) {
             return None;
         }
         let dir = TempDir::new("auditd");
@@ -237,13 +246,7 @@ fn kernel_auditd_starting_after_audetect_gets_the_socket_on_its_next_start() {
     let Some(lock) = kernel_lock(name) else {
         return;
     };
-    if !Path::new("/usr/sbin/auditd").exists() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI needs auditd"
-        );
-        eprintln!("SKIPPED {name}: /usr/sbin/auditd is not installed");
+    if !auditd_installed(name) {
         return;
     }
     let mut d = Daemon::start(lock, "");
@@ -295,13 +298,7 @@ fn kernel_audetect_registers_again_when_the_daemon_it_gave_way_to_stops() {
     let Some(lock) = kernel_lock(name) else {
         return;
     };
-    if !Path::new("/usr/sbin/auditd").exists() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI needs auditd"
-        );
-        eprintln!("SKIPPED {name}: /usr/sbin/auditd is not installed");
+    if !auditd_installed(name) {
         return;
     }
     let d = Daemon::start(lock, "[kernel]\nwatch_interval = \"200ms\"\n");

@@ -363,20 +363,7 @@ fn sock_proto(fd_dir: &File, fd: u32, inode: u64) -> Option<String> {
     // getxattr does not take an O_PATH fd; our own fd's link names the
     // same socket, which nothing can swap.
     let path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
-    let mut buf = [0u8; 64];
-    // SAFETY: both pointers are valid for the lengths given.
-    let n = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            c"system.sockprotoname".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    let n = usize::try_from(n).ok()?;
-    let name = buf.get(..n)?;
-    let name = name.strip_suffix(b"\0").unwrap_or(name);
-    Some(String::from_utf8_lossy(name).into_owned())
+    crate::proc::socket_protocol(&path).ok()
 }
 
 #[cfg(test)]
