@@ -214,16 +214,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     fn bare(inode: u64) -> Socket {
-        Socket {
-            fds: Vec::new(),
-            inode,
-            transport: "unknown".into(),
-            ip_version: None,
-            local: None,
-            remote: None,
-            state: None,
-            path: None,
-        }
+        Socket::bare(inode)
     }
 
     /// Our own sockets, described as another process's would be.

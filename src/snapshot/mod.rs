@@ -190,6 +190,20 @@ pub struct Socket {
 }
 
 impl Socket {
+    /// A socket known by its inode only, before the tables describe it.
+    pub fn bare(inode: u64) -> Socket {
+        Socket {
+            fds: Vec::new(),
+            inode,
+            transport: "unknown".into(),
+            ip_version: None,
+            local: None,
+            remote: None,
+            state: None,
+            path: None,
+        }
+    }
+
     pub fn is_inet(&self) -> bool {
         self.ip_version.is_some()
     }

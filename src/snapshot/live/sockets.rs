@@ -69,7 +69,7 @@ impl LiveSnapshotter {
                     Some(s) => s.fds.push(fd),
                     None => sockets.push(Socket {
                         fds: vec![fd],
-                        ..bare_socket(inode)
+                        ..Socket::bare(inode)
                     }),
                 }
             }
@@ -279,24 +279,10 @@ impl LiveSnapshotter {
     }
 }
 
-/// A socket before the tables describe it.
-fn bare_socket(inode: u64) -> Socket {
-    Socket {
-        fds: Vec::new(),
-        inode,
-        transport: "unknown".into(),
-        ip_version: None,
-        local: None,
-        remote: None,
-        state: None,
-        path: None,
-    }
-}
-
 /// What an fd of stdio refers to.
 fn stdio_target(t: &FDTarget) -> StdioTarget {
     match t {
-        FDTarget::Socket(inode) => StdioTarget::Socket(Box::new(bare_socket(*inode))),
+        FDTarget::Socket(inode) => StdioTarget::Socket(Box::new(Socket::bare(*inode))),
         FDTarget::Pipe(inode) => StdioTarget::Pipe(*inode),
         FDTarget::Path(p) => {
             let s = lossy(p);
