@@ -13,8 +13,9 @@ see a trade-off; --auditd also runs the loop under Debian's auditd with
 audetect's rules, backlog_limit 8192 and backlog_wait_time 0 (the comparison
 in issue 6). Holds the kernel test lock; audetect restores the audit state at
 its stop, and the auditd phase removes its rules and restores the status."""
-import argparse, fcntl, json, os, re, signal, socket, statistics, subprocess, sys, tempfile, threading, time
-from datetime import datetime
+import argparse, json, os, re, signal, socket, subprocess, threading, time
+
+from benchlib import kernel_lock, pct, setup, start_audetect, ts, write_config
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("--seconds", type=float, default=5)
@@ -23,14 +24,9 @@ ap.add_argument("--auditd", action="store_true")
 ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
 args = ap.parse_args()
 
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.chdir(root)
-subprocess.run(["cargo", "build", "--release", "--locked", "-q"], check=True)
-tmp = tempfile.mkdtemp(prefix="audetect-flood-")
+tmp, actor = setup()
 flood = os.path.join(tmp, "flood")
-actor = os.path.join(tmp, "actor")
 subprocess.run(["cc", "-O2", "-o", flood, "bench/flood.c"], check=True)
-subprocess.run(["cc", "-O", "-pthread", "-o", actor, "tests/actor/actor.c"], check=True)
 hz = os.sysconf("SC_CLK_TCK")
 
 
@@ -94,15 +90,6 @@ def attacks(listener, n, spacing):
     return at
 
 
-def ts(s):
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-
 def latencies(alerts_path, setsid_at):
     """Alert creation time from the setsid record's time and from setsid()'s return."""
     rec, act = [], []
@@ -129,8 +116,7 @@ def delta(before, after, key):
     return int(after.get(key, "0").split()[0]) - int(before.get(key, "0").split()[0])
 
 
-lock = open("/run/lock/audetect-tests.lock", "w")
-fcntl.flock(lock, fcntl.LOCK_EX)
+lock = kernel_lock()
 found = status()
 if found.get("pid", "0") != "0":
     print("note: an audit daemon (pid %s) is registered: audetect will listen on multicast beside it" % found["pid"])
@@ -149,22 +135,11 @@ print("  root loop: %.0f calls/s; non-root loop: %.0f calls/s" % (base_root, bas
 # audetect with its built-in defaults for everything that touches the kernel;
 # only the outputs differ (JSON lines to read alerts back, no syslog), and the
 # seed rule's max_signals is raised so every attack alerts.
-alerts = os.path.join(tmp, "alerts.jsonl")
-rules = os.path.join(tmp, "rules")
-os.mkdir(rules)
-seed = open("rules/suspicious_network_connection_attempt_by_root.toml").read()
-open(os.path.join(rules, "seed.toml"), "w").write(seed.replace("max_signals = 100", "max_signals = 100000"))
-cfg = os.path.join(tmp, "audetect.toml")
 kernel = "".join("%s = %s\n" % tuple(kv.split("=", 1)) for kv in args.set)
-open(cfg, "w").write('[kernel]\n%s[detection]\nbuiltin_rules = false\nrule_paths = ["%s"]\n[output.syslog]\nenabled = false\n'
-                     '[output.jsonl]\nenabled = true\npath = "%s"\n' % (kernel, rules, alerts))
+cfg, alerts = write_config(tmp, before="[kernel]\n" + kernel)
 print("\n== audetect run, default kernel settings%s" % (" with " + ", ".join(args.set) if args.set else ""))
-err = open(os.path.join(tmp, "stderr"), "w+")
-d = subprocess.Popen(["target/release/audetect", "run", "--config", cfg], stderr=err)
+d, err = start_audetect(cfg, tmp)
 try:
-    while "ready:" not in open(err.name).read():
-        time.sleep(0.05)
-        assert d.poll() is None, open(err.name).read()
     listener = Listener()
     s0 = status()
     print("  kernel while audetect runs: backlog_limit %s, backlog_wait_time %s, pid %s" %
@@ -203,7 +178,7 @@ try:
 finally:
     d.send_signal(signal.SIGTERM)
     d.wait(timeout=30)
-for line in open(err.name).read().strip().splitlines():
+for line in open(err).read().strip().splitlines():
     if "warning" in line or "error" in line or "stopped" in line:
         print("  " + line)
 

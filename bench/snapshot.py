@@ -11,34 +11,17 @@ With FRESH_EXE=BYTES in the environment, every shell runs its own copy of
 the actor padded to BYTES, so that each alert hashes an executable it has
 not seen (the hash cache otherwise makes repeats free).
 Holds the kernel test lock; the daemon's own clean stop restores audit state."""
-import fcntl, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
+import json, os, signal, socket, statistics, subprocess, sys, time
+
+from benchlib import kernel_lock, pct, setup, start_audetect, write_config
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 100
 extra = sys.argv[2].replace("\\n", "\n") if len(sys.argv) > 2 else ""
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.chdir(root)
-subprocess.run(["cargo", "build", "--release", "--locked", "-q"], check=True)
-tmp = tempfile.mkdtemp(prefix="audetect-bench-")
-actor = os.path.join(tmp, "actor")
-subprocess.run(["cc", "-O", "-pthread", "-o", actor, "tests/actor/actor.c"], check=True)
-alerts = os.path.join(tmp, "alerts.jsonl")
-cfg = os.path.join(tmp, "audetect.toml")
-# The built-in rule with max_signals raised, so every scenario alerts.
-rules = os.path.join(tmp, "rules")
-os.mkdir(rules)
-seed = open("rules/suspicious_network_connection_attempt_by_root.toml").read()
-open(os.path.join(rules, "seed.toml"), "w").write(seed.replace("max_signals = 100", "max_signals = 100000"))
-open(cfg, "w").write('[detection]\nrule_paths = ["%s"]\n[output.syslog]\nenabled = false\n'
-                     '[output.jsonl]\nenabled = true\npath = "%s"\n[snapshot]\n%s\n' % (rules, alerts, extra))
-
-lock = open("/run/lock/audetect-tests.lock", "w")
-fcntl.flock(lock, fcntl.LOCK_EX)
-err = open(os.path.join(tmp, "stderr"), "w+")
-d = subprocess.Popen(["target/release/audetect", "run", "--config", cfg], stderr=err)
+tmp, actor = setup()
+cfg, alerts = write_config(tmp, after="[snapshot]\n%s\n" % extra)
+lock = kernel_lock()
+d, err = start_audetect(cfg, tmp)
 try:
-    while "ready:" not in open(err.name).read():
-        time.sleep(0.05)
-        assert d.poll() is None, open(err.name).read()
     l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1024)
     port = l.getsockname()[1]
     fresh = int(os.environ.get("FRESH_EXE", "0"))
@@ -62,10 +45,6 @@ try:
 finally:
     d.send_signal(signal.SIGTERM)
     d.wait(timeout=15)
-
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 durations, sizes, statuses = [], [], {}
 for line in open(alerts):
