@@ -7,6 +7,19 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::output::{JsonlSettings, SyslogSettings};
+use crate::receive::ReceiveSettings;
+use crate::snapshot::SnapshotSettings;
+
+// Each section's type belongs to the stage it configures; the config file
+// only builds them. These are their names as the file's sections.
+pub use crate::output::{
+    JsonlSettings as JsonlConfig, SyslogFormat, SyslogSettings as SyslogConfig, SyslogTarget,
+};
+pub use crate::receive::ReceiveMode;
+pub use crate::rulefile::DEFAULT_RULE_DIR;
+pub use crate::snapshot::SnapshotSettings as SnapshotConfig;
+
 /// Where the daemon looks when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/audetect/audetect.toml";
 
@@ -258,9 +271,29 @@ fn default_jsonl_path() -> String {
 pub struct Config {
     pub kernel: KernelConfig,
     pub detection: DetectionConfig,
-    pub syslog: SyslogConfig,
-    pub jsonl: JsonlConfig,
-    pub snapshot: SnapshotConfig,
+    pub syslog: SyslogSettings,
+    pub jsonl: JsonlSettings,
+    pub snapshot: SnapshotSettings,
+}
+
+impl Config {
+    /// What the receive edge takes from `[kernel]`.
+    pub fn receive_settings(&self) -> ReceiveSettings {
+        ReceiveSettings {
+            mode: self.kernel.mode,
+            receive_buffer: self.kernel.receive_buffer,
+        }
+    }
+
+    /// The syslog output, if enabled.
+    pub fn syslog_output(&self) -> Option<&SyslogSettings> {
+        self.syslog.enabled.then_some(&self.syslog)
+    }
+
+    /// The JSON lines output, if enabled.
+    pub fn jsonl_output(&self) -> Option<&JsonlSettings> {
+        self.jsonl.enabled.then_some(&self.jsonl)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -281,18 +314,6 @@ pub struct KernelConfig {
     pub priority_boost: u32,
 }
 
-/// How records reach us: as the registered audit daemon or as a multicast listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReceiveMode {
-    /// Register as the audit daemon when none is, else listen on multicast.
-    Auto,
-    Unicast,
-    Multicast,
-}
-
-/// Where rules come from when `rule_paths` is not set.
-pub const DEFAULT_RULE_DIR: &str = "/etc/audetect/rules.d";
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectionConfig {
     pub builtin_rules: bool,
@@ -301,35 +322,6 @@ pub struct DetectionConfig {
     /// Events each rule may hold in unfinished sequences (about 1 KiB each);
     /// past it the oldest partial sequences are dropped and counted.
     pub max_pending_events: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyslogConfig {
-    pub enabled: bool,
-    pub target: SyslogTarget,
-    pub format: SyslogFormat,
-    pub facility: u8,
-    pub queue_size: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyslogTarget {
-    Unix(PathBuf),
-    Udp(String),
-    Tcp(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SyslogFormat {
-    Rfc5424,
-    Rfc3164,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct JsonlConfig {
-    pub enabled: bool,
-    /// `None` is standard output.
-    pub path: Option<PathBuf>,
 }
 
 /// Executables larger than this are not hashed by default.
@@ -343,27 +335,6 @@ pub const SMALL_ALERT_BYTES: usize = 7680;
 pub const LARGE_ALERT_BYTES: usize = 65536;
 /// The largest UDP payload (IPv4), less room for the syslog header.
 const UDP_ALERT_BYTES: usize = 65000;
-
-/// `[snapshot]`: the triage snapshot taken when a rule matches.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SnapshotConfig {
-    pub enabled: bool,
-    /// The time one snapshot may take; pieces not done by then are marked.
-    pub time_budget: Duration,
-    /// The largest alert document, in bytes, that the snapshot may grow an
-    /// alert to; past it, its lowest-priority parts are dropped and marked.
-    pub max_alert_bytes: usize,
-    pub process: bool,
-    pub hash: bool,
-    pub hash_max_bytes: u64,
-    pub ancestry: bool,
-    pub max_ancestors: usize,
-    pub sockets: bool,
-    pub max_sockets: usize,
-    pub stdio: bool,
-    pub sessions: bool,
-    pub max_sessions: usize,
-}
 
 impl Default for Config {
     fn default() -> Self {
@@ -400,85 +371,147 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         origin: origin.to_owned(),
         message: e.to_string().trim_end().to_owned(),
     })?;
-    let invalid =
-        |span: std::ops::Range<usize>, key: &'static str, message: String| ConfigError::Invalid {
-            origin: origin.to_owned(),
-            line: line_of(text, span.start),
+    let at = Located { text, origin };
+    let kernel = kernel_section(&raw.kernel, &at)?;
+    let detection = detection_section(&raw.detection, &at)?;
+    let syslog = syslog_section(&raw.output.syslog, &at)?;
+    let jsonl = jsonl_section(&raw.output.jsonl);
+    let snapshot = snapshot_section(&raw.snapshot, &syslog, &at)?;
+    Ok(Config {
+        kernel,
+        detection,
+        syslog,
+        jsonl,
+        snapshot,
+    })
+}
+
+/// The text being parsed, to name the line of a bad value.
+struct Located<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Located<'_> {
+    fn invalid(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &'static str,
+        message: String,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin.to_owned(),
+            line: line_of(self.text, span.start),
             key,
             message,
-        };
+        }
+    }
 
-    let mode = match raw.kernel.mode.get_ref().as_str() {
+    /// A duration within `range`, named in the message as `lowest`..`highest`.
+    fn duration(
+        &self,
+        value: &Spanned<String>,
+        key: &'static str,
+        range: std::ops::RangeInclusive<Duration>,
+        bounds: (&str, &str),
+    ) -> Result<Duration, ConfigError> {
+        parse_duration(value.get_ref())
+            .filter(|d| range.contains(d))
+            .ok_or_else(|| {
+                self.invalid(
+                    value.span(),
+                    key,
+                    format!(
+                        "{:?} is not a duration from \"{}\" to \"{}\" (a number and ms or s)",
+                        value.get_ref(),
+                        bounds.0,
+                        bounds.1
+                    ),
+                )
+            })
+    }
+}
+
+fn kernel_section(raw: &RawKernel, at: &Located) -> Result<KernelConfig, ConfigError> {
+    let mode = match raw.mode.get_ref().as_str() {
         "auto" => ReceiveMode::Auto,
         "unicast" => ReceiveMode::Unicast,
         "multicast" => ReceiveMode::Multicast,
         other => {
-            return Err(invalid(
-                raw.kernel.mode.span(),
+            return Err(at.invalid(
+                raw.mode.span(),
                 "kernel.mode",
                 format!("{other:?} is not one of \"auto\", \"unicast\", \"multicast\""),
             ))
         }
     };
-    let receive_buffer = &raw.kernel.receive_buffer;
+    let receive_buffer = &raw.receive_buffer;
     if *receive_buffer.get_ref() < 65536 {
-        return Err(invalid(
+        return Err(at.invalid(
             receive_buffer.span(),
             "kernel.receive_buffer",
             "must be at least 65536 bytes".into(),
         ));
     }
-
-    let boost = &raw.kernel.priority_boost;
+    let boost = &raw.priority_boost;
     if *boost.get_ref() > 20 {
-        return Err(invalid(
+        return Err(at.invalid(
             boost.span(),
             "kernel.priority_boost",
             "must be from 0 to 20".into(),
         ));
     }
-    let watch = &raw.kernel.watch_interval;
-    let watch_interval = parse_duration(watch.get_ref())
-        .filter(|d| (Duration::from_millis(100)..=Duration::from_secs(60)).contains(d))
-        .ok_or_else(|| {
-            invalid(
-                watch.span(),
-                "kernel.watch_interval",
-                format!(
-                    "{:?} is not a duration from \"100ms\" to \"60s\" (a number and ms or s)",
-                    watch.get_ref()
-                ),
-            )
-        })?;
-    let max_pending = &raw.detection.max_pending_events;
+    let watch_interval = at.duration(
+        &raw.watch_interval,
+        "kernel.watch_interval",
+        Duration::from_millis(100)..=Duration::from_secs(60),
+        ("100ms", "60s"),
+    )?;
+    Ok(KernelConfig {
+        enable: raw.enable,
+        backlog_limit: raw.backlog_limit,
+        backlog_wait_time: raw.backlog_wait_time,
+        mode,
+        receive_buffer: *receive_buffer.get_ref(),
+        watch_interval,
+        priority_boost: *boost.get_ref(),
+    })
+}
+
+fn detection_section(raw: &RawDetection, at: &Located) -> Result<DetectionConfig, ConfigError> {
+    let max_pending = &raw.max_pending_events;
     if *max_pending.get_ref() < 100 {
-        return Err(invalid(
+        return Err(at.invalid(
             max_pending.span(),
             "detection.max_pending_events",
             "must be at least 100".into(),
         ));
     }
-    let detection = DetectionConfig {
+    Ok(DetectionConfig {
         max_pending_events: *max_pending.get_ref(),
-        builtin_rules: raw.detection.builtin_rules,
+        builtin_rules: raw.builtin_rules,
         rule_paths: raw
-            .detection
             .rule_paths
             .clone()
             .unwrap_or_else(|| vec![DEFAULT_RULE_DIR.to_owned()])
             .into_iter()
             .map(PathBuf::from)
             .collect(),
-    };
+    })
+}
 
-    let s = &raw.output.syslog;
-    let target = parse_target(s.target.get_ref())
-        .map_err(|m| invalid(s.target.span(), "output.syslog.target", m))?;
-    let format = match s.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+fn syslog_section(raw: &RawSyslog, at: &Located) -> Result<SyslogSettings, ConfigError> {
+    let target = parse_target(raw.target.get_ref())
+        .map_err(|m| at.invalid(raw.target.span(), "output.syslog.target", m))?;
+    let format = match raw
+        .format
+        .as_ref()
+        .map(|f| (f.get_ref().as_str(), f.span()))
+    {
         Some(("rfc5424", _)) => SyslogFormat::Rfc5424,
         Some(("rfc3164", _)) => SyslogFormat::Rfc3164,
         Some((other, span)) => {
-            return Err(invalid(
+            return Err(at.invalid(
                 span,
                 "output.syslog.format",
                 format!("{other:?} is not one of \"rfc5424\", \"rfc3164\""),
@@ -490,83 +523,63 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         None if matches!(target, SyslogTarget::Unix(_)) => SyslogFormat::Rfc3164,
         None => SyslogFormat::Rfc5424,
     };
-    let facility = facility_code(s.facility.get_ref()).ok_or_else(|| {
-        invalid(
-            s.facility.span(),
+    let facility = facility_code(raw.facility.get_ref()).ok_or_else(|| {
+        at.invalid(
+            raw.facility.span(),
             "output.syslog.facility",
             format!(
                 "{:?} is not a syslog facility (kern, user, daemon, auth, authpriv, local0..local7, ...)",
-                s.facility.get_ref()
+                raw.facility.get_ref()
             ),
         )
     })?;
-    if *s.queue_size.get_ref() == 0 {
-        return Err(invalid(
-            s.queue_size.span(),
+    if *raw.queue_size.get_ref() == 0 {
+        return Err(at.invalid(
+            raw.queue_size.span(),
             "output.syslog.queue_size",
             "must be at least 1".into(),
         ));
     }
-
-    let snapshot = snapshot_config(&raw.snapshot, s.enabled, &target, &invalid)?;
-
-    let j = &raw.output.jsonl;
-    Ok(Config {
-        kernel: KernelConfig {
-            enable: raw.kernel.enable,
-            backlog_limit: raw.kernel.backlog_limit,
-            backlog_wait_time: raw.kernel.backlog_wait_time,
-            mode,
-            receive_buffer: *receive_buffer.get_ref(),
-            watch_interval,
-            priority_boost: *boost.get_ref(),
-        },
-        detection,
-        syslog: SyslogConfig {
-            enabled: s.enabled,
-            target,
-            format,
-            facility,
-            queue_size: *s.queue_size.get_ref(),
-        },
-        jsonl: JsonlConfig {
-            enabled: j.enabled,
-            path: (j.path != "-").then(|| PathBuf::from(&j.path)),
-        },
-        snapshot,
+    Ok(SyslogSettings {
+        enabled: raw.enabled,
+        target,
+        format,
+        facility,
+        queue_size: *raw.queue_size.get_ref(),
     })
 }
 
-fn snapshot_config(
+fn jsonl_section(raw: &RawJsonl) -> JsonlSettings {
+    JsonlSettings {
+        enabled: raw.enabled,
+        path: (raw.path != "-").then(|| PathBuf::from(&raw.path)),
+    }
+}
+
+/// `[snapshot]`; its size cap defaults to what the syslog target's usual
+/// reader accepts.
+fn snapshot_section(
     raw: &RawSnapshot,
-    syslog_enabled: bool,
-    target: &SyslogTarget,
-    invalid: &dyn Fn(std::ops::Range<usize>, &'static str, String) -> ConfigError,
-) -> Result<SnapshotConfig, ConfigError> {
-    let budget = &raw.time_budget;
-    let time_budget = parse_duration(budget.get_ref())
-        .filter(|d| (Duration::from_millis(1)..=Duration::from_secs(1)).contains(d))
-        .ok_or_else(|| {
-            invalid(
-                budget.span(),
-                "snapshot.time_budget",
-                format!(
-                    "{:?} is not a duration from \"1ms\" to \"1s\" (a number and ms or s)",
-                    budget.get_ref()
-                ),
-            )
-        })?;
-    let udp = syslog_enabled && matches!(target, SyslogTarget::Udp(_));
+    syslog: &SyslogSettings,
+    at: &Located,
+) -> Result<SnapshotSettings, ConfigError> {
+    let time_budget = at.duration(
+        &raw.time_budget,
+        "snapshot.time_budget",
+        Duration::from_millis(1)..=Duration::from_secs(1),
+        ("1ms", "1s"),
+    )?;
+    let udp = syslog.enabled && matches!(syslog.target, SyslogTarget::Udp(_));
     let max_alert_bytes = match &raw.max_alert_bytes {
         Some(v) if *v.get_ref() < 1024 => {
-            return Err(invalid(
+            return Err(at.invalid(
                 v.span(),
                 "snapshot.max_alert_bytes",
                 "must be at least 1024".into(),
             ))
         }
         Some(v) if udp && *v.get_ref() > UDP_ALERT_BYTES => {
-            return Err(invalid(
+            return Err(at.invalid(
                 v.span(),
                 "snapshot.max_alert_bytes",
                 format!("at most {UDP_ALERT_BYTES} with a udp: syslog target (one datagram carries at most 65507 bytes)"),
@@ -575,17 +588,19 @@ fn snapshot_config(
         Some(v) => *v.get_ref(),
         // rsyslog truncates messages past its maxMessageSize, 8 KiB unless
         // raised, and it is the usual reader of both the local socket and UDP.
-        None if syslog_enabled && !matches!(target, SyslogTarget::Tcp(_)) => SMALL_ALERT_BYTES,
+        None if syslog.enabled && !matches!(syslog.target, SyslogTarget::Tcp(_)) => {
+            SMALL_ALERT_BYTES
+        }
         None => LARGE_ALERT_BYTES,
     };
     let bounded = |v: &Spanned<usize>, key: &'static str, max: usize| {
         if (1..=max).contains(v.get_ref()) {
             Ok(*v.get_ref())
         } else {
-            Err(invalid(v.span(), key, format!("must be from 1 to {max}")))
+            Err(at.invalid(v.span(), key, format!("must be from 1 to {max}")))
         }
     };
-    Ok(SnapshotConfig {
+    Ok(SnapshotSettings {
         enabled: raw.enabled,
         time_budget,
         max_alert_bytes,

@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod caps;
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod eql;
 pub mod fields;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::config::{KernelConfig, ReceiveMode};
 use crate::kernel::{AuditSocket, KernelError, RecvOutcome};
 
 /// Netlink and audit control messages (acks, AUDIT_GET replies) are below
@@ -96,6 +95,43 @@ pub enum Source {
     Multicast,
 }
 
+/// `[kernel]` mode: how records reach us, as the registered audit daemon or
+/// as a multicast listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveMode {
+    /// Register as the audit daemon when none is, else listen on multicast.
+    Auto,
+    Unicast,
+    Multicast,
+}
+
+/// What the receive edge needs from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveSettings {
+    pub mode: ReceiveMode,
+    /// Asked for the socket's receive buffer, in bytes.
+    pub receive_buffer: usize,
+}
+
+/// What the receive thread tells the daemon about the socket it owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveEvent {
+    /// A process asked to become the audit daemon while we were: the
+    /// socket was handed over (unregistered, now on multicast) to let it in
+    /// next time.
+    HandedOver { pid: u32 },
+    /// Registered as the audit daemon again after a hand-over.
+    Reclaimed,
+}
+
+/// What the daemon asks of the receive thread, which owns the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveCommand {
+    /// The daemon we handed over to is gone: register again.
+    Reclaim,
+}
+
+/// Plain counters, read by the daemon for its stats.
 #[derive(Debug, Default)]
 pub struct ReceiveCounters {
     pub datagrams: AtomicU64,
@@ -105,16 +141,6 @@ pub struct ReceiveCounters {
     pub foreign: AtomicU64,
     /// Records longer than the receive buffer, cut short.
     pub truncated: AtomicU64,
-    /// Still the registered audit daemon (false once handed over).
-    pub unicast: AtomicBool,
-    /// The last process that asked to become the audit daemon while we
-    /// were (0: none); the socket was handed over to let it in next time.
-    pub handed_over_to: std::sync::atomic::AtomicU32,
-    /// Set by the supervisor when the daemon we handed over to is gone:
-    /// the receive thread (which owns the socket) registers again.
-    pub reclaim: AtomicBool,
-    /// Registered again after a hand-over, for the supervisor to report.
-    pub reclaimed: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,10 +156,15 @@ pub enum ReceiveError {
 }
 
 pub struct Receiver {
+    /// How records arrived when the thread started; hand-overs are told
+    /// through [`Receiver::next_event`].
     pub source: Source,
     pub counters: Arc<ReceiveCounters>,
     pub buffer_bytes: usize,
-    handle: JoinHandle<AuditSocket>,
+    events: mpsc::Receiver<ReceiveEvent>,
+    commands: mpsc::Sender<ReceiveCommand>,
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<(AuditSocket, Source)>,
 }
 
 /// The event socket, opened and registered (or on multicast), before its
@@ -162,7 +193,6 @@ impl OpenSocket {
         self,
         tx: SyncSender<Batch>,
         recycle: mpsc::Receiver<Batch>,
-        stop: Arc<AtomicBool>,
     ) -> Result<Receiver, ReceiveError> {
         let OpenSocket {
             sock,
@@ -170,13 +200,22 @@ impl OpenSocket {
             buffer_bytes,
         } = self;
         let counters = Arc::new(ReceiveCounters::default());
-        counters
-            .unicast
-            .store(source == Source::Unicast, Ordering::Relaxed);
-        let thread_counters = Arc::clone(&counters);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (event_tx, events) = mpsc::channel();
+        let (commands, command_rx) = mpsc::channel();
+        let thread = Drain {
+            sock,
+            unicast: source == Source::Unicast,
+            tx,
+            recycle,
+            stop: Arc::clone(&stop),
+            counters: Arc::clone(&counters),
+            events: event_tx,
+            commands: command_rx,
+        };
         let handle = std::thread::Builder::new()
             .name("receive".into())
-            .spawn(move || drain(sock, tx, recycle, stop, thread_counters))
+            .spawn(move || thread.run())
             .map_err(|error| {
                 ReceiveError::Open(KernelError::Io {
                     op: "spawn the receive thread",
@@ -187,6 +226,9 @@ impl OpenSocket {
             source,
             counters,
             buffer_bytes,
+            events,
+            commands,
+            stop,
             handle,
         })
     }
@@ -195,19 +237,18 @@ impl OpenSocket {
 impl Receiver {
     /// Opens the event socket and starts its thread at once.
     pub fn start(
-        cfg: &KernelConfig,
+        settings: &ReceiveSettings,
         daemon_pid: u32,
         tx: SyncSender<Batch>,
         recycle: mpsc::Receiver<Batch>,
-        stop: Arc<AtomicBool>,
     ) -> Result<Receiver, ReceiveError> {
-        Receiver::open(cfg, daemon_pid)?.spawn(tx, recycle, stop)
+        Receiver::open(settings, daemon_pid)?.spawn(tx, recycle)
     }
 
     /// Opens the event socket and takes the unicast or multicast path.
     /// `daemon_pid` is the registered audit daemon's pid as the kernel
     /// reported it (0: none).
-    pub fn open(cfg: &KernelConfig, daemon_pid: u32) -> Result<OpenSocket, ReceiveError> {
+    pub fn open(cfg: &ReceiveSettings, daemon_pid: u32) -> Result<OpenSocket, ReceiveError> {
         // A registered daemon that died is still the kernel's until the
         // kernel next fails to reach it; registering probes and replaces it.
         let daemon_pid = if daemon_pid != 0
@@ -254,150 +295,195 @@ impl Receiver {
         })
     }
 
-    /// Waits for the thread to see the stop flag; returns the socket so the
-    /// caller decides when to unregister (after the rules are gone).
-    pub fn join(self) -> Option<AuditSocket> {
-        self.handle.join().ok()
+    /// The next thing the receive thread reported, if any.
+    pub fn next_event(&self) -> Option<ReceiveEvent> {
+        self.events.try_recv().ok()
+    }
+
+    /// Asks the receive thread, which owns the socket, to act on it.
+    pub fn send(&self, command: ReceiveCommand) {
+        // Gone only if the thread has ended, and then there is nothing to do.
+        let _ = self.commands.send(command);
+    }
+
+    /// Ends the receive thread, then unregisters when it was the audit
+    /// daemon at the end (after a hand-over it may not be).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.join() {
+            Ok((mut sock, Source::Unicast)) => {
+                if let Err(e) = sock.unregister_daemon() {
+                    log::warn!("cannot unregister as the audit daemon: {e}");
+                }
+            }
+            Ok((_, Source::Multicast)) => {}
+            Err(_) => log::warn!("the receive thread panicked"),
+        }
     }
 }
 
-/// The kernel probes the registered daemon with AUDIT_REPLACE whenever a
-/// process asks to register (it is then refused with EEXIST while we
-/// answer). auditd starting is the usual asker: give way, so that its next
-/// start succeeds, and keep every record by listening on multicast.
-fn hand_over(sock: &mut AuditSocket, body: &[u8], counters: &ReceiveCounters) {
-    // The body is the asker's pid as a native u32, whose trailing zero
-    // bytes the receive path trimmed like a record's NUL padding.
-    if body.is_empty() || body.len() > 4 {
-        return;
-    }
-    let mut raw = [0u8; 4];
-    raw[..body.len()].copy_from_slice(body);
-    let pid = u32::from_ne_bytes(raw);
-    // Our own unregistration at stop probes us too.
-    if pid == std::process::id() || !counters.unicast.load(Ordering::Relaxed) {
-        return;
-    }
-    if let Err(e) = sock.join_multicast() {
-        log::error!(
-            "process {pid} asked to become the audit daemon; audetect stays registered because it cannot listen on multicast: {e}"
-        );
-        return;
-    }
-    if let Err(e) = sock.unregister_daemon() {
-        log::error!("process {pid} asked to become the audit daemon; cannot hand over: {e}");
-        return;
-    }
-    counters.unicast.store(false, Ordering::Relaxed);
-    counters.handed_over_to.store(pid, Ordering::Relaxed);
-}
-
-/// Registers again as the audit daemon after the one we handed over to went
-/// away, and leaves the multicast group, so that records neither go to the
-/// kernel log nor arrive twice.
-fn reclaim(sock: &mut AuditSocket, counters: &ReceiveCounters) {
-    if counters.unicast.load(Ordering::Relaxed) {
-        return;
-    }
-    match sock.register_daemon() {
-        Ok(()) => {}
-        // Another daemon got there first: stay beside it.
-        Err(e) if e.errno() == Some(libc::EEXIST) => {
-            log::info!(
-                "another audit daemon registered first: audetect stays on the multicast group"
-            );
-            return;
-        }
-        Err(e) => {
-            log::warn!("cannot register again as the audit daemon: {e}");
-            return;
-        }
-    }
-    if let Err(e) = sock.leave_multicast() {
-        // Registered and on the group, every record would come twice.
-        log::warn!("cannot leave the multicast group ({e}); staying a multicast listener");
-        if let Err(e) = sock.unregister_daemon() {
-            log::warn!("cannot unregister as the audit daemon: {e}");
-        }
-        return;
-    }
-    counters.unicast.store(true, Ordering::Relaxed);
-    counters.reclaimed.store(true, Ordering::Relaxed);
-}
-
-fn drain(
-    mut sock: AuditSocket,
+/// The receive thread's state: it alone owns the socket.
+struct Drain {
+    sock: AuditSocket,
+    /// Still the registered audit daemon (false once handed over).
+    unicast: bool,
     tx: SyncSender<Batch>,
     recycle: mpsc::Receiver<Batch>,
     stop: Arc<AtomicBool>,
     counters: Arc<ReceiveCounters>,
-) -> AuditSocket {
-    let mut batch = Batch::new();
-    while !stop.load(Ordering::Relaxed) {
-        if counters.reclaim.swap(false, Ordering::Relaxed) {
-            reclaim(&mut sock, &counters);
+    events: mpsc::Sender<ReceiveEvent>,
+    commands: mpsc::Receiver<ReceiveCommand>,
+}
+
+impl Drain {
+    /// The kernel probes the registered daemon with AUDIT_REPLACE whenever a
+    /// process asks to register (it is then refused with EEXIST while we
+    /// answer). auditd starting is the usual asker: give way, so that its next
+    /// start succeeds, and keep every record by listening on multicast.
+    fn hand_over(&mut self, body: &[u8]) {
+        // The body is the asker's pid as a native u32, whose trailing zero
+        // bytes the receive path trimmed like a record's NUL padding.
+        if body.is_empty() || body.len() > 4 {
+            return;
         }
-        // Wait for the first record of a batch; then take what else is ready
-        // without waiting, and pass the batch on when the socket is empty.
-        let first = batch.is_empty();
-        let window = &mut batch.data[batch.used..];
-        let got = if first {
-            sock.recv_raw(window)
-        } else {
-            sock.recv_raw_now(window)
-        };
-        match got {
-            Ok(RecvOutcome::Record {
-                msg_type,
-                body,
-                truncated,
-            }) => {
-                if msg_type == AUDIT_REPLACE {
-                    hand_over(&mut sock, &window[body], &counters);
-                    continue;
-                }
-                if msg_type < FIRST_RECORD_TYPE {
-                    continue;
-                }
-                if truncated {
-                    counters.truncated.fetch_add(1, Ordering::Relaxed);
-                }
-                counters.datagrams.fetch_add(1, Ordering::Relaxed);
-                let (start, end) = (batch.used + body.start, batch.used + body.end);
-                batch.records.push((msg_type, start as u32, end as u32));
-                batch.used = end;
-                if batch.full() && !pass_on(&mut batch, &tx, &recycle, &stop) {
-                    return sock;
-                }
-            }
-            Ok(RecvOutcome::Foreign { .. } | RecvOutcome::Malformed { .. }) => {
-                counters.foreign.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(RecvOutcome::Overrun) => {
-                counters.overruns.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(RecvOutcome::Timeout | RecvOutcome::Interrupted) => {
-                let heavy = batch.len() >= HEAVY_BATCH;
-                if !batch.is_empty() && !pass_on(&mut batch, &tx, &recycle, &stop) {
-                    return sock;
-                }
-                if heavy {
-                    // A stream this dense would wake us for each record
-                    // and take the CPU from kauditd, which feeds us: let
-                    // records gather a moment and read them in one go.
-                    std::thread::sleep(GATHER);
-                }
+        let mut raw = [0u8; 4];
+        raw[..body.len()].copy_from_slice(body);
+        let pid = u32::from_ne_bytes(raw);
+        // Our own unregistration at stop probes us too.
+        if pid == std::process::id() || !self.unicast {
+            return;
+        }
+        if let Err(e) = self.sock.join_multicast() {
+            log::error!(
+                "process {pid} asked to become the audit daemon; audetect stays registered because it cannot listen on multicast: {e}"
+            );
+            return;
+        }
+        if let Err(e) = self.sock.unregister_daemon() {
+            log::error!("process {pid} asked to become the audit daemon; cannot hand over: {e}");
+            return;
+        }
+        self.unicast = false;
+        let _ = self.events.send(ReceiveEvent::HandedOver { pid });
+    }
+
+    /// Registers again as the audit daemon after the one we handed over to went
+    /// away, and leaves the multicast group, so that records neither go to the
+    /// kernel log nor arrive twice.
+    fn reclaim(&mut self) {
+        if self.unicast {
+            return;
+        }
+        match self.sock.register_daemon() {
+            Ok(()) => {}
+            // Another daemon got there first: stay beside it.
+            Err(e) if e.errno() == Some(libc::EEXIST) => {
+                log::info!(
+                    "another audit daemon registered first: audetect stays on the multicast group"
+                );
+                return;
             }
             Err(e) => {
-                log::error!("reading the audit socket failed: {e}; retrying");
-                std::thread::sleep(Duration::from_millis(100));
+                log::warn!("cannot register again as the audit daemon: {e}");
+                return;
             }
         }
+        if let Err(e) = self.sock.leave_multicast() {
+            // Registered and on the group, every record would come twice.
+            log::warn!("cannot leave the multicast group ({e}); staying a multicast listener");
+            if let Err(e) = self.sock.unregister_daemon() {
+                log::warn!("cannot unregister as the audit daemon: {e}");
+            }
+            return;
+        }
+        self.unicast = true;
+        let _ = self.events.send(ReceiveEvent::Reclaimed);
     }
-    if !batch.is_empty() {
-        let _ = tx.try_send(batch);
+
+    /// Drains the socket until stopped; returns it, and how it was
+    /// receiving at the end.
+    fn run(mut self) -> (AuditSocket, Source) {
+        self.drain();
+        let source = if self.unicast {
+            Source::Unicast
+        } else {
+            Source::Multicast
+        };
+        (self.sock, source)
     }
-    sock
+
+    fn drain(&mut self) {
+        let mut batch = Batch::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            while let Ok(command) = self.commands.try_recv() {
+                match command {
+                    ReceiveCommand::Reclaim => self.reclaim(),
+                }
+            }
+            // Wait for the first record of a batch; then take what else is ready
+            // without waiting, and pass the batch on when the socket is empty.
+            let first = batch.is_empty();
+            let window = &mut batch.data[batch.used..];
+            let got = if first {
+                self.sock.recv_raw(window)
+            } else {
+                self.sock.recv_raw_now(window)
+            };
+            let counters = &self.counters;
+            match got {
+                Ok(RecvOutcome::Record {
+                    msg_type,
+                    body,
+                    truncated,
+                }) => {
+                    if msg_type == AUDIT_REPLACE {
+                        self.hand_over(&window[body]);
+                        continue;
+                    }
+                    if msg_type < FIRST_RECORD_TYPE {
+                        continue;
+                    }
+                    if truncated {
+                        counters.truncated.fetch_add(1, Ordering::Relaxed);
+                    }
+                    counters.datagrams.fetch_add(1, Ordering::Relaxed);
+                    let (start, end) = (batch.used + body.start, batch.used + body.end);
+                    batch.records.push((msg_type, start as u32, end as u32));
+                    batch.used = end;
+                    if batch.full() && !pass_on(&mut batch, &self.tx, &self.recycle, &self.stop) {
+                        return;
+                    }
+                }
+                Ok(RecvOutcome::Foreign { .. } | RecvOutcome::Malformed { .. }) => {
+                    counters.foreign.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(RecvOutcome::Overrun) => {
+                    counters.overruns.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(RecvOutcome::Timeout | RecvOutcome::Interrupted) => {
+                    let heavy = batch.len() >= HEAVY_BATCH;
+                    if !batch.is_empty()
+                        && !pass_on(&mut batch, &self.tx, &self.recycle, &self.stop)
+                    {
+                        return;
+                    }
+                    if heavy {
+                        // A stream this dense would wake us for each record
+                        // and take the CPU from kauditd, which feeds us: let
+                        // records gather a moment and read them in one go.
+                        std::thread::sleep(GATHER);
+                    }
+                }
+                Err(e) => {
+                    log::error!("reading the audit socket failed: {e}; retrying");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = self.tx.try_send(batch);
+        }
+    }
 }
 
 /// Sends the batch to the pipeline and starts a fresh one in its place.

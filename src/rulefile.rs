@@ -223,6 +223,10 @@ fn query_position(
     e
 }
 
+/// Where rules come from when the config names no `rule_paths`; a host
+/// may not have it.
+pub const DEFAULT_RULE_DIR: &str = "/etc/audetect/rules.d";
+
 /// Loads the rules in force: the built-in ones (if enabled), then every
 /// `*.toml` in `paths` (files, or directories read in name order); a file
 /// rule with a built-in rule's id replaces it. Two files with one id is an
@@ -239,7 +243,7 @@ pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<Vec<Rul
     // The file that replaced each built-in rule, so a second one is an error.
     let mut replaced_by: Vec<Option<String>> = vec![None; builtin_count];
     for path in paths {
-        let missing_ok = path.as_path() == Path::new(crate::config::DEFAULT_RULE_DIR);
+        let missing_ok = path.as_path() == Path::new(DEFAULT_RULE_DIR);
         for file in rule_files(path, missing_ok)? {
             let text = std::fs::read_to_string(&file).map_err(|source| RuleError::Read {
                 path: file.clone(),

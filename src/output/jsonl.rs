@@ -9,6 +9,14 @@ use std::sync::atomic::Ordering;
 
 use super::{Counters, OutputError};
 
+/// `[output.jsonl]`: alerts as JSON lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonlSettings {
+    pub enabled: bool,
+    /// `None` is standard output.
+    pub path: Option<PathBuf>,
+}
+
 enum Sink {
     Stdout,
     File(File),

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{JsonlConfig, SyslogConfig};
+pub use jsonl::JsonlSettings;
+pub use syslog::{SyslogFormat, SyslogSettings, SyslogTarget};
 
 use jsonl::JsonlWriter;
 use syslog::SyslogSender;
@@ -123,8 +124,8 @@ impl Outputs {
     /// retried, with alerts queued meanwhile. A JSON lines file that cannot be
     /// opened is.
     pub fn start(
-        syslog: Option<&SyslogConfig>,
-        jsonl: Option<&JsonlConfig>,
+        syslog: Option<&SyslogSettings>,
+        jsonl: Option<&JsonlSettings>,
         hostname: &str,
     ) -> Result<Outputs, OutputError> {
         let syslog = syslog.filter(|c| c.enabled);
@@ -294,7 +295,6 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SyslogFormat, SyslogTarget};
     use std::io::{BufRead, BufReader, Read};
     use std::os::unix::net::{UnixDatagram, UnixListener};
     use std::path::PathBuf;
@@ -306,8 +306,8 @@ mod tests {
         dir
     }
 
-    fn syslog(target: SyslogTarget, format: SyslogFormat, queue_size: usize) -> SyslogConfig {
-        SyslogConfig {
+    fn syslog(target: SyslogTarget, format: SyslogFormat, queue_size: usize) -> SyslogSettings {
+        SyslogSettings {
             enabled: true,
             target,
             format,
@@ -417,7 +417,7 @@ mod tests {
     fn shutdown_writes_everything_sent_to_jsonl_and_respects_deadline() {
         let dir = scratch("jsonl");
         let path = dir.join("alerts.json");
-        let jsonl = JsonlConfig {
+        let jsonl = JsonlSettings {
             enabled: true,
             path: Some(path.clone()),
         };
@@ -444,7 +444,7 @@ mod tests {
 
     #[test]
     fn disabled_outputs_are_left_out() {
-        let cfg = SyslogConfig {
+        let cfg = SyslogSettings {
             enabled: false,
             ..syslog(
                 SyslogTarget::Unix("/nonexistent/log".into()),
@@ -452,7 +452,7 @@ mod tests {
                 1,
             )
         };
-        let jsonl = JsonlConfig {
+        let jsonl = JsonlSettings {
             enabled: false,
             path: Some("/nonexistent/dir/a.json".into()),
         };
@@ -461,7 +461,7 @@ mod tests {
         out.shutdown(Duration::from_secs(1));
         let e = Outputs::start(
             None,
-            Some(&JsonlConfig {
+            Some(&JsonlSettings {
                 enabled: true,
                 ..jsonl
             }),

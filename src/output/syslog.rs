@@ -6,13 +6,35 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::config::{SyslogConfig, SyslogFormat, SyslogTarget};
-
 use super::frame;
 use super::{Alert, Counters};
+
+/// `[output.syslog]`: where and how alerts go to syslog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogSettings {
+    pub enabled: bool,
+    pub target: SyslogTarget,
+    pub format: SyslogFormat,
+    pub facility: u8,
+    pub queue_size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyslogTarget {
+    Unix(PathBuf),
+    Udp(String),
+    Tcp(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogFormat {
+    Rfc5424,
+    Rfc3164,
+}
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -65,7 +87,7 @@ pub(super) struct SyslogSender {
 }
 
 impl SyslogSender {
-    pub(super) fn new(config: &SyslogConfig, hostname: &str) -> SyslogSender {
+    pub(super) fn new(config: &SyslogSettings, hostname: &str) -> SyslogSender {
         SyslogSender {
             target: config.target.clone(),
             format: config.format,

@@ -70,7 +70,7 @@ fn builtin_loads_and_a_file_with_its_id_replaces_it() {
 
 #[test]
 fn missing_paths() {
-    let default = PathBuf::from(crate::config::DEFAULT_RULE_DIR);
+    let default = PathBuf::from(super::DEFAULT_RULE_DIR);
     if !default.exists() {
         assert_eq!(load(true, &[default], &schema()).unwrap().len(), 1);
     }

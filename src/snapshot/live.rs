@@ -14,8 +14,10 @@ use procfs::process::Process;
 use procfs::ProcError;
 use sha2::{Digest, Sha256};
 
-use super::{utmp, Id, Login, Piece, Pieces, ProcessFacts, Snapshot, Snapshotter, Status, Target};
-use crate::config::SnapshotConfig;
+use super::{
+    utmp, Id, Login, Piece, Pieces, ProcessFacts, Snapshot, SnapshotSettings, Snapshotter, Status,
+    Target,
+};
 use crate::timefmt;
 
 mod ancestry;
@@ -68,7 +70,7 @@ struct FileKey {
 /// Snapshots of live processes.
 pub struct LiveSnapshotter {
     paths: Paths,
-    config: SnapshotConfig,
+    config: SnapshotSettings,
     /// Boot time, seconds since the epoch, and clock ticks per second: to
     /// turn start times into dates.
     btime: Option<u64>,
@@ -77,7 +79,7 @@ pub struct LiveSnapshotter {
 }
 
 impl LiveSnapshotter {
-    pub fn new(paths: Paths, config: SnapshotConfig) -> Self {
+    pub fn new(paths: Paths, config: SnapshotSettings) -> Self {
         // Line by line: on a host with many CPUs and interrupts, the lines
         // before btime alone are far over SMALL_FILE_MAX.
         let btime = File::open(paths.proc.join("stat")).ok().and_then(|f| {

@@ -20,11 +20,35 @@ mod tests;
 pub use live::{LiveSnapshotter, Paths};
 pub use render::{render, shrink, Rendered};
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use crate::detect::Match;
 use crate::parse::types;
 use crate::reassemble::Event;
+
+/// `[snapshot]`: whether a snapshot is taken when a rule matches, what it
+/// reads and its bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotSettings {
+    pub enabled: bool,
+    /// The time one snapshot may take; pieces not done by then are marked.
+    pub time_budget: Duration,
+    /// The largest alert document, in bytes, that the snapshot may grow an
+    /// alert to; past it, its lowest-priority parts are dropped and marked.
+    pub max_alert_bytes: usize,
+    pub process: bool,
+    pub hash: bool,
+    pub hash_max_bytes: u64,
+    pub ancestry: bool,
+    pub max_ancestors: usize,
+    pub sockets: bool,
+    pub max_sockets: usize,
+    pub stdio: bool,
+    pub sessions: bool,
+    pub max_sessions: usize,
+}
 
 /// What happened to one piece of the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,0 +1,125 @@
+//! What the daemon runs with: the config in force, the outputs it decides
+//! on, the detection rules, and the pipeline assembled from them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{self, Config, SyslogTarget};
+use crate::fields;
+use crate::output::{OutputError, Outputs};
+use crate::pipeline::Pipeline;
+use crate::proc::{LiveProc, ProcSource};
+use crate::rulefile::{self, Rule};
+use crate::snapshot::{self, LiveSnapshotter, NotTaken, OnWorker, SnapshotSettings, Snapshotter};
+
+use super::DaemonError;
+
+/// The config in force, and whether it came from a file.
+pub fn load_config(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), DaemonError> {
+    let path = match path {
+        Some(p) => Some(p.to_owned()),
+        None => Some(PathBuf::from(config::DEFAULT_PATH)).filter(|p| p.exists()),
+    };
+    match path {
+        Some(p) => Ok((config::load(&p)?, Some(p))),
+        None => Ok((Config::default(), None)),
+    }
+}
+
+/// Decides the outputs: with no config file and no syslog socket (a
+/// container, a fresh VM), alerts go to stdout so a person sees them.
+pub fn effective_outputs(config: &mut Config, from_file: bool) {
+    if from_file || !config.syslog.enabled {
+        return;
+    }
+    if let SyslogTarget::Unix(path) = &config.syslog.target {
+        if !path.exists() {
+            eprintln!(
+                "audetect: no config file and no syslog socket at {}: printing alerts as JSON lines on stdout instead",
+                path.display()
+            );
+            config.syslog.enabled = false;
+            config.jsonl.enabled = true;
+            config.jsonl.path = None;
+        }
+    }
+}
+
+pub fn check_outputs(config: &Config) -> Result<(), DaemonError> {
+    if config.syslog_output().is_none() && config.jsonl_output().is_none() {
+        return Err(DaemonError::NoOutput);
+    }
+    Ok(())
+}
+
+/// The detection rules in force; any error in any rule refuses them all.
+pub fn load_rules(config: &Config) -> Result<Vec<Rule>, DaemonError> {
+    let d = &config.detection;
+    let rules = rulefile::load(d.builtin_rules, &d.rule_paths, &fields::schema())?;
+    if rules.is_empty() {
+        return Err(DaemonError::NoRules {
+            paths: d
+                .rule_paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    Ok(rules)
+}
+
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// The outputs the config enables, on a thread of their own.
+pub fn start_outputs(config: &Config, host: &str) -> Result<Outputs, OutputError> {
+    Outputs::start(config.syslog_output(), config.jsonl_output(), host)
+}
+
+/// The pipeline of `run`, `plugin` and `selftest`: live processes, with
+/// snapshots.
+pub fn live_pipeline(config: &Config, rules: Vec<Rule>, host: String) -> Pipeline<LiveProc> {
+    let mut pipeline = Pipeline::new(
+        LiveProc::new(),
+        rules,
+        config.detection.max_pending_events,
+        host,
+    );
+    pipeline.set_snapshots(
+        snapshotter(&config.snapshot),
+        config.snapshot.max_alert_bytes,
+    );
+    pipeline
+}
+
+/// What takes each alert's triage snapshot: /proc of this host, or, with
+/// `[snapshot] enabled = false`, nothing (the alert says so).
+pub fn snapshotter(settings: &SnapshotSettings) -> Box<dyn Snapshotter> {
+    if settings.enabled {
+        // The wait covers the budget, which the snapshot keeps to between
+        // reads, and some slack; a read blocked past it is given up on.
+        Box::new(OnWorker::new(
+            Box::new(LiveSnapshotter::new(
+                snapshot::Paths::host(),
+                settings.clone(),
+            )),
+            settings.time_budget * 2 + Duration::from_millis(20),
+        ))
+    } else {
+        Box::new(NotTaken("disabled ([snapshot] enabled = false)"))
+    }
+}
+
+pub fn log_suppressed(pipeline: &mut Pipeline<impl ProcSource>) {
+    for (rule, n) in pipeline.take_suppressed() {
+        log::warn!(
+            "rule {:?}: {n} more match(es) not alerted: over its max_signals ({}) in a 5-minute window",
+            rule.name,
+            rule.max_signals
+        );
+    }
+}
