@@ -18,7 +18,8 @@ use audetect::fields;
 use audetect::kernel::{self, AuditSocket, Session, SessionSettings};
 use audetect::output::{self, Outputs};
 use audetect::pipeline::Pipeline;
-use audetect::proc::{LiveProc, NoProc};
+use audetect::process::live::LiveProc;
+use audetect::process::NoProc;
 use audetect::receive::{self, Batch, Receiver, Source};
 use audetect::rulefile::{self, Rule};
 use audetect::snapshot::{self, LiveSnapshotter, NotTaken, OnWorker, Snapshotter};
@@ -197,7 +198,7 @@ fn load_rules(config: &Config) -> Result<Vec<Rule>> {
     Ok(rules)
 }
 
-fn log_suppressed(pipeline: &mut Pipeline<impl audetect::proc::ProcSource>) {
+fn log_suppressed(pipeline: &mut Pipeline<impl audetect::process::ProcSource>) {
     for (rule, n) in pipeline.take_suppressed() {
         log::warn!(
             "rule {:?}: {n} more match(es) not alerted: over its max_signals ({}) in a 5-minute window",
@@ -521,7 +522,7 @@ fn feed_batch(
 fn feed_lines(
     reader: &mut dyn BufRead,
     line: &mut Vec<u8>,
-    pipeline: &mut Pipeline<impl audetect::proc::ProcSource>,
+    pipeline: &mut Pipeline<impl audetect::process::ProcSource>,
     emit: &mut dyn FnMut(output::Alert),
 ) -> Result<()> {
     let now = SystemTime::now;
@@ -992,7 +993,7 @@ impl Supervisor {
         session: &mut Session,
         receiver: &Receiver,
         outputs: &Outputs,
-        pipeline: &mut Pipeline<impl audetect::proc::ProcSource>,
+        pipeline: &mut Pipeline<impl audetect::process::ProcSource>,
     ) {
         if self.last_watch.elapsed() >= self.watch_interval {
             self.last_watch = Instant::now();
@@ -1101,7 +1102,7 @@ impl Supervisor {
         &mut self,
         receiver: &Receiver,
         outputs: &Outputs,
-        pipeline: &Pipeline<impl audetect::proc::ProcSource>,
+        pipeline: &Pipeline<impl audetect::process::ProcSource>,
     ) {
         let p = pipeline.stats();
         let o = outputs.stats();
