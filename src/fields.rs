@@ -136,7 +136,7 @@ mod tests {
     use super::*;
     use crate::normalize::Normalizer;
     use crate::parse::parse_log_line;
-    use crate::proc::NoProc;
+    use crate::process::NoProc;
     use crate::reassemble::Reassembler;
 
     #[test]

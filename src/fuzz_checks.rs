@@ -8,7 +8,7 @@ use crate::detect::Match;
 use crate::eql::{Matcher, Query};
 use crate::normalize::{EcsEvent, Normalizer};
 use crate::parse::{decode_hex, decode_sockaddr, parse_log_line, parse_netlink, types, Record};
-use crate::proc::NoProc;
+use crate::process::NoProc;
 use crate::reassemble::Reassembler;
 use crate::rulefile::{self, RuleMeta};
 

@@ -16,7 +16,7 @@ pub mod normalize;
 pub mod output;
 pub mod parse;
 pub mod pipeline;
-pub mod proc;
+pub mod process;
 pub mod reassemble;
 pub mod receive;
 pub mod rulefile;

@@ -2,13 +2,12 @@
 //! setsid() calls, each tied to a process entity (boot id, pid, start time).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::kernel::rules::syscall_name;
 use crate::parse::{decode_sockaddr, types, Head, Record, SockAddr, Timestamp};
-use crate::proc::{Pin, ProcError, ProcSource, Transport};
+use crate::process::{ProcSource, Tracker, Transport};
 use crate::reassemble::Event;
 use crate::timefmt;
 
@@ -151,46 +150,29 @@ pub struct NormalizeStats {
     pub malformed_events: u64,
 }
 
-struct Known {
-    start: u64,
-}
-
-/// Processes held by a pin at once: each pin is an open fd.
-const MAX_PINNED: usize = 256;
-
 pub struct Normalizer<P: ProcSource> {
     proc: P,
-    boot_id: String,
-    clock: Option<(u64, u64)>,
-    known: HashMap<u32, Known>,
-    max_known: usize,
-    /// Known processes held while they live, so that their next events need
-    /// no procfs read: a pidfd that has not polled readable proves the pid
-    /// still names the process whose start time `known` has.
-    pins: HashMap<u32, Pin>,
-    /// Record time (ms) pins of exited processes were last released.
-    pins_swept: u64,
+    /// Which process each record's pid named: entity ids.
+    processes: Tracker<P>,
     stats: NormalizeStats,
 }
 
 impl<P: ProcSource> Normalizer<P> {
     pub fn new(proc: P) -> Self {
-        let boot_id = proc.boot_id();
-        let clock = proc.clock();
         Normalizer {
+            processes: Tracker::new(&proc),
             proc,
-            boot_id,
-            clock,
-            known: HashMap::new(),
-            max_known: 65_536,
-            pins: HashMap::new(),
-            pins_swept: 0,
             stats: NormalizeStats::default(),
         }
     }
 
     pub fn stats(&self) -> NormalizeStats {
-        self.stats
+        let tracked = self.processes.stats();
+        NormalizeStats {
+            process_gone: tracked.process_gone,
+            entity_fallbacks: tracked.entity_fallbacks,
+            ..self.stats
+        }
     }
 
     /// Turns one audit event into an ECS event, if it is one the rule uses.
@@ -324,13 +306,13 @@ impl<P: ProcSource> Normalizer<P> {
         let ses = sc
             .get("ses")
             .map_or(Cow::Borrowed(""), |v| String::from_utf8_lossy(v.raw));
-        let (entity_id, entity_source) = self.entity_id(pid, &ses, event.time);
+        let (entity_id, entity_source) = self.processes.entity(&self.proc, pid, &ses, event.time);
         Ok(Common {
             time: event.time,
             serial: event.serial,
             process: ProcessFields {
                 pid,
-                entity_id,
+                entity_id: entity_id.to_string(),
                 executable,
                 name,
                 parent: ParentFields { pid: ppid },
@@ -338,61 +320,8 @@ impl<P: ProcSource> Normalizer<P> {
             user: UserFields {
                 id: euid.to_string(),
             },
-            entity_source,
+            entity_source: entity_source.as_str(),
         })
-    }
-
-    /// boot id + pid + start time. The start time comes from procfs while the
-    /// process lives; once it is gone, from what we last saw for that pid; if
-    /// we never saw it, the audit session id stands in for the start time, so
-    /// that events of one vanished process still share an id.
-    fn entity_id(&mut self, pid: u32, ses: &str, time: Timestamp) -> (String, &'static str) {
-        if let (Some(k), Some(pin)) = (self.known.get(&pid), self.pins.get(&pid)) {
-            if self.proc.is_alive(pin) && !self.started_after(k.start, time) {
-                return (format!("{}:{pid}:{}", self.boot_id, k.start), "procfs");
-            }
-        }
-        // Whatever the pin held is gone, or was never this process.
-        self.pins.remove(&pid);
-        if self.pins.len() >= MAX_PINNED && time.as_millis() >= self.pins_swept + 1_000 {
-            self.pins.retain(|_, p| self.proc.is_alive(p));
-            self.pins_swept = time.as_millis();
-        }
-        // Pinned before the read: if the pin still lives after it, the start
-        // time read belongs to the pinned process.
-        let pin = (self.pins.len() < MAX_PINNED)
-            .then(|| self.proc.pin(pid))
-            .flatten();
-        match self.proc.start_time(pid) {
-            Ok(start) if !self.started_after(start, time) => {
-                if self.known.len() >= self.max_known && !self.known.contains_key(&pid) {
-                    self.known.clear();
-                }
-                self.known.insert(pid, Known { start });
-                if let Some(pin) = pin.filter(|p| self.proc.is_alive(p)) {
-                    self.pins.insert(pid, pin);
-                }
-                return (format!("{}:{pid}:{start}", self.boot_id), "procfs");
-            }
-            Ok(_) | Err(ProcError::Gone(_)) => self.stats.process_gone += 1,
-            Err(_) => {}
-        }
-        if let Some(k) = self.known.get(&pid) {
-            return (format!("{}:{pid}:{}", self.boot_id, k.start), "cache");
-        }
-        self.stats.entity_fallbacks += 1;
-        (format!("{}:{pid}:ses{ses}", self.boot_id), "fallback")
-    }
-
-    /// A process that started after the record was written cannot have
-    /// written it: its pid was reused. Boot time is known to the second only.
-    fn started_after(&self, start_ticks: u64, time: Timestamp) -> bool {
-        match self.clock {
-            Some((btime, hz)) if hz > 0 => {
-                btime.saturating_add(start_ticks / hz) > time.sec.saturating_add(1)
-            }
-            _ => false,
-        }
     }
 }
 

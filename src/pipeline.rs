@@ -8,7 +8,7 @@ use crate::detect::{DetectStats, Detector, Match};
 use crate::normalize::{self, NormalizeStats, Normalizer};
 use crate::output::Alert;
 use crate::parse::{self, Head, ParseError};
-use crate::proc::ProcSource;
+use crate::process::ProcSource;
 use crate::reassemble::{Event, Reassembler, ReassemblyStats};
 use crate::rulefile::{Rule, RuleMeta};
 use crate::snapshot::{Snapshotter, Target};

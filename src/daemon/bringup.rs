@@ -13,7 +13,7 @@ use crate::config::{Config, ReceiveMode};
 use crate::kernel::{AuditStatus, Session, SessionSettings};
 use crate::output::{Alert, OutputStats, Outputs};
 use crate::pipeline::Pipeline;
-use crate::proc::ProcSource;
+use crate::process::ProcSource;
 use crate::receive::{self, Batch, OpenSocket, ReceiveCounters, Receiver, Source};
 
 use super::{feed_batch, log_suppressed, DaemonError};

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use crate::output::Alert;
 use crate::pipeline::Pipeline;
-use crate::proc::ProcSource;
+use crate::process::ProcSource;
 use crate::receive::Batch;
 
 use super::DaemonError;
@@ -77,7 +77,7 @@ pub fn feed_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::NoProc;
+    use crate::process::NoProc;
 
     #[test]
     fn lines_split_across_reads_arrive_whole() {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::output::Alert;
 use crate::pipeline::Pipeline;
-use crate::proc::NoProc;
+use crate::process::NoProc;
 use crate::snapshot::NotTaken;
 
 use super::{feed_lines, host_name, load_config, load_rules, shut_down, DaemonError, Sink};

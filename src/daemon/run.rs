@@ -10,7 +10,7 @@ use crate::config::{self, Config};
 use crate::kernel::{self, AuditSocket};
 use crate::output::Outputs;
 use crate::pipeline::Pipeline;
-use crate::proc::LiveProc;
+use crate::process::live::LiveProc;
 
 use super::bringup::{drop_capabilities, notify_ready, raise_priority};
 use super::error::Chain;

@@ -8,7 +8,8 @@ use crate::config::{self, Config, SyslogTarget};
 use crate::fields;
 use crate::output::{OutputError, Outputs};
 use crate::pipeline::Pipeline;
-use crate::proc::{LiveProc, ProcSource};
+use crate::process::live::LiveProc;
+use crate::process::ProcSource;
 use crate::rulefile::{self, Rule};
 use crate::snapshot::{self, LiveSnapshotter, NotTaken, OnWorker, SnapshotSettings, Snapshotter};
 

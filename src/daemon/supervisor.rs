@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::kernel::Session;
 use crate::output::Outputs;
 use crate::pipeline::Pipeline;
-use crate::proc::ProcSource;
+use crate::process::ProcSource;
 use crate::receive::{ReceiveCommand, ReceiveEvent, Receiver, Source};
 use crate::status;
 use crate::timefmt;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::parse::parse_log_line;
-use crate::proc::Pin;
+use crate::process::ProcError;
 use crate::reassemble::Reassembler;
 
 const FIXTURE: &str = include_str!("../../tests/fixtures/scenarios.log");
@@ -23,13 +23,14 @@ struct FakeProc {
 }
 
 impl ProcSource for FakeProc {
-    fn pin(&self, pid: u32) -> Option<Pin> {
-        (self.pins && self.starts.borrow().contains_key(&pid))
-            .then(|| Pin::fake(pid).ok())
-            .flatten()
+    /// The pid pinned: the fake decides liveness by it.
+    type Pin = u32;
+
+    fn pin(&self, pid: u32) -> Option<u32> {
+        (self.pins && self.starts.borrow().contains_key(&pid)).then_some(pid)
     }
-    fn is_alive(&self, pin: &Pin) -> bool {
-        !self.exited.borrow().contains(&pin.pid())
+    fn is_alive(&self, pin: &u32) -> bool {
+        !self.exited.borrow().contains(pin)
     }
     fn start_time(&self, pid: u32) -> Result<u64, ProcError> {
         self.start_reads.set(self.start_reads.get() + 1);

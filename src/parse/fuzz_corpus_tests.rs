@@ -5,7 +5,7 @@
 use super::*;
 use crate::fuzz_checks::{corpus, record_input};
 use crate::normalize::Normalizer;
-use crate::proc::NoProc;
+use crate::process::NoProc;
 use crate::reassemble::Reassembler;
 
 /// A xorshift64* generator: the same cases on every run.

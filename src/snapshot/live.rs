@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,6 +18,9 @@ use super::{
     utmp, Id, Login, Piece, Pieces, ProcessFacts, Snapshot, SnapshotSettings, Snapshotter, Status,
     Target,
 };
+use crate::process::live::read_btime;
+use crate::process::proc_text::{parse_stat, status_gids, status_uids, Stat};
+use crate::process::EntityId;
 use crate::timefmt;
 
 mod ancestry;
@@ -80,14 +83,7 @@ pub struct LiveSnapshotter {
 
 impl LiveSnapshotter {
     pub fn new(paths: Paths, config: SnapshotSettings) -> Self {
-        // Line by line: on a host with many CPUs and interrupts, the lines
-        // before btime alone are far over SMALL_FILE_MAX.
-        let btime = File::open(paths.proc.join("stat")).ok().and_then(|f| {
-            io::BufReader::new(f)
-                .lines()
-                .map_while(Result::ok)
-                .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
-        });
+        let btime = read_btime(&paths.proc);
         LiveSnapshotter {
             paths,
             config,
@@ -125,34 +121,6 @@ impl Budget {
             ),
         )
     }
-}
-
-/// /proc/PID/stat, the fields used here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Stat {
-    pub state: char,
-    pub ppid: u32,
-    pub pgrp: u32,
-    pub session: u32,
-    pub tty_nr: u32,
-    pub starttime: u64,
-}
-
-/// The fields after the command name, which may itself hold spaces and
-/// parentheses: the last `)` ends it.
-pub(super) fn parse_stat(text: &str) -> Option<Stat> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // f[0] is field 3 of proc(5).
-    let num = |i: usize| f.get(i)?.parse::<i64>().ok();
-    Some(Stat {
-        state: f.first()?.chars().next()?,
-        ppid: u32::try_from(num(1)?).ok()?,
-        pgrp: u32::try_from(num(2)?).ok()?,
-        session: u32::try_from(num(3)?).ok()?,
-        tty_nr: num(4)? as u32,
-        starttime: f.get(19)?.parse().ok()?,
-    })
 }
 
 /// What a failed read means for the piece it belongs to.
@@ -355,9 +323,8 @@ impl Snapshotter for LiveSnapshotter {
         );
         let boot_id = target
             .entity_id
-            .split_once(':')
-            .map_or("unknown-boot", |(b, _)| b)
-            .to_owned();
+            .parse::<EntityId>()
+            .map_or_else(|_| "unknown-boot".into(), |id| id.boot_id);
         let found = self.find(target);
         let mut exe_file = None;
         match &found {
@@ -506,18 +473,13 @@ impl LiveSnapshotter {
         p.state = Some(st.state);
         match read_rel_text(&f.dir, "status") {
             Ok(text) => {
-                let ids = |key: &str| -> Option<(u32, u32)> {
-                    let line = text.lines().find_map(|l| l.strip_prefix(key))?;
-                    let mut v = line.split_ascii_whitespace().map(|x| x.parse::<u32>());
-                    Some((v.next()?.ok()?, v.next()?.ok()?))
-                };
-                if let Some((real, effective)) = ids("Uid:") {
-                    p.real_user = Some(users.id(real));
-                    p.user = Some(users.id(effective));
+                if let Some(uids) = status_uids(&text) {
+                    p.real_user = Some(users.id(uids.real));
+                    p.user = Some(users.id(uids.effective));
                 }
-                if let Some((real, effective)) = ids("Gid:") {
-                    p.real_group = Some(groups.id(real));
-                    p.group = Some(groups.id(effective));
+                if let Some(gids) = status_gids(&text) {
+                    p.real_group = Some(groups.id(gids.real));
+                    p.group = Some(groups.id(gids.effective));
                 }
             }
             Err(status) => note("user and group", status, &"status"),

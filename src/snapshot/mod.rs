@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::detect::Match;
 use crate::parse::types;
+use crate::process::EntityId;
 use crate::reassemble::Event;
 
 /// `[snapshot]`: whether a snapshot is taken when a rule matches, what it
@@ -375,7 +376,7 @@ impl Target {
     /// The start time in clock ticks the entity id was built from, if it
     /// has one (not the fallback form).
     pub fn start_ticks(&self) -> Option<u64> {
-        self.entity_id.rsplit(':').next()?.parse().ok()
+        self.entity_id.parse::<EntityId>().ok()?.start_ticks()
     }
 }
 

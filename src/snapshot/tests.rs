@@ -11,29 +11,18 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::live::{cgroup_path, container_id, parse_id_file, parse_stat, tty_name};
+use super::live::{cgroup_path, container_id, parse_id_file, tty_name};
 use super::*;
 use crate::config::{Config, SnapshotConfig};
 use crate::output::Alert;
 use crate::pipeline::Pipeline;
-use crate::proc::NoProc;
+use crate::process::NoProc;
 
 const BOOT: &str = "11111111-2222-3333-4444-555555555555";
 /// Boot time of the fake host, and its start ticks (100 Hz on Linux).
 const BTIME: u64 = 1_795_000_000;
 
 // ---- pure parsers -------------------------------------------------------
-
-#[test]
-fn stat_parses_after_the_last_parenthesis() {
-    let text = "4242 (a) b) (c) S 4240 4242 4242 34816 -1 4194560 90 0 0 0 0 0 0 0 20 0 1 0 930250 2744320 200 18446744073709551615\n";
-    let s = parse_stat(text).unwrap();
-    assert_eq!(
-        (s.state, s.ppid, s.pgrp, s.session, s.tty_nr, s.starttime),
-        ('S', 4240, 4242, 4242, 34816, 930250)
-    );
-    assert_eq!(parse_stat("12 (x) S 1"), None, "too short");
-}
 
 #[test]
 fn tcp_rows_of_both_families_parse() {

@@ -14,7 +14,7 @@ use audetect::detect::Match;
 use audetect::normalize::{EcsEvent, Normalizer};
 use audetect::output::{Alert, Outputs};
 use audetect::parse::{parse_netlink, types};
-use audetect::proc::NoProc;
+use audetect::process::NoProc;
 use audetect::reassemble::Reassembler;
 use serde_json::{json, Map, Value};
 

@@ -5,9 +5,11 @@ use procfs::process::Process;
 
 use super::super::{Brief, Leaders, Piece, Snapshot, Status, Target};
 use super::{
-    classify, describe, lossy, parse_stat, read_rel, read_rel_text, split_args, Budget, Found,
-    LiveSnapshotter, NotFound, Stat, ANCESTOR_ARGS_MAX, UNSET,
+    classify, describe, lossy, read_rel, read_rel_text, split_args, Budget, Found, LiveSnapshotter,
+    NotFound, ANCESTOR_ARGS_MAX, UNSET,
 };
+use crate::process::proc_text::{parse_stat, Stat};
+use crate::process::EntityId;
 
 /// One process of the chain, with what the entry leader is derived from.
 struct Ancestor {
@@ -214,7 +216,7 @@ impl LiveSnapshotter {
             .filter(|&s| s != UNSET);
         let brief = Brief {
             pid,
-            entity_id: format!("{boot_id}:{pid}:{}", stat.starttime),
+            entity_id: EntityId::new(boot_id, pid, stat.starttime).to_string(),
             executable: dir.exe().ok().map(|p| lossy(&p)),
             args,
             args_truncated,

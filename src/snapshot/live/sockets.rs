@@ -349,7 +349,7 @@ fn sock_proto(fd_dir: &File, fd: u32, inode: u64) -> Option<String> {
     // getxattr does not take an O_PATH fd; our own fd's link names the
     // same socket, which nothing can swap.
     let path = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
-    crate::proc::socket_protocol(&path).ok()
+    crate::process::live::socket_protocol(&path).ok()
 }
 
 #[cfg(test)]

@@ -1,72 +1,27 @@
-//! The procfs seam: what normalization asks of live processes (start time,
-//! the protocol behind a socket fd), with a live implementation and one for replay.
+//! The host's /proc, read: `LiveProc` implements the process seam with
+//! pidfd pins and sockfs attributes; the readers of btime and the boot id
+//! serve the snapshot too. Parsing is `proc_text`'s.
 
-use procfs::process::Process;
-use procfs::ProcError as RawError;
+use std::fs::File;
+use std::io::{self, BufRead};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ProcError {
-    #[error("process {0} is gone")]
-    Gone(u32),
-    #[error("permission denied reading /proc/{0}")]
-    Denied(u32),
-    #[error("not available: {0}")]
-    Unavailable(String),
-}
-
-/// What the socket behind a connect()'s fd turned out to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transport {
-    /// TCP or MPTCP (over IPv4 or IPv6): connect() sends a SYN.
-    Tcp,
-    /// Anything else (UDP, ping, raw, SCTP...), by the kernel's protocol name.
-    Other(String),
-}
-
-/// Facts about live processes. Tests fake it to model pid reuse and
-/// processes that vanish; replay has no live processes at all.
-pub trait ProcSource {
-    /// Process start time, in clock ticks since boot (field 22 of /proc/PID/stat).
-    fn start_time(&self, pid: u32) -> Result<u64, ProcError>;
-    /// The protocol of the socket at `fd` of `pid`.
-    fn socket_transport(&self, pid: u32, fd: u32) -> Result<Transport, ProcError>;
-    /// The boot id, so entity ids are unique across reboots.
-    fn boot_id(&self) -> String;
-    /// Boot time (seconds since the epoch) and clock ticks per second, to tell
-    /// whether a process started after a record was written (a reused pid).
-    fn clock(&self) -> Option<(u64, u64)>;
-    /// A hold on this very process (not on whatever later reuses its pid),
-    /// to learn cheaply whether it still lives; None where not supported.
-    fn pin(&self, _pid: u32) -> Option<Pin> {
-        None
-    }
-    /// Whether the pinned process has not exited yet.
-    fn is_alive(&self, _pin: &Pin) -> bool {
-        false
-    }
-}
+use super::proc_text;
+use super::source::{ProcError, ProcSource, Transport};
 
 /// A pidfd (Linux 5.3+): it refers to one process for its whole life, and
 /// polls readable once that process has exited.
 #[derive(Debug)]
-pub struct Pin {
-    fd: std::os::fd::OwnedFd,
+pub struct Pidfd {
+    fd: OwnedFd,
     pid: u32,
 }
 
-impl Pin {
+impl Pidfd {
     /// The pid the process had when it was pinned.
     pub fn pid(&self) -> u32 {
         self.pid
-    }
-
-    /// A pin on no process, for fakes of `ProcSource` that decide liveness
-    /// themselves (by `pid`).
-    pub fn fake(pid: u32) -> std::io::Result<Pin> {
-        Ok(Pin {
-            fd: std::fs::File::open("/dev/null")?.into(),
-            pid,
-        })
     }
 }
 
@@ -78,8 +33,8 @@ pub struct LiveProc {
 
 impl LiveProc {
     pub fn new() -> Self {
-        let boot_id = match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
-            Ok(id) => id.trim().to_owned(),
+        let boot_id = match read_boot_id(Path::new("/proc")) {
+            Ok(id) => id,
             Err(e) => {
                 // Entity ids then repeat across reboots; say so once.
                 log::warn!(
@@ -88,7 +43,7 @@ impl LiveProc {
                 "unknown-boot".into()
             }
         };
-        let btime = procfs::boot_time_secs().ok();
+        let btime = read_btime(Path::new("/proc"));
         let ticks = procfs::ticks_per_second();
         LiveProc {
             boot_id,
@@ -103,26 +58,40 @@ impl Default for LiveProc {
     }
 }
 
-fn map_err(pid: u32, e: RawError) -> ProcError {
-    match e {
-        RawError::NotFound(_) => ProcError::Gone(pid),
-        RawError::PermissionDenied(_) => ProcError::Denied(pid),
-        RawError::Io(e, _) if e.raw_os_error() == Some(libc::ESRCH) => ProcError::Gone(pid),
-        other => ProcError::Unavailable(other.to_string()),
+/// Boot time (seconds since the epoch) from `proc_root`/stat, read line by
+/// line: on a host with many CPUs and interrupts, the lines before btime
+/// alone are tens of kilobytes.
+pub fn read_btime(proc_root: &Path) -> Option<u64> {
+    let f = File::open(proc_root.join("stat")).ok()?;
+    io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| proc_text::btime_line(&l))
+}
+
+/// The boot id under `proc_root`.
+pub fn read_boot_id(proc_root: &Path) -> io::Result<String> {
+    let text = std::fs::read_to_string(proc_root.join("sys/kernel/random/boot_id"))?;
+    Ok(proc_text::boot_id(&text).to_owned())
+}
+
+fn io_error(pid: u32, e: &io::Error) -> ProcError {
+    match e.raw_os_error() {
+        Some(libc::ENOENT | libc::ESRCH) => ProcError::Gone(pid),
+        Some(libc::EACCES | libc::EPERM) => ProcError::Denied(pid),
+        _ => ProcError::Unavailable(e.to_string()),
     }
 }
 
-fn process(pid: u32) -> Result<Process, ProcError> {
-    let id = i32::try_from(pid).map_err(|_| ProcError::Gone(pid))?;
-    Process::new(id).map_err(|e| map_err(pid, e))
-}
-
 impl ProcSource for LiveProc {
+    type Pin = Pidfd;
+
     fn start_time(&self, pid: u32) -> Result<u64, ProcError> {
-        process(pid)?
-            .stat()
+        let text =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| io_error(pid, &e))?;
+        proc_text::parse_stat(&text)
             .map(|s| s.starttime)
-            .map_err(|e| map_err(pid, e))
+            .ok_or_else(|| ProcError::Unavailable(format!("/proc/{pid}/stat does not parse")))
     }
 
     fn socket_transport(&self, pid: u32, fd: u32) -> Result<Transport, ProcError> {
@@ -135,12 +104,10 @@ impl ProcSource for LiveProc {
             Ok(name) => name,
             Err(e) => {
                 return match e.raw_os_error() {
-                    Some(libc::ENOENT | libc::ESRCH) => Err(ProcError::Gone(pid)),
-                    Some(libc::EACCES | libc::EPERM) => Err(ProcError::Denied(pid)),
                     Some(libc::ENODATA | libc::EOPNOTSUPP) => {
                         Ok(Transport::Other("not a socket".into()))
                     }
-                    _ => Err(ProcError::Unavailable(e.to_string())),
+                    _ => Err(io_error(pid, &e)),
                 }
             }
         };
@@ -159,18 +126,18 @@ impl ProcSource for LiveProc {
         self.clock
     }
 
-    fn pin(&self, pid: u32) -> Option<Pin> {
-        use std::os::fd::{FromRawFd, OwnedFd};
+    fn pin(&self, pid: u32) -> Option<Pidfd> {
+        use std::os::fd::FromRawFd;
         let raw_pid = libc::pid_t::try_from(pid).ok()?;
         // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw_pid, 0) };
         let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
         // SAFETY: the kernel just gave us this fd; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Some(Pin { fd, pid })
+        Some(Pidfd { fd, pid })
     }
 
-    fn is_alive(&self, pin: &Pin) -> bool {
+    fn is_alive(&self, pin: &Pidfd) -> bool {
         use std::os::fd::AsRawFd;
         let mut pfd = libc::pollfd {
             fd: pin.fd.as_raw_fd(),
@@ -185,7 +152,7 @@ impl ProcSource for LiveProc {
 
 /// The protocol name sockfs gives the socket at `path` (a /proc fd link):
 /// "TCP", "UDPv6", ... ENODATA or EOPNOTSUPP when it is not a socket.
-pub fn socket_protocol(path: &std::ffi::CStr) -> std::io::Result<String> {
+pub fn socket_protocol(path: &std::ffi::CStr) -> io::Result<String> {
     let mut buf = [0u8; 64];
     // SAFETY: both pointers are valid for the lengths given.
     let n = unsafe {
@@ -196,28 +163,10 @@ pub fn socket_protocol(path: &std::ffi::CStr) -> std::io::Result<String> {
             buf.len(),
         )
     };
-    let n = usize::try_from(n).map_err(|_| std::io::Error::last_os_error())?;
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
     let name = buf.get(..n).unwrap_or(&buf);
     let name = name.strip_suffix(b"\0").unwrap_or(name);
     Ok(String::from_utf8_lossy(name).into_owned())
-}
-
-/// For replay: the processes behind the records are not ours to look at.
-pub struct NoProc;
-
-impl ProcSource for NoProc {
-    fn start_time(&self, _pid: u32) -> Result<u64, ProcError> {
-        Err(ProcError::Unavailable("replay".into()))
-    }
-    fn socket_transport(&self, _pid: u32, _fd: u32) -> Result<Transport, ProcError> {
-        Err(ProcError::Unavailable("replay".into()))
-    }
-    fn boot_id(&self) -> String {
-        "replay".into()
-    }
-    fn clock(&self) -> Option<(u64, u64)> {
-        None
-    }
 }
 
 #[cfg(test)]
@@ -232,6 +181,7 @@ mod tests {
             .expect("spawn sleep");
         let live = LiveProc::new();
         let pin = live.pin(child.id()).expect("pidfd_open (Linux 5.3+)");
+        assert_eq!(pin.pid(), child.id());
         assert!(live.is_alive(&pin));
         assert!(live.start_time(child.id()).is_ok());
         child.kill().expect("kill");
@@ -239,5 +189,15 @@ mod tests {
         child.wait().expect("wait");
         assert!(!live.is_alive(&pin));
         assert!(live.pin(child.id()).is_none() || !live.is_alive(&pin));
+    }
+
+    #[test]
+    fn the_host_has_a_boot_id_and_a_boot_time() {
+        let live = LiveProc::new();
+        assert_ne!(live.boot_id(), "unknown-boot");
+        let (btime, hz) = live.clock().expect("btime in /proc/stat");
+        assert!(btime > 0 && hz > 0);
+        let own = live.start_time(std::process::id()).expect("own stat");
+        assert!(own > 0);
     }
 }
