@@ -134,21 +134,10 @@ impl Event for EcsEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalize::Normalizer;
-    use crate::parse::parse_log_line;
-    use crate::process::NoProc;
-    use crate::reassemble::Reassembler;
 
     #[test]
     fn every_listed_field_is_supplied_by_some_event() {
-        let mut r = Reassembler::default();
-        let mut events = Vec::new();
-        for line in include_str!("../tests/fixtures/scenarios.log").lines() {
-            r.push(parse_log_line(line.as_bytes()).unwrap(), &mut events);
-        }
-        r.flush(&mut events);
-        let mut n = Normalizer::new(NoProc);
-        let ecs: Vec<EcsEvent> = events.iter().filter_map(|e| n.normalize(e)).collect();
+        let ecs = crate::testkit::scenario_ecs();
         assert!(ecs.len() > 2);
         for (name, _) in FIELDS {
             assert!(

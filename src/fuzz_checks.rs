@@ -6,13 +6,12 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::detect::Match;
 use crate::eql::{Matcher, Query};
-use crate::normalize::{EcsEvent, Normalizer};
+use crate::normalize::Normalizer;
 use crate::parse::{decode_hex, decode_sockaddr, parse_log_line, parse_netlink, types, Record};
 use crate::process::NoProc;
 use crate::reassemble::Reassembler;
 use crate::rulefile::{self, RuleMeta};
-
-const SCENARIOS: &str = include_str!("../tests/fixtures/scenarios.log");
+use crate::testkit;
 
 /// The built-in rule, for the alerts `record_input` builds.
 fn rule() -> Arc<RuleMeta> {
@@ -22,25 +21,6 @@ fn rule() -> Arc<RuleMeta> {
         Arc::clone(&rules[0].meta)
     })
     .clone()
-}
-
-/// The events of tests/fixtures/scenarios.log, normalized, that `eql_input`
-/// runs a compiled query over.
-pub(crate) fn scenario_events() -> &'static [EcsEvent] {
-    static EVENTS: OnceLock<Vec<EcsEvent>> = OnceLock::new();
-    EVENTS.get_or_init(|| {
-        let mut r = Reassembler::default();
-        let mut events = Vec::new();
-        for line in SCENARIOS.lines() {
-            r.push(
-                parse_log_line(line.as_bytes()).expect("fixture parses"),
-                &mut events,
-            );
-        }
-        r.flush(&mut events);
-        let mut n = Normalizer::new(NoProc);
-        events.iter().filter_map(|e| n.normalize(e)).collect()
-    })
 }
 
 /// Every accessor on every field of a parsed record.
@@ -88,19 +68,11 @@ pub fn record_input(data: &[u8]) {
     }
 
     // As a log: records into events, events into ECS documents and an alert.
-    let mut reassembler = Reassembler::new(2_000, 64);
-    let mut events = Vec::new();
-    for line in data.split(|&b| b == b'\n') {
-        if let Ok(r) = parse_log_line(line) {
-            reassembler.push(r, &mut events);
-        }
-    }
-    reassembler.flush(&mut events);
-    let mut normalizer = Normalizer::new(NoProc);
-    let ecs: Vec<_> = events
-        .iter()
-        .filter_map(|e| normalizer.normalize(e))
-        .collect();
+    let records = data
+        .split(|&b| b == b'\n')
+        .filter_map(|line| parse_log_line(line).ok());
+    let events = testkit::reassemble(Reassembler::new(2_000, 64), records);
+    let ecs = testkit::normalize_all(&mut Normalizer::new(NoProc), &events);
     for e in &ecs {
         let json = serde_json::to_string(e).expect("an ECS event serializes");
         assert!(!json.contains('\n'), "raw newline in {json}");
@@ -127,7 +99,7 @@ pub fn record_input(data: &[u8]) {
 
 /// The `eql_compile` checks: `data`, if UTF-8, compiled against audetect's
 /// schema. An error must point inside the query; a query that compiles is run
-/// over the events of tests/fixtures/scenarios.log.
+/// over the events of tests/fixtures/scenarios.log (`testkit::scenario_ecs`).
 pub fn eql_input(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -145,7 +117,7 @@ pub fn eql_input(data: &[u8]) {
                 q.join_fields(),
             );
             let mut m = Matcher::new(Arc::new(q));
-            let events = scenario_events();
+            let events = testkit::scenario_ecs();
             for e in events {
                 let _ = m.on_event(e);
             }

@@ -8,7 +8,8 @@ pub mod daemon;
 pub mod detect;
 pub mod eql;
 pub mod fields;
-#[doc(hidden)]
+/// The checks of the fuzz targets (fuzz/): built for them and for the unit tests only.
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_checks;
 pub mod kernel;
 pub mod logging;
@@ -22,4 +23,7 @@ pub mod receive;
 pub mod rulefile;
 pub mod snapshot;
 pub mod status;
+/// Test support the unit tests and the fuzz checks share.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod testkit;
 pub mod timefmt;

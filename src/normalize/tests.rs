@@ -8,8 +8,9 @@ use super::*;
 use crate::parse::parse_log_line;
 use crate::process::ProcError;
 use crate::reassemble::Reassembler;
+use crate::testkit;
 
-const FIXTURE: &str = include_str!("../../tests/fixtures/scenarios.log");
+const FIXTURE: &str = testkit::SCENARIOS;
 
 #[derive(Default)]
 struct FakeProc {
@@ -59,17 +60,11 @@ impl ProcSource for FakeProc {
 }
 
 fn events() -> Vec<Event> {
-    let mut r = Reassembler::default();
-    let mut out = Vec::new();
-    for line in FIXTURE.lines() {
-        r.push(parse_log_line(line.as_bytes()).unwrap(), &mut out);
-    }
-    r.flush(&mut out);
-    out
+    testkit::reassemble_log(FIXTURE)
 }
 
 fn normalize_all(n: &mut Normalizer<FakeProc>) -> Vec<EcsEvent> {
-    events().iter().filter_map(|e| n.normalize(e)).collect()
+    testkit::normalize_all(n, &events())
 }
 
 fn pids_of(fixture_steps: &str) -> u32 {

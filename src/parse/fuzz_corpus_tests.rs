@@ -7,6 +7,7 @@ use crate::fuzz_checks::{corpus, record_input};
 use crate::normalize::Normalizer;
 use crate::process::NoProc;
 use crate::reassemble::Reassembler;
+use crate::testkit;
 
 /// A xorshift64* generator: the same cases on every run.
 pub(crate) struct Rng(u64);
@@ -135,15 +136,10 @@ fn executables_come_out_of_normalize_as_lossy_text_in_valid_json() {
         if b.is_empty() {
             b.push(b'/');
         }
-        let mut reassembler = Reassembler::default();
-        let mut events = Vec::new();
         let r = parse_netlink(types::SYSCALL, &setsid_record(serial, &kernel_encoding(&b)));
-        reassembler.push(r.unwrap(), &mut events);
         let eoe = format!("audit(1795765558.200:{serial}): ");
-        reassembler.push(
-            parse_netlink(types::EOE, eoe.as_bytes()).unwrap(),
-            &mut events,
-        );
+        let eoe = parse_netlink(types::EOE, eoe.as_bytes()).unwrap();
+        let events = testkit::reassemble(Reassembler::default(), [r.unwrap(), eoe]);
         assert_eq!(events.len(), 1);
         let ecs = n.normalize(&events[0]).expect("a setsid event");
         let want = String::from_utf8_lossy(&b);
@@ -247,10 +243,7 @@ fn a_fake_second_header_in_a_record_body_stays_inside_the_first_record() {
         assert_eq!(r.serial, 52);
         assert_eq!(r.get("pid").unwrap().decimal(), Some(4242));
         assert_eq!(r.get("exe").unwrap().untrusted().unwrap().as_ref(), evil);
-        let mut reassembler = Reassembler::default();
-        let mut events = Vec::new();
-        reassembler.push(r, &mut events);
-        reassembler.flush(&mut events);
+        let events = testkit::reassemble(Reassembler::default(), [r]);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].records.len(), 1);
         assert_eq!(events[0].serial, 52);

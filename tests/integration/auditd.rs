@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::daemon::{actor, audit_state, ports, run_actor, Daemon};
-use crate::util::{kernel_lock, wait_for, TempDir};
+use crate::util::{kernel_test, skip, wait_for, TempDir};
 
 /// Whether Debian's auditd is here; outside CI a test without it skips and
 /// says why, in CI it fails.
@@ -15,12 +15,10 @@ fn auditd_installed(test: &str) -> bool {
     if Path::new("/usr/sbin/auditd").exists() {
         return true;
     }
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "{test}: CI needs auditd (tests/run installs it)"
+    skip(
+        test,
+        "/usr/sbin/auditd is not installed (tests/run installs it)",
     );
-    eprintln!("SKIPPED {test}: /usr/sbin/auditd is not installed");
     false
 }
 
@@ -115,10 +113,7 @@ impl Drop for Auditd {
 
 #[test]
 fn kernel_beside_auditd_audetect_listens_on_multicast_and_leaves_auditd_registered() {
-    let name = "kernel_beside_auditd_audetect_listens_on_multicast_and_leaves_auditd_registered";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, name) = kernel_test!();
     let Some(auditd) = Auditd::start(name, None) else {
         return;
     };
@@ -148,10 +143,7 @@ fn kernel_beside_auditd_audetect_listens_on_multicast_and_leaves_auditd_register
 
 #[test]
 fn kernel_plugin_mode_reads_auditds_stream_and_alerts() {
-    let name = "kernel_plugin_mode_reads_auditds_stream_and_alerts";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, name) = kernel_test!();
     let work = TempDir::new("plugin");
     let alerts = work.path().join("alerts.jsonl");
     let config = work.path().join("audetect.toml");
@@ -242,10 +234,7 @@ fn audit_state_lost() -> (u32, u32) {
 
 #[test]
 fn kernel_auditd_starting_after_audetect_gets_the_socket_on_its_next_start() {
-    let name = "kernel_auditd_starting_after_audetect_gets_the_socket_on_its_next_start";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, name) = kernel_test!();
     if !auditd_installed(name) {
         return;
     }
@@ -294,10 +283,7 @@ fn kernel_auditd_starting_after_audetect_gets_the_socket_on_its_next_start() {
 /// every record to its log, while audetect still read them on multicast.
 #[test]
 fn kernel_audetect_registers_again_when_the_daemon_it_gave_way_to_stops() {
-    let name = "kernel_audetect_registers_again_when_the_daemon_it_gave_way_to_stops";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, name) = kernel_test!();
     if !auditd_installed(name) {
         return;
     }

@@ -278,6 +278,37 @@ impl Daemon {
         self.wait_alert_for(run.pid)
     }
 
+    /// Runs `program` with `steps` and returns the run and the one alert
+    /// about its process; the canary run after it lets anything else in
+    /// flight for that process arrive first.
+    pub fn expect_alert(&self, program: &Path, steps: &[&str]) -> (ActorRun, Value) {
+        let run = run_actor(program, steps);
+        let first = self.wait_alert_for(run.pid);
+        let p = ports();
+        let all = self.canary(p.open);
+        let mine = alerts_for(&all, run.pid);
+        assert_eq!(
+            mine.len(),
+            1,
+            "expected exactly one alert for {steps:?} (actor said: {}): {first:#?}\nall: {all:#?}",
+            run.stdout
+        );
+        let alert = mine[0].clone();
+        (run, alert)
+    }
+
+    /// After the processes `pids` of `test` ran: a canary on `open_port`
+    /// shows the daemon has processed them, and there is no alert for any.
+    pub fn expect_no_alert(&self, test: &str, open_port: u16, pids: &[u32]) {
+        let all = self.canary(open_port);
+        for &pid in pids {
+            assert!(
+                alerts_for(&all, pid).is_empty(),
+                "{test}: unexpected alert for pid {pid}: {all:#?}"
+            );
+        }
+    }
+
     /// SIGTERM, a clean exit, and the audit state as it was before.
     pub fn stop(self) -> String {
         self.stop_keeping_lock().0
@@ -330,6 +361,11 @@ impl Drop for Daemon {
             restore(&self.before);
         }
     }
+}
+
+/// The alerts in `all` about process `pid`.
+pub fn alerts_for(all: &[Value], pid: u32) -> Vec<&Value> {
+    all.iter().filter(|a| a["process"]["pid"] == pid).collect()
 }
 
 /// A TCP listener on loopback for connects that succeed, and a port with no

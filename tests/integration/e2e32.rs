@@ -6,10 +6,8 @@
 
 use std::path::Path;
 
-use serde_json::Value;
-
 use crate::daemon::{actor32, ports, run_actor, Daemon};
-use crate::util::{kernel_lock, KernelLock};
+use crate::util::{kernel_test, skip, test_name, KernelLock};
 
 /// The kernel lock and the 32-bit actor, or None after printing why the test
 /// is skipped. In CI (CI=true) it never skips on x86_64.
@@ -18,25 +16,18 @@ fn setup(test: &str) -> Option<(KernelLock, &'static Path)> {
         eprintln!("SKIPPED {test}: i386 processes are an x86_64 matter");
         return None;
     }
-    let lock = kernel_lock(test)?;
+    let lock = kernel_test!(test, else None);
     match actor32() {
         Ok(actor) => {
             let elf = std::fs::read(actor).expect("read the 32-bit actor");
             assert_eq!(elf.get(4), Some(&1), "{} is ELFCLASS32", actor.display());
             Some((lock, actor))
         }
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("{test}: 32-bit kernel tests must run in CI, but {why}")
-        }
         Err(why) => {
-            eprintln!("SKIPPED {test}: {why}");
+            skip(test, why);
             None
         }
     }
-}
-
-fn alerts_for(all: &[Value], pid: u32) -> Vec<&Value> {
-    all.iter().filter(|a| a["process"]["pid"] == pid).collect()
 }
 
 /// Runs the 32-bit actor with a connect step (`how` is "tcp4" or
@@ -48,18 +39,7 @@ fn expect_alert_32(test: &str, how: &str, syscall: &str) {
     };
     let d = Daemon::start(lock, "");
     let p = ports();
-    let run = run_actor(actor, &[&format!("{how}:{}", p.open), "setsid"]);
-    d.wait_alert_for(run.pid);
-    // Anything else in flight for it would be in before a canary's alert.
-    let all = d.canary(p.open);
-    let mine = alerts_for(&all, run.pid);
-    assert_eq!(
-        mine.len(),
-        1,
-        "expected exactly one alert (actor said: {}): {all:#?}",
-        run.stdout
-    );
-    let a = mine[0];
+    let (run, a) = d.expect_alert(actor, &[&format!("{how}:{}", p.open), "setsid"]);
     assert_eq!(a["rule"]["id"], "eb6a3790-d52d-11ec-8ce9-f661ea17fbce");
     assert_eq!(a["user"]["id"], "0");
     assert_eq!(a["destination"]["port"], p.open);
@@ -92,32 +72,18 @@ fn expect_no_alert_32(test: &str, scenario: impl FnOnce(&Path, u16) -> Vec<u32>)
     let d = Daemon::start(lock, "");
     let p = ports();
     let pids = scenario(actor, p.open);
-    let all = d.canary(p.open);
-    for pid in pids {
-        assert!(
-            alerts_for(&all, pid).is_empty(),
-            "{test}: unexpected alert for pid {pid}: {all:#?}"
-        );
-    }
+    d.expect_no_alert(test, p.open, &pids);
     d.stop();
 }
 
 #[test]
 fn kernel_32bit_connect_syscall_then_setsid_alerts() {
-    expect_alert_32(
-        "kernel_32bit_connect_syscall_then_setsid_alerts",
-        "tcp4",
-        "connect",
-    );
+    expect_alert_32(test_name!(), "tcp4", "connect");
 }
 
 #[test]
 fn kernel_32bit_socketcall_connect_then_setsid_alerts() {
-    expect_alert_32(
-        "kernel_32bit_socketcall_connect_then_setsid_alerts",
-        "socketcall-tcp4",
-        "socketcall",
-    );
+    expect_alert_32(test_name!(), "socketcall-tcp4", "socketcall");
 }
 
 #[test]
@@ -125,7 +91,7 @@ fn kernel_32bit_udp_connect_does_not_alert() {
     // Both paths: the socket's fd comes from SYSCALL a0 for connect and from
     // the SOCKETCALL record for socketcall; the process stays alive so the
     // daemon can see the socket is UDP.
-    expect_no_alert_32("kernel_32bit_udp_connect_does_not_alert", |actor, open| {
+    expect_no_alert_32(test_name!(), |actor, open| {
         ["udp4", "socketcall-udp4"]
             .iter()
             .map(|how| run_actor(actor, &[&format!("{how}:{open}"), "setsid", "sleep:1000"]).pid)
@@ -135,13 +101,10 @@ fn kernel_32bit_udp_connect_does_not_alert() {
 
 #[test]
 fn kernel_32bit_non_root_process_does_not_alert() {
-    expect_no_alert_32(
-        "kernel_32bit_non_root_process_does_not_alert",
-        |actor, open| {
-            ["tcp4", "socketcall-tcp4"]
-                .iter()
-                .map(|how| run_actor(actor, &["drop-root", &format!("{how}:{open}"), "setsid"]).pid)
-                .collect()
-        },
-    );
+    expect_no_alert_32(test_name!(), |actor, open| {
+        ["tcp4", "socketcall-tcp4"]
+            .iter()
+            .map(|how| run_actor(actor, &["drop-root", &format!("{how}:{open}"), "setsid"]).pid)
+            .collect()
+    });
 }

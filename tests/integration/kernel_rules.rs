@@ -91,11 +91,10 @@ fn auditctl(test: &str) -> Option<PathBuf> {
     if let Some(found) = candidates.into_iter().chain(in_path).find(|p| p.is_file()) {
         return Some(found);
     }
-    let why = "auditctl is not installed (apt-get install auditd / dnf install audit)";
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: kernel tests must run in CI, but {why}");
-    }
-    eprintln!("SKIPPED {test}: {why}");
+    util::skip(
+        test,
+        "auditctl is not installed (apt-get install auditd / dnf install audit)",
+    );
     None
 }
 
@@ -156,10 +155,7 @@ impl Drop for TempRules {
 /// auditctl's own encoding of audetect.rules decodes to exactly our rules.
 #[test]
 fn auditctl_encoding_decodes_to_our_rules() {
-    let test = "auditctl_encoding_decodes_to_our_rules";
-    let Some(_lock) = util::kernel_lock(test) else {
-        return;
-    };
+    let (_lock, test) = util::kernel_test!();
     let Some(auditctl) = auditctl(test) else {
         return;
     };
@@ -183,10 +179,7 @@ fn auditctl_encoding_decodes_to_our_rules() {
 /// stop() leaves status and rules as they were.
 #[test]
 fn session_installs_the_rules_file_and_restores() {
-    let test = "session_installs_the_rules_file_and_restores";
-    let Some(_lock) = util::kernel_lock(test) else {
-        return;
-    };
+    let (_lock, test) = util::kernel_test!();
     let Some(auditctl) = auditctl(test) else {
         return;
     };
@@ -246,9 +239,7 @@ fn session_installs_the_rules_file_and_restores() {
 /// but not taken over: stop leaves it in place.
 #[test]
 fn session_leaves_rules_it_did_not_add() {
-    let Some(_lock) = util::kernel_lock("session_leaves_rules_it_did_not_add") else {
-        return;
-    };
+    let (_lock, _) = util::kernel_test!();
     let _restore = Restore::new();
     let mut s = socket();
     let before = s.status().expect("status");
@@ -297,9 +288,7 @@ fn session_leaves_rules_it_did_not_add() {
 /// the killed run, not the one the killed run left.
 #[test]
 fn session_recovers_from_a_killed_run() {
-    let Some(_lock) = util::kernel_lock("session_recovers_from_a_killed_run") else {
-        return;
-    };
+    let (_lock, _) = util::kernel_test!();
     let _restore = Restore::new();
     let mut s = socket();
     let before = s.status().expect("status");
@@ -354,9 +343,7 @@ fn session_recovers_from_a_killed_run() {
 /// does not overwrite it.
 #[test]
 fn session_does_not_undo_changes_made_by_others() {
-    let Some(_lock) = util::kernel_lock("session_does_not_undo_changes_made_by_others") else {
-        return;
-    };
+    let (_lock, _) = util::kernel_test!();
     let _restore = Restore::new();
     let mut s = socket();
     let before = s.status().expect("status");
@@ -386,9 +373,7 @@ fn session_does_not_undo_changes_made_by_others() {
 /// without it; a second one reducing to the same rule is not retried.
 #[test]
 fn session_falls_back_without_saddr_fam() {
-    let Some(_lock) = util::kernel_lock("session_falls_back_without_saddr_fam") else {
-        return;
-    };
+    let (_lock, _) = util::kernel_test!();
     let _restore = Restore::new();
     let mut s = socket();
     // Bit operators on saddr_fam are EINVAL in every kernel that has the
@@ -419,9 +404,7 @@ fn session_falls_back_without_saddr_fam() {
 
 #[test]
 fn backlog_limit_set_and_restore() {
-    let Some(_lock) = util::kernel_lock("backlog_limit_set_and_restore") else {
-        return;
-    };
+    let (_lock, _) = util::kernel_test!();
     let _restore = Restore::new();
     let mut s = socket();
     let before = s.status().expect("status");
@@ -507,9 +490,7 @@ fn connect_then_setsid_in_child(port: u16) -> libc::pid_t {
 /// the multicast group.
 #[test]
 fn records_arrive_on_unicast_and_multicast() {
-    let Some(_lock) = util::kernel_lock("records_arrive_on_unicast_and_multicast") else {
-        return;
-    };
+    let (_lock, _) = util::kernel_test!();
     let _restore = Restore::new();
     let mut control = socket();
     let before = control.status().expect("status");

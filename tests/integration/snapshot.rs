@@ -10,7 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::daemon::{actor, ports, run_actor, Daemon};
-use crate::util::kernel_lock;
+use crate::util::kernel_test;
 
 /// The alert about `pid`, once it is there.
 fn alert_for(d: &Daemon, pid: u32) -> Value {
@@ -60,10 +60,7 @@ fn strings(v: &Value) -> Vec<&str> {
 
 #[test]
 fn kernel_snapshot_shows_a_reverse_shell_its_chain_and_its_stdio() {
-    let name = "kernel_snapshot_shows_a_reverse_shell_its_chain_and_its_stdio";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let d = Daemon::start(lock, "");
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
     let port = listener.local_addr().expect("addr").port();
@@ -149,10 +146,7 @@ fn kernel_snapshot_shows_a_reverse_shell_its_chain_and_its_stdio() {
 /// time it reads the records the process is gone, whatever the machine's speed.
 #[test]
 fn kernel_snapshot_of_a_process_gone_says_what_could_not_be_read_and_why() {
-    let name = "kernel_snapshot_of_a_process_gone_says_what_could_not_be_read_and_why";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let d = Daemon::start(lock, "");
     let p = ports();
     // SAFETY: signals to the daemon this test started.
@@ -193,10 +187,7 @@ fn kernel_snapshot_of_a_process_gone_says_what_could_not_be_read_and_why() {
 /// finds one: its stat is there, the rest is not.
 #[test]
 fn kernel_snapshot_of_a_zombie_keeps_its_chain() {
-    let name = "kernel_snapshot_of_a_zombie_keeps_its_chain";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let d = Daemon::start(lock, "");
     let p = ports();
     // SAFETY: signals to the daemon this test started.
@@ -258,10 +249,7 @@ fn kernel_snapshot_of_a_zombie_keeps_its_chain() {
 
 #[test]
 fn kernel_snapshot_size_cap_holds() {
-    let name = "kernel_snapshot_size_cap_holds";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let cap = 5000;
     let d = Daemon::start(lock, &format!("[snapshot]\nmax_alert_bytes = {cap}\n"));
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen on loopback");

@@ -9,7 +9,7 @@ use audetect::kernel::AuditSocket;
 use serde_json::Value;
 
 use crate::daemon::{actor, audit_state, ports, run_actor, Daemon};
-use crate::util::{kernel_lock, wait_for};
+use crate::util::{kernel_test, wait_for};
 
 fn auditctl(args: &[&str]) {
     let out = Command::new("auditctl")
@@ -32,11 +32,7 @@ fn configuration_alerts(d: &Daemon, action: &str) -> Vec<Value> {
 
 #[test]
 fn kernel_rules_removed_and_audit_disabled_are_put_back_and_reported() {
-    let Some(lock) =
-        kernel_lock("kernel_rules_removed_and_audit_disabled_are_put_back_and_reported")
-    else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let d = Daemon::start(lock, "[kernel]\nwatch_interval = \"200ms\"\n");
     let running = audit_state();
     assert_eq!(running.enabled, 1);
@@ -94,9 +90,7 @@ fn kernel_rules_removed_and_audit_disabled_are_put_back_and_reported() {
 
 #[test]
 fn kernel_status_shows_the_running_daemons_counters() {
-    let Some(lock) = kernel_lock("kernel_status_shows_the_running_daemons_counters") else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let d = Daemon::start(lock, "");
     let p = ports();
     let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
@@ -126,10 +120,7 @@ fn kernel_status_shows_the_running_daemons_counters() {
 
 #[test]
 fn kernel_sighup_reloads_rules_and_keeps_pending_sequences() {
-    let name = "kernel_sighup_reloads_rules_and_keeps_pending_sequences";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let rules = crate::util::TempDir::new("rules");
     let d = Daemon::start(
         lock,
@@ -210,9 +201,7 @@ fn kernel_sighup_reloads_rules_and_keeps_pending_sequences() {
 
 #[test]
 fn kernel_keeps_only_the_capabilities_it_needs() {
-    let Some(lock) = kernel_lock("kernel_keeps_only_the_capabilities_it_needs") else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let d = Daemon::start(lock, "");
     let keep: u64 = audetect::caps::KEEP.iter().fold(0, |m, c| m | 1 << c.bit);
     // Capabilities are per thread: every thread of the daemon is checked.
@@ -243,10 +232,7 @@ fn kernel_keeps_only_the_capabilities_it_needs() {
 
 #[test]
 fn kernel_refuses_to_start_without_audit_control_and_names_it() {
-    let Some(_lock) = kernel_lock("kernel_refuses_to_start_without_audit_control_and_names_it")
-    else {
-        return;
-    };
+    let (_lock, _) = kernel_test!();
     let before = audit_state();
     let out = Command::new("setpriv")
         .args(["--bounding-set=-audit_control", "--"])
@@ -263,10 +249,7 @@ fn kernel_refuses_to_start_without_audit_control_and_names_it() {
 
 #[test]
 fn kernel_a_start_after_sigkill_cleans_up_and_restores_the_first_state() {
-    let name = "kernel_a_start_after_sigkill_cleans_up_and_restores_the_first_state";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let first = Daemon::start(lock, "");
     let (original, lock) = first.kill_hard();
     let left = audit_state();
@@ -311,10 +294,7 @@ impl Drop for BacklogRestored {
 /// when told to), and a burst of audited events.
 #[test]
 fn kernel_records_lost_by_the_kernel_are_counted_and_logged() {
-    let name = "kernel_records_lost_by_the_kernel_are_counted_and_logged";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let backlog = BacklogRestored(audit_state().backlog_limit);
     auditctl(&["-b", "1"]);
     let d = Daemon::start(lock, "[kernel]\nbacklog_limit = 1\nbacklog_wait_time = 0\n");
@@ -353,10 +333,7 @@ fn kernel_records_lost_by_the_kernel_are_counted_and_logged() {
 /// processes wait for audetect to read instead, and nothing is lost.
 #[test]
 fn kernel_with_the_default_wait_a_burst_through_a_tiny_backlog_loses_nothing() {
-    let name = "kernel_with_the_default_wait_a_burst_through_a_tiny_backlog_loses_nothing";
-    let Some(lock) = kernel_lock(name) else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let found = audit_state();
     assert!(
         found.backlog_wait_time > 0,
@@ -451,9 +428,7 @@ fn send_forged(port: u32, rtype: u16, body: &str) {
 
 #[test]
 fn kernel_forged_records_from_user_space_are_ignored() {
-    let Some(lock) = kernel_lock("kernel_forged_records_from_user_space_are_ignored") else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let d = Daemon::start(lock, "");
     let ports_of_daemon = audit_ports_of(d.pid());
     assert!(
@@ -502,10 +477,7 @@ fn kernel_forged_records_from_user_space_are_ignored() {
 
 #[test]
 fn kernel_selftest_passes_alone_and_through_a_running_daemon() {
-    let Some(lock) = kernel_lock("kernel_selftest_passes_alone_and_through_a_running_daemon")
-    else {
-        return;
-    };
+    let (lock, _) = kernel_test!();
     let before = audit_state();
     let selftest = || {
         let out = Command::new(env!("CARGO_BIN_EXE_audetect"))

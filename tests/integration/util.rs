@@ -12,15 +12,12 @@ pub struct KernelLock {
 
 static IN_PROCESS: Mutex<()> = Mutex::new(());
 
-/// Takes the kernel lock, or returns None after printing why the test is
-/// skipped (not root, or no audit in this kernel). In CI (CI=true) a test
-/// never skips: it panics instead.
+/// Takes the kernel lock, or returns None after `skip` has said why the test
+/// cannot run here (not root, or no audit in this kernel). Tests use it
+/// through `kernel_test!`.
 pub fn kernel_lock(test: &str) -> Option<KernelLock> {
     if let Some(why) = kernel_unavailable() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{test}: kernel tests must run in CI, but {why}");
-        }
-        eprintln!("SKIPPED {test}: {why}");
+        skip(test, why);
         return None;
     }
     let guard = IN_PROCESS.lock().unwrap_or_else(|e| e.into_inner());
@@ -34,6 +31,50 @@ pub fn kernel_lock(test: &str) -> Option<KernelLock> {
         _file: file,
         _guard: guard,
     })
+}
+
+/// The preamble of every kernel test. `kernel_test!()`, in a test, is the
+/// kernel lock and the test's name; when this machine cannot run kernel
+/// tests it returns from the test instead, SKIPPED outside CI (see `skip`).
+/// `kernel_test!(name, else value)` is the same for a helper running the
+/// test `name`, which returns `value` when skipped.
+macro_rules! kernel_test {
+    () => {{
+        let name = $crate::util::test_name!();
+        ($crate::util::kernel_test!(name, else ()), name)
+    }};
+    ($name:expr, else $skipped:expr) => {
+        match $crate::util::kernel_lock($name) {
+            Some(lock) => lock,
+            None => return $skipped,
+        }
+    };
+}
+pub(crate) use kernel_test;
+
+/// The name of the function it is written in: a test's name, for what
+/// `skip` prints, without writing it out a second time.
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        let path = std::any::type_name_of_val(&here);
+        let path = path.strip_suffix("::here").unwrap_or(path);
+        path.rsplit("::").next().unwrap_or(path)
+    }};
+}
+pub(crate) use test_name;
+
+/// Whether this is a CI run (CI=true), where no test may skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// `test` cannot run on this machine, for `why`. Outside CI the test is
+/// skipped and says so (`SKIPPED <test>: why` on stderr, as the README
+/// says); in CI, which installs everything, that is a failure.
+pub fn skip(test: &str, why: impl std::fmt::Display) {
+    assert!(!in_ci(), "{test}: must run in CI, but {why}");
+    eprintln!("SKIPPED {test}: {why}");
 }
 
 fn kernel_unavailable() -> Option<String> {
@@ -88,4 +129,12 @@ pub fn wait_for<T>(timeout: std::time::Duration, mut f: impl FnMut() -> Option<T
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn test_name_is_the_name_of_the_function_it_is_in() {
+    assert_eq!(
+        test_name!(),
+        "test_name_is_the_name_of_the_function_it_is_in"
+    );
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use super::{ev, list, s, Ev};
 use crate::eql::{Matcher, Query};
-use crate::fuzz_checks::{corpus, eql_input, scenario_events};
+use crate::fuzz_checks::{corpus, eql_input};
+use crate::testkit::scenario_ecs;
 
 #[test]
 fn eql_compile_corpus_replays() {
-    let events = scenario_events();
+    let events = scenario_ecs();
     assert!(events.len() > 2);
     let mut compiled = 0;
     for (name, data) in corpus("eql_compile") {
