@@ -124,11 +124,17 @@ enum Command {
     /// Reads /run/audetect/stats.json, which `audetect run` rewrites every
     /// 5 seconds. Exits 0 if the daemon is running, 1 if not.
     Status,
-    /// Check a config file and exit: 0 if valid, 1 with the reason if not.
+    /// Check a config file and the rules it loads, and exit: 0 if valid, 1
+    /// with the reason if not. Ends with `rules: N loaded, M skipped`; a rule
+    /// audetect cannot run (a field, category, function or kind of event it
+    /// does not supply, another rule type or OS) is skipped, not an error.
     CheckConfig {
         /// Config file [default: /etc/audetect/audetect.toml if present, else built-in defaults]
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Also list each skipped rule with the reason
+        #[arg(long, short)]
+        verbose: bool,
     },
 }
 
@@ -142,7 +148,7 @@ fn main() {
             print_rules();
             Ok(())
         }
-        Command::CheckConfig { config } => check_config(config.as_deref()),
+        Command::CheckConfig { config, verbose } => check_config(config.as_deref(), verbose),
         Command::Status => show_status(),
         Command::Selftest => selftest(),
         Command::SelftestActor { port } => selftest_actor(port),
@@ -166,25 +172,53 @@ fn load_config(path: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
     }
 }
 
-fn check_config(path: Option<&Path>) -> Result<()> {
+fn check_config(path: Option<&Path>, verbose: bool) -> Result<()> {
     let (config, origin) = load_config(path)?;
     check_outputs(&config)?;
-    let rules = load_rules(&config)?;
-    for rule in &rules {
+    let set = load_rule_set(&config)?;
+    for rule in &set.rules {
         println!("rule {:?} ({}): OK", rule.meta.name, rule.meta.origin);
+    }
+    if verbose {
+        for s in &set.skipped {
+            println!("rule {:?} ({}): skipped: {}", s.name, s.origin, s.reason);
+        }
     }
     match origin {
         Some(p) => println!("{}: OK", p.display()),
         None => println!("no config file; built-in defaults: OK"),
     }
+    println!("{}", set.summary());
     Ok(())
 }
 
 /// The detection rules in force; any error in any rule refuses them all.
+/// Skipped rules are logged: one line with the count and the top reasons,
+/// and each at debug level.
 fn load_rules(config: &Config) -> Result<Vec<Rule>> {
+    let set = load_rule_set(config)?;
+    if !set.skipped.is_empty() {
+        for s in &set.skipped {
+            log::debug!("rule {:?} ({}) skipped: {}", s.name, s.origin, s.reason);
+        }
+        let top: Vec<String> = set
+            .top_reasons(3)
+            .into_iter()
+            .map(|(n, r)| format!("{n}× {r}"))
+            .collect();
+        log::info!(
+            "{}; audetect cannot run the skipped ones (`audetect check-config --verbose` lists each and why); most often: {}",
+            set.summary(),
+            top.join("; ")
+        );
+    }
+    Ok(set.rules)
+}
+
+fn load_rule_set(config: &Config) -> Result<rulefile::RuleSet> {
     let d = &config.detection;
-    let rules = rulefile::load(d.builtin_rules, &d.rule_paths, &fields::schema())?;
-    if rules.is_empty() {
+    let set = rulefile::load(d.builtin_rules, &d.rule_paths, &fields::schema())?;
+    if set.rules.is_empty() && set.skipped.is_empty() {
         bail!(
             "no detection rules: builtin_rules is false and no rule file was found in {}",
             d.rule_paths
@@ -194,7 +228,13 @@ fn load_rules(config: &Config) -> Result<Vec<Rule>> {
                 .join(", ")
         );
     }
-    Ok(rules)
+    if set.rules.is_empty() {
+        bail!(
+            "no detection rule audetect can run: {} skipped (`audetect check-config --verbose` says why)",
+            set.skipped.len()
+        );
+    }
+    Ok(set)
 }
 
 fn log_suppressed(pipeline: &mut Pipeline<impl audetect::proc::ProcSource>) {
@@ -328,7 +368,7 @@ fn selftest_own_pipeline(port: u16) -> Result<String> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
     }
-    let rules = rulefile::load(true, &[], &fields::schema())?;
+    let rules = rulefile::load(true, &[], &fields::schema())?.rules;
     let mut pipeline = live_pipeline(&config, rules, host_name());
     let outcome = spawn_selftest_actor(port).and_then(|pid| {
         println!("child {pid} connected and called setsid()");
