@@ -68,10 +68,44 @@ pub const FIELDS: &[(&str, &str)] = &[
 /// Event categories audetect produces.
 pub const CATEGORIES: &[&str] = &["network", "process"];
 
+/// The kinds of event audetect produces, as Elastic Defend names them:
+/// event.action, event.category, event.type. A rule whose every event
+/// needs some other kind (an action such as "already_running") is skipped.
+pub const KINDS: &[(&str, &[&str], &[&str])] = &[
+    ("connection_attempted", &["network"], &["start"]),
+    ("session_id_change", &["process"], &["change"]),
+];
+
 pub fn schema() -> Schema {
+    let owned = |items: &[&str]| {
+        Value::List(
+            items
+                .iter()
+                .map(|i| Value::Str(Cow::Owned((*i).to_owned())))
+                .collect(),
+        )
+    };
     Schema {
         fields: FIELDS.iter().map(|(name, _)| (*name).to_owned()).collect(),
         categories: CATEGORIES.iter().map(|c| (*c).to_owned()).collect(),
+        kinds: KINDS
+            .iter()
+            .map(|(action, category, kind)| {
+                vec![
+                    (
+                        "event.action".to_owned(),
+                        Value::Str(Cow::Owned((*action).to_owned())),
+                    ),
+                    ("event.category".to_owned(), owned(category)),
+                    ("event.type".to_owned(), owned(kind)),
+                    ("event.kind".to_owned(), Value::Str(Cow::Borrowed("event"))),
+                    (
+                        "host.os.type".to_owned(),
+                        Value::Str(Cow::Borrowed("linux")),
+                    ),
+                ]
+            })
+            .collect(),
     }
 }
 

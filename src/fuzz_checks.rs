@@ -17,7 +17,9 @@ use crate::testkit;
 fn rule() -> Arc<RuleMeta> {
     static RULE: OnceLock<Arc<RuleMeta>> = OnceLock::new();
     RULE.get_or_init(|| {
-        let rules = rulefile::load(true, &[], &crate::fields::schema()).expect("built-in rule");
+        let rules = rulefile::load(true, &[], &crate::fields::schema())
+            .expect("built-in rule")
+            .rules;
         Arc::clone(&rules[0].meta)
     })
     .clone()

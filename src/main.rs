@@ -105,11 +105,17 @@ enum Command {
     /// Reads /run/audetect/stats.json, which `audetect run` rewrites every
     /// 5 seconds. Exits 0 if the daemon is running, 1 if not.
     Status,
-    /// Check a config file and exit: 0 if valid, 1 with the reason if not.
+    /// Check a config file and the rules it loads, and exit: 0 if valid, 1
+    /// with the reason if not. Ends with `rules: N loaded, M skipped`; a rule
+    /// audetect cannot run (a field, category, function or kind of event it
+    /// does not supply, another rule type or OS) is skipped, not an error.
     CheckConfig {
         /// Config file [default: /etc/audetect/audetect.toml if present, else built-in defaults]
         #[arg(long, short, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Also list each skipped rule with the reason
+        #[arg(long, short)]
+        verbose: bool,
     },
 }
 
@@ -123,7 +129,9 @@ fn main() {
             commands::rules::run();
             Ok(())
         }
-        Command::CheckConfig { config } => commands::check_config::run(config.as_deref()),
+        Command::CheckConfig { config, verbose } => {
+            commands::check_config::run(config.as_deref(), verbose)
+        }
         Command::Status => commands::status::run(),
         Command::Selftest => commands::selftest::run(),
         Command::SelftestActor { port } => commands::selftest::actor(port),

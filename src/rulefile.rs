@@ -38,6 +38,15 @@ pub enum RuleError {
         name: String,
         error: EqlError,
     },
+    /// A well-formed rule audetect cannot run: skipped by [`load`].
+    /// `reason` is short, to group by; `detail` adds where and what is supplied.
+    #[error("{origin}: rule {name:?}: skipped: {detail}")]
+    Unsupported {
+        origin: String,
+        name: String,
+        reason: String,
+        detail: String,
+    },
     #[error("{origin}: rule {name:?} has the rule_id {id} of another rule in {other}")]
     Duplicate {
         origin: String,
@@ -134,10 +143,27 @@ pub fn parse_rule(text: &str, origin: &str, schema: &Schema) -> Result<Rule, Rul
         name: r.name.clone(),
         message,
     };
+    let unsupported = |reason: String| RuleError::Unsupported {
+        origin: origin.to_owned(),
+        name: r.name.clone(),
+        detail: reason.clone(),
+        reason,
+    };
     if r.rule_type != "eql" || r.language.as_deref().is_some_and(|l| l != "eql") {
-        return Err(invalid(format!(
+        return Err(unsupported(format!(
             "type {:?} is not supported: audetect runs EQL rules (type = \"eql\")",
             r.rule_type
+        )));
+    }
+    let systems: Vec<&str> = r
+        .tags
+        .iter()
+        .filter_map(|t| t.strip_prefix("OS: "))
+        .collect();
+    if !systems.is_empty() && !systems.iter().any(|s| s.eq_ignore_ascii_case("linux")) {
+        return Err(unsupported(format!(
+            "not a Linux rule (OS: {})",
+            systems.join(", ")
         )));
     }
     if !["low", "medium", "high", "critical"].contains(&r.severity.as_str()) {
@@ -156,11 +182,34 @@ pub fn parse_rule(text: &str, origin: &str, schema: &Schema) -> Result<Rule, Rul
         .map_err(|e| invalid(format!("threat cannot be represented: {e}")))?;
     // Trailing blank lines would put "end of query" errors past the query.
     let query_text = r.query.get_ref().trim_end();
-    let query = Query::compile(query_text, schema).map_err(|error| RuleError::Query {
-        origin: origin.to_owned(),
-        name: r.name.clone(),
-        error: query_position(text, r.query.span(), query_text, error),
-    })?;
+    let query = match Query::compile(query_text, schema) {
+        Ok(q) => q,
+        Err(e) if e.unsupported => {
+            let e = query_position(text, r.query.span(), query_text, e);
+            // The list of supplied fields is for the detail, not the reason.
+            let reason = e
+                .message
+                .split("; audetect supplies")
+                .next()
+                .unwrap_or_default();
+            return Err(RuleError::Unsupported {
+                origin: origin.to_owned(),
+                name: r.name.clone(),
+                reason: reason.to_owned(),
+                detail: format!("query, {e}"),
+            });
+        }
+        Err(error) => {
+            return Err(RuleError::Query {
+                origin: origin.to_owned(),
+                name: r.name.clone(),
+                error: query_position(text, r.query.span(), query_text, error),
+            })
+        }
+    };
+    if let Some(reason) = unreachable_filter(&query, schema) {
+        return Err(unsupported(reason));
+    }
     let query_text: Arc<str> = Arc::from(query_text);
     let mut other = raw.other;
     other.insert("rule".into(), toml::Value::Table(r.other));
@@ -184,6 +233,45 @@ pub fn parse_rule(text: &str, origin: &str, schema: &Schema) -> Result<Rule, Rul
         query: Arc::new(query),
         query_text,
     })
+}
+
+/// Why no event the source produces can complete `query`, if none can: the
+/// first filter that no kind in the schema passes.
+fn unreachable_filter(query: &Query, schema: &Schema) -> Option<String> {
+    if schema.kinds.is_empty() {
+        return None;
+    }
+    let required = query.required_filters();
+    let stages = required.len();
+    for (n, &filter) in required.iter().enumerate() {
+        let passes = schema.kinds.iter().any(|kind| {
+            query.filter_may_match(filter, &|name| {
+                kind.iter().find(|(f, _)| f == name).map(|(_, v)| v.clone())
+            })
+        });
+        if passes {
+            continue;
+        }
+        let which = if stages == 1 {
+            "its filter".to_owned()
+        } else {
+            format!("stage {} of {stages}", n + 1)
+        };
+        let actions = query.literals(filter, "event.action");
+        return Some(if actions.is_empty() {
+            format!("{which} matches no kind of event audetect produces")
+        } else {
+            format!(
+                "{which} needs event.action {}, which audetect does not produce",
+                actions
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )
+        });
+    }
+    None
 }
 
 /// Turns a position inside the query into one inside the file. The query's
@@ -227,13 +315,66 @@ fn query_position(
 /// may not have it.
 pub const DEFAULT_RULE_DIR: &str = "/etc/audetect/rules.d";
 
+/// A rule file audetect read but will not run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The file.
+    pub origin: String,
+    /// The rule's name, or the file's when it holds no rule.
+    pub name: String,
+    pub reason: String,
+}
+
+/// The rules in force, and those set aside.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl RuleSet {
+    /// `rules: N loaded, M skipped`, as check-config ends.
+    pub fn summary(&self) -> String {
+        format!(
+            "rules: {} loaded, {} skipped",
+            self.rules.len(),
+            self.skipped.len()
+        )
+    }
+
+    /// The most frequent skip reasons, with counts, most frequent first.
+    /// Reasons that name a field or action are grouped by it.
+    pub fn top_reasons(&self, n: usize) -> Vec<(usize, String)> {
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for s in &self.skipped {
+            *counts.entry(s.reason.as_str()).or_default() += 1;
+        }
+        let mut v: Vec<(usize, String)> =
+            counts.into_iter().map(|(r, c)| (c, r.to_owned())).collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        v.truncate(n);
+        v
+    }
+}
+
+/// Deepest directory nesting read under a rule path: detection-rules' own
+/// tree is two levels deep; the bound stops a symlink loop.
+const MAX_DEPTH: usize = 16;
+
 /// Loads the rules in force: the built-in ones (if enabled), then every
-/// `*.toml` in `paths` (files, or directories read in name order); a file
-/// rule with a built-in rule's id replaces it. Two files with one id is an
-/// error. A missing default directory (/etc/audetect/rules.d, which a host
-/// may not have) is fine; any other missing path is an error.
-pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<Vec<Rule>, RuleError> {
-    let mut rules: Vec<Rule> = Vec::new();
+/// `*.toml` in `paths` (files, or directory trees read in path order); a
+/// file rule with a built-in rule's id replaces it. Two files with one id is
+/// an error, and so is a file that is not TOML, a rule that lacks a required
+/// key or whose query does not parse. A well-formed rule audetect cannot run
+/// (another rule type or OS, a field, category, function or event kind it
+/// does not supply, maturity "deprecated") is set aside in
+/// [`RuleSet::skipped`] with the reason, and so is a TOML file in a directory
+/// that holds no `[rule]` (detection-rules' tree has such files). A missing
+/// default directory (/etc/audetect/rules.d, which a host may not have) is
+/// fine; any other missing path is an error.
+pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<RuleSet, RuleError> {
+    let mut set = RuleSet::default();
+    let rules = &mut set.rules;
     if builtin {
         for (name, text) in BUILTIN {
             rules.push(parse_rule(text, &format!("built-in {name}"), schema)?);
@@ -244,12 +385,48 @@ pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<Vec<Rul
     let mut replaced_by: Vec<Option<String>> = vec![None; builtin_count];
     for path in paths {
         let missing_ok = path.as_path() == Path::new(DEFAULT_RULE_DIR);
-        for file in rule_files(path, missing_ok)? {
+        for (file, found_in_dir) in rule_files(path, missing_ok)? {
             let text = std::fs::read_to_string(&file).map_err(|source| RuleError::Read {
                 path: file.clone(),
                 source,
             })?;
-            let rule = parse_rule(&text, &file.display().to_string(), schema)?;
+            let origin = file.display().to_string();
+            if found_in_dir && !has_rule_table(&text) {
+                set.skipped.push(Skipped {
+                    name: file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    origin,
+                    reason: "not a detection rule (no [rule] table)".into(),
+                });
+                continue;
+            }
+            if let Some(maturity) = deprecated(&text) {
+                set.skipped.push(Skipped {
+                    name: rule_name(&text).unwrap_or_default(),
+                    origin,
+                    reason: format!("maturity {maturity:?}"),
+                });
+                continue;
+            }
+            let rule = match parse_rule(&text, &origin, schema) {
+                Ok(rule) => rule,
+                Err(RuleError::Unsupported {
+                    origin,
+                    name,
+                    reason,
+                    ..
+                }) => {
+                    set.skipped.push(Skipped {
+                        origin,
+                        name,
+                        reason,
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match rules.iter().position(|r| r.meta.id == rule.meta.id) {
                 Some(i) if i < builtin_count && replaced_by[i].is_some() => {
                     return Err(RuleError::Duplicate {
@@ -280,29 +457,73 @@ pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<Vec<Rul
             }
         }
     }
-    Ok(rules)
+    Ok(set)
 }
 
-fn rule_files(path: &Path, missing_ok: bool) -> Result<Vec<PathBuf>, RuleError> {
-    let read_err = |source| RuleError::Read {
-        path: path.to_owned(),
-        source,
-    };
+/// Whether a TOML text has a `[rule]` table; false for text that is not
+/// TOML, which [`parse_rule`] then reports.
+fn has_rule_table(text: &str) -> bool {
+    match toml::from_str::<toml::Table>(text) {
+        Ok(t) => t.get("rule").is_some_and(toml::Value::is_table),
+        Err(_) => true,
+    }
+}
+
+/// `[metadata] maturity = "deprecated"` (detection-rules' retired rules).
+fn deprecated(text: &str) -> Option<String> {
+    let t: toml::Table = toml::from_str(text).ok()?;
+    let m = t.get("metadata")?.get("maturity")?.as_str()?;
+    (m == "deprecated").then(|| m.to_owned())
+}
+
+fn rule_name(text: &str) -> Option<String> {
+    let t: toml::Table = toml::from_str(text).ok()?;
+    Some(t.get("rule")?.get("name")?.as_str()?.to_owned())
+}
+
+/// The rule files under `path`, in path order, each with whether it was
+/// found by reading a directory (rather than named itself).
+fn rule_files(path: &Path, missing_ok: bool) -> Result<Vec<(PathBuf, bool)>, RuleError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => return Ok(vec![]),
-        Err(e) => return Err(read_err(e)),
+        Err(source) => {
+            return Err(RuleError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
     };
     if !meta.is_dir() {
-        return Ok(vec![path.to_owned()]);
+        return Ok(vec![(path.to_owned(), false)]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(read_err)?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
-        .collect();
+    let mut files = Vec::new();
+    walk(path, 0, &mut files)?;
     files.sort();
-    Ok(files)
+    Ok(files.into_iter().map(|f| (f, true)).collect())
+}
+
+fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
+    let read_err = |source| RuleError::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        let Ok(entry) = entry else { continue };
+        let p = entry.path();
+        // Hidden entries (.git, editors' swap files) are not rules.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            if depth + 1 < MAX_DEPTH {
+                walk(&p, depth + 1, files)?;
+            }
+        } else if p.extension().is_some_and(|x| x == "toml") && p.is_file() {
+            files.push(p);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ pub enum DaemonError {
     Rules(#[from] RuleError),
     #[error("no detection rules: builtin_rules is false and no rule file was found in {paths}")]
     NoRules { paths: String },
+    #[error("no detection rule audetect can run: {skipped} skipped (`audetect check-config --verbose` says why)")]
+    NoRunnableRules { skipped: usize },
     #[error(transparent)]
     Caps(#[from] CapsError),
     #[error("installing signal handlers")]

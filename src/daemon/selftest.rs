@@ -135,7 +135,7 @@ pub fn selftest_own_pipeline(port: u16) -> Result<String, SelftestError> {
     let before = ctl.status().map_err(SelftestError::AuditStatus)?;
     let rules_before = ctl.list_rules().map_err(SelftestError::ListRules)?.len();
     let config = Config::default();
-    let rules = rulefile::load(true, &[], &fields::schema())?;
+    let rules = rulefile::load(true, &[], &fields::schema())?.rules;
     let kernel = OpenKernel::open(&config, &before, None)?.start()?;
     let unicast = kernel.receiver.source == Source::Unicast;
     println!(

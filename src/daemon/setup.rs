@@ -54,10 +54,33 @@ pub fn check_outputs(config: &Config) -> Result<(), DaemonError> {
 }
 
 /// The detection rules in force; any error in any rule refuses them all.
+/// Skipped rules are logged: one line with the count and the top reasons,
+/// and each at debug level.
 pub fn load_rules(config: &Config) -> Result<Vec<Rule>, DaemonError> {
+    let set = load_rule_set(config)?;
+    if !set.skipped.is_empty() {
+        for s in &set.skipped {
+            log::debug!("rule {:?} ({}) skipped: {}", s.name, s.origin, s.reason);
+        }
+        let top: Vec<String> = set
+            .top_reasons(3)
+            .into_iter()
+            .map(|(n, r)| format!("{n}× {r}"))
+            .collect();
+        log::info!(
+            "{}; audetect cannot run the skipped ones (`audetect check-config --verbose` lists each and why); most often: {}",
+            set.summary(),
+            top.join("; ")
+        );
+    }
+    Ok(set.rules)
+}
+
+/// The rules loaded and those skipped; an error when none can run.
+pub fn load_rule_set(config: &Config) -> Result<rulefile::RuleSet, DaemonError> {
     let d = &config.detection;
-    let rules = rulefile::load(d.builtin_rules, &d.rule_paths, &fields::schema())?;
-    if rules.is_empty() {
+    let set = rulefile::load(d.builtin_rules, &d.rule_paths, &fields::schema())?;
+    if set.rules.is_empty() && set.skipped.is_empty() {
         return Err(DaemonError::NoRules {
             paths: d
                 .rule_paths
@@ -67,7 +90,12 @@ pub fn load_rules(config: &Config) -> Result<Vec<Rule>, DaemonError> {
                 .join(", "),
         });
     }
-    Ok(rules)
+    if set.rules.is_empty() {
+        return Err(DaemonError::NoRunnableRules {
+            skipped: set.skipped.len(),
+        });
+    }
+    Ok(set)
 }
 
 pub fn host_name() -> String {

@@ -276,6 +276,80 @@ impl Query {
         self.fields.clone()
     }
 
+    /// The filters an event must pass for the query to fire: the one filter
+    /// of a single-event query, each stage of a sequence (once, however many
+    /// `runs`), each filter of a sample. Not the `until` filter.
+    pub fn required_filters(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = match &self.kind {
+            Kind::Single => vec![0],
+            Kind::Sequence { stages, .. } | Kind::Sample { stages } => {
+                stages.iter().map(|s| s.filter).collect()
+            }
+        };
+        out.dedup();
+        out
+    }
+
+    /// A sequence's `until` filter, which needs its events seen too.
+    pub fn until_filter(&self) -> Option<usize> {
+        match &self.kind {
+            Kind::Sequence {
+                until: Some(stage), ..
+            } => Some(stage.filter),
+            _ => None,
+        }
+    }
+
+    /// Whether an event whose fields `known` gives (others unknown: `None`)
+    /// could pass filter `filter`. With the fields that name an event's kind
+    /// (category, type, action) this tells which kinds a rule can use.
+    pub fn filter_may_match(
+        &self,
+        filter: usize,
+        known: &dyn Fn(&str) -> Option<Value<'static>>,
+    ) -> bool {
+        self.conds
+            .get(filter)
+            .is_some_and(|c| super::eval::may_match(c, known))
+    }
+
+    /// The string literals filter `filter` tests `field` for equality with
+    /// (`==`, `in`, `:` without wildcards), sorted and deduplicated: what a
+    /// message can name when no event kind passes the filter.
+    pub fn literals(&self, filter: usize, field: &str) -> Vec<String> {
+        fn walk(c: &Cond, field: &str, out: &mut Vec<String>) {
+            match c {
+                Cond::And(items) | Cond::Or(items) => {
+                    items.iter().for_each(|i| walk(i, field, out))
+                }
+                Cond::Not { inner, .. } => walk(inner, field, out),
+                Cond::Test {
+                    src: Src::Field(f),
+                    test: Test::Any { atoms, .. },
+                    ..
+                } if f.as_ref() == field => {
+                    for a in atoms {
+                        match a {
+                            Atom::Eq(LitV {
+                                lit: Lit::Str(s), ..
+                            })
+                            | Atom::EqFold(s) => out.push(s.clone()),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(c) = self.conds.get(filter) {
+            walk(c, field, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The `sequence by` / `sample by` fields: equal in every event of a match.
     pub fn join_fields(&self) -> Vec<String> {
         self.join_fields.clone()
@@ -365,7 +439,7 @@ impl Compiler<'_> {
         }
         let mut known: Vec<&str> = self.schema.fields.iter().map(String::as_str).collect();
         known.sort_unstable();
-        Err(f.pos.error(format!(
+        Err(f.pos.unsupported(format!(
             "unknown field {}; audetect supplies: {} (mark it optional as ?{} if it may be absent)",
             f.name,
             known.join(", "),
@@ -381,7 +455,7 @@ impl Compiler<'_> {
         if !self.schema.categories.iter().any(|c| c == category) {
             let mut known: Vec<&str> = self.schema.categories.iter().map(String::as_str).collect();
             known.sort_unstable();
-            return Err(pos.error(format!(
+            return Err(pos.unsupported(format!(
                 "unknown event category \"{category}\"; audetect supplies: {} (or `any`)",
                 known.join(", ")
             )));
@@ -517,7 +591,7 @@ impl Compiler<'_> {
                 }
                 (v, Operand::Lit(l, _)) => (op, v, l),
                 (Operand::Lit(l, _), v) => (op.mirror(), v, l),
-                (_, other) => return Err(other.pos().error(
+                (_, other) => return Err(other.pos().unsupported(
                     "comparing a field or function to another field or function is not supported; \
                      compare each to a literal",
                 )),
@@ -581,19 +655,19 @@ impl Compiler<'_> {
         let known = takes_tilde || matches!(lower.as_str(), "length" | "cidrmatch" | "number");
         if !known {
             if ES_ONLY_FUNCTIONS.contains(&lower.as_str()) {
-                return Err(pos.error(format!(
+                return Err(pos.unsupported(format!(
                     "function {name} is not supported; supported: {FUNCTIONS}"
                 )));
             }
-            return Err(pos.error(format!("unknown function {name}; supported: {FUNCTIONS}")));
+            return Err(pos.unsupported(format!("unknown function {name}; supported: {FUNCTIONS}")));
         }
         if ci && !takes_tilde {
-            return Err(pos.error(format!("{name} has no case-insensitive `~` form")));
+            return Err(pos.unsupported(format!("{name} has no case-insensitive `~` form")));
         }
         let string_arg = |a: &Operand, what: &str| -> Result<String, EqlError> {
             match a {
                 Operand::Lit(Lit::Str(s), _) => Ok(if ci { fold_str(s) } else { s.clone() }),
-                other => Err(other.pos().error(format!(
+                other => Err(other.pos().unsupported(format!(
                     "{what} of {name} must be a literal string (fields are not supported there)"
                 ))),
             }

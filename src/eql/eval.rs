@@ -325,3 +325,86 @@ fn order(v: &Value, lit: &LitV) -> Option<Ordering> {
         _ => None,
     }
 }
+
+/// What the partial evaluation of [`may_match`] knows of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Maybe {
+    Known(Tri),
+    /// Depends on a field the caller does not know.
+    Unknown,
+}
+
+/// An event holding only the fields the caller knows; the others are never
+/// asked for, since tests on them are not evaluated.
+#[derive(Clone)]
+struct KnownFields<'k> {
+    known: &'k dyn Fn(&str) -> Option<Value<'static>>,
+}
+
+impl Event for KnownFields<'_> {
+    fn field(&self, name: &str) -> Value<'_> {
+        (self.known)(name).unwrap_or(Value::Null)
+    }
+    fn ordinal(&self) -> (u64, u64) {
+        (0, 0)
+    }
+}
+
+fn src_known(src: &Src, known: &dyn Fn(&str) -> Option<Value<'static>>) -> bool {
+    match src {
+        Src::Field(name) => known(name).is_some(),
+        Src::Missing | Src::Const(_) => true,
+        Src::Call(call) => src_known(&call.src, known),
+    }
+}
+
+/// Whether some event whose fields `known` gives (the rest being anything)
+/// could satisfy `cond`: false only when the known fields alone rule it out.
+pub(crate) fn may_match(cond: &Cond, known: &dyn Fn(&str) -> Option<Value<'static>>) -> bool {
+    let ev = KnownFields { known };
+    !matches!(partial(cond, &ev), Maybe::Known(Tri::False | Tri::Null))
+}
+
+fn partial(cond: &Cond, ev: &KnownFields) -> Maybe {
+    match cond {
+        Cond::And(items) => {
+            let mut all_true = true;
+            for c in items {
+                match partial(c, ev) {
+                    Maybe::Known(Tri::True) => {}
+                    Maybe::Known(_) => return Maybe::Known(Tri::False),
+                    Maybe::Unknown => all_true = false,
+                }
+            }
+            if all_true {
+                Maybe::Known(Tri::True)
+            } else {
+                Maybe::Unknown
+            }
+        }
+        Cond::Or(items) => {
+            let mut all_false = true;
+            for c in items {
+                match partial(c, ev) {
+                    Maybe::Known(Tri::True) => return Maybe::Known(Tri::True),
+                    Maybe::Known(_) => {}
+                    Maybe::Unknown => all_false = false,
+                }
+            }
+            if all_false {
+                Maybe::Known(Tri::False)
+            } else {
+                Maybe::Unknown
+            }
+        }
+        Cond::Not { inner, script } => match partial(inner, ev) {
+            Maybe::Known(Tri::True) => Maybe::Known(Tri::False),
+            Maybe::Known(Tri::False) => Maybe::Known(Tri::True),
+            Maybe::Known(Tri::Null) if *script => Maybe::Known(Tri::Null),
+            Maybe::Known(Tri::Null) => Maybe::Known(Tri::True),
+            Maybe::Unknown => Maybe::Unknown,
+        },
+        Cond::Test { src, .. } if !src_known(src, ev.known) => Maybe::Unknown,
+        Cond::Const(_) | Cond::Null | Cond::Test { .. } => Maybe::Known(eval(cond, ev)),
+    }
+}

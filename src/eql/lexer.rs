@@ -18,6 +18,15 @@ impl Pos {
             column: self.column,
             offset: self.offset,
             message: message.into(),
+            unsupported: false,
+        }
+    }
+
+    /// An error for valid EQL that audetect does not run.
+    pub fn unsupported(self, message: impl Into<String>) -> EqlError {
+        EqlError {
+            unsupported: true,
+            ..self.error(message)
         }
     }
 }

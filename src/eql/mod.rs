@@ -103,6 +103,11 @@ pub trait Event: Clone {
 pub struct Schema {
     pub fields: Vec<String>,
     pub categories: Vec<String>,
+    /// The kinds of event it produces, each as the values of the fields
+    /// that name the kind (event.category, event.type, event.action, ...):
+    /// a filter that no kind can pass matches nothing the source sends.
+    /// Empty: not known, every filter may match.
+    pub kinds: Vec<Vec<(String, Value<'static>)>>,
 }
 
 /// A query that does not parse, uses something outside the supported subset,
@@ -117,4 +122,9 @@ pub struct EqlError {
     /// Byte offset into the query text.
     pub offset: usize,
     pub message: String,
+    /// Valid EQL that audetect cannot run (a field, category or function it
+    /// does not supply, a construct it refuses), as opposed to text that is
+    /// not EQL at all: a rule pack's loader skips the first kind and fails
+    /// on the second.
+    pub unsupported: bool,
 }

@@ -25,7 +25,7 @@ pub(crate) fn parse(text: &str) -> Result<Statement, EqlError> {
         Tok::Eof => Ok(statement),
         Tok::Pipe => Err(t
             .pos
-            .error("pipes (`| head`, `| tail`, `| unique`, ...) are not supported")),
+            .unsupported("pipes (`| head`, `| tail`, `| unique`, ...) are not supported")),
         other => Err(t
             .pos
             .error(format!("expected end of query, found {}", other.describe()))),
@@ -130,7 +130,7 @@ impl Parser {
                 self.sample(t.pos)
             }
             Tok::Ident(w) if w == "join" => {
-                Err(t.pos.error("`join` is not supported; use `sequence`"))
+                Err(t.pos.unsupported("`join` is not supported; use `sequence`"))
             }
             _ => Ok(Statement::Event(self.event_filter()?)),
         }
@@ -162,7 +162,7 @@ impl Parser {
                 Tok::Bang => {
                     return Err(t
                         .pos
-                        .error("missing-event stages (`![...]`) are not supported"))
+                        .unsupported("missing-event stages (`![...]`) are not supported"))
                 }
                 _ => break,
             }
@@ -392,7 +392,7 @@ impl Parser {
             {
                 return Err(t
                     .pos
-                    .error(format!("lineage (`{w} of [...]`) is not supported")));
+                    .unsupported(format!("lineage (`{w} of [...]`) is not supported")));
             }
         }
         if t.tok == Tok::LParen {
@@ -445,7 +445,7 @@ impl Parser {
             }
             Tok::Bang if self.peek_n(1).tok == Tok::Colon => Err(t
                 .pos
-                .error("`!:` is not supported; write `not field : \"value\"`")),
+                .unsupported("`!:` is not supported; write `not field : \"value\"`")),
             Tok::Ident(w) if w == "like" => {
                 self.advance();
                 self.match_rest(MatchKind::Like, left)
@@ -501,9 +501,12 @@ impl Parser {
     fn reject_trailing_operator(&self) -> Result<(), EqlError> {
         let t = self.peek();
         match t.tok {
-            Tok::Plus | Tok::Minus | Tok::Star | Tok::Slash | Tok::Percent => Err(t.pos.error(
-                format!("arithmetic ({}) is not supported", t.tok.describe()),
-            )),
+            Tok::Plus | Tok::Minus | Tok::Star | Tok::Slash | Tok::Percent => {
+                Err(t.pos.unsupported(format!(
+                    "arithmetic ({}) is not supported",
+                    t.tok.describe()
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -556,7 +559,7 @@ impl Parser {
         let t = self.peek().clone();
         match self.operand()? {
             Operand::Lit(l, p) => Ok((l, p)),
-            Operand::Field(f) => Err(f.pos.error(format!(
+            Operand::Field(f) => Err(f.pos.unsupported(format!(
                 "expected a literal value here, found field {}; comparing two fields is not supported",
                 f.name
             ))),
@@ -585,12 +588,12 @@ impl Parser {
                 match n.tok {
                     Tok::Int(i) => Ok(Operand::Lit(Lit::Int(-i), t.pos)),
                     Tok::Float(f) => Ok(Operand::Lit(Lit::Float(-f), t.pos)),
-                    _ => Err(t
-                        .pos
-                        .error("arithmetic (`-`) is not supported; `-` may only start a number")),
+                    _ => Err(t.pos.unsupported(
+                        "arithmetic (`-`) is not supported; `-` may only start a number",
+                    )),
                 }
             }
-            Tok::Plus => Err(t.pos.error("arithmetic (`+`) is not supported")),
+            Tok::Plus => Err(t.pos.unsupported("arithmetic (`+`) is not supported")),
             Tok::Ident(w) if w == "true" || w == "false" => {
                 self.advance();
                 Ok(Operand::Lit(Lit::Bool(w == "true"), t.pos))
@@ -706,7 +709,7 @@ impl Parser {
             return Err(self
                 .peek()
                 .pos
-                .error("array indexing (`field[0]`) is not supported"));
+                .unsupported("array indexing (`field[0]`) is not supported"));
         }
         Ok(FieldRef {
             name,

@@ -32,7 +32,7 @@ fn single(name: &str, id: &str, query: &str) -> String {
 
 #[test]
 fn builtin_loads_and_a_file_with_its_id_replaces_it() {
-    let rules = load(true, &[], &schema()).unwrap();
+    let rules = load(true, &[], &schema()).unwrap().rules;
     assert_eq!(rules.len(), 1);
     assert_eq!(
         rules[0].meta.origin,
@@ -52,7 +52,9 @@ fn builtin_loads_and_a_file_with_its_id_replaces_it() {
     )
     .unwrap();
     std::fs::write(dir.0.join("notes.txt"), "not a rule").unwrap();
-    let rules = load(true, std::slice::from_ref(&dir.0), &schema()).unwrap();
+    let rules = load(true, std::slice::from_ref(&dir.0), &schema())
+        .unwrap()
+        .rules;
     let names: Vec<&str> = rules.iter().map(|r| r.meta.name.as_str()).collect();
     assert_eq!(
         names,
@@ -64,7 +66,9 @@ fn builtin_loads_and_a_file_with_its_id_replaces_it() {
         rules[0].meta.origin
     );
 
-    let only_files = load(false, std::slice::from_ref(&dir.0), &schema()).unwrap();
+    let only_files = load(false, std::slice::from_ref(&dir.0), &schema())
+        .unwrap()
+        .rules;
     assert_eq!(only_files.len(), 2);
 }
 
@@ -72,7 +76,7 @@ fn builtin_loads_and_a_file_with_its_id_replaces_it() {
 fn missing_paths() {
     let default = PathBuf::from(super::DEFAULT_RULE_DIR);
     if !default.exists() {
-        assert_eq!(load(true, &[default], &schema()).unwrap().len(), 1);
+        assert_eq!(load(true, &[default], &schema()).unwrap().rules.len(), 1);
     }
     let missing = PathBuf::from("/nonexistent/audetect-rules");
     let e = load(true, &[missing], &schema()).unwrap_err();
@@ -106,11 +110,14 @@ fn errors_name_file_rule_line_and_problem() {
         "w",
         "process where process.command_line : \"*sh*\"",
     );
-    let e = parse_rule(&text, "w.toml", &schema())
-        .unwrap_err()
-        .to_string();
+    let e = parse_rule(&text, "w.toml", &schema()).unwrap_err();
     assert!(
-        e.starts_with("w.toml: rule \"Wrong\": query, line 13"),
+        matches!(e, RuleError::Unsupported { .. }),
+        "a skip, not a failure: {e}"
+    );
+    let e = e.to_string();
+    assert!(
+        e.starts_with("w.toml: rule \"Wrong\": skipped: query, line 13"),
         "{e}"
     );
     assert!(e.contains("process.command_line"), "{e}");
@@ -193,4 +200,98 @@ fn metadata_and_other_keys_are_kept() {
         serde_json::Value::Null,
         "keys audetect uses are not repeated"
     );
+}
+
+#[test]
+fn a_rule_pack_tree_loads_what_audetect_can_run_and_says_why_it_skips_the_rest() {
+    let dir = Dir::new("pack");
+    let linux = dir.0.join("rules/linux");
+    let cross = dir.0.join("rules/cross-platform");
+    std::fs::create_dir_all(&linux).unwrap();
+    std::fs::create_dir_all(&cross).unwrap();
+    std::fs::create_dir_all(dir.0.join(".git")).unwrap();
+    let runs = r#"network where event.action == "connection_attempted" and user.id == "0""#;
+    std::fs::write(linux.join("a_runs.toml"), single("Runs", "r1", runs)).unwrap();
+    let needs_field = r#"process where event.type == "start" and process.nonesuch : "x""#;
+    std::fs::write(
+        linux.join("b_field.toml"),
+        single("Field", "r2", needs_field),
+    )
+    .unwrap();
+    let needs_action = r#"process where event.action == "already_running""#;
+    std::fs::write(
+        linux.join("c_action.toml"),
+        single("Action", "r3", needs_action),
+    )
+    .unwrap();
+    let windows = single("Win", "r4", "any where true")
+        .replace("[rule]\n", "[rule]\ntags = [\"OS: Windows\"]\n");
+    std::fs::write(cross.join("d_windows.toml"), windows).unwrap();
+    let query_type =
+        single("KQL", "r5", "any where true").replace("type = \"eql\"", "type = \"query\"");
+    std::fs::write(cross.join("e_kql.toml"), query_type).unwrap();
+    let old = single("Old", "r6", runs).replace("\"production\"", "\"deprecated\"");
+    std::fs::write(cross.join("f_old.toml"), old).unwrap();
+    std::fs::write(dir.0.join("pyproject.toml"), "[project]\nname = \"x\"\n").unwrap();
+    std::fs::write(dir.0.join(".git/config.toml"), "not even toml [").unwrap();
+    std::fs::write(dir.0.join("README.md"), "not a rule").unwrap();
+
+    let set = load(false, std::slice::from_ref(&dir.0), &schema()).unwrap();
+    let loaded: Vec<&str> = set.rules.iter().map(|r| r.meta.name.as_str()).collect();
+    assert_eq!(loaded, ["Runs"]);
+    let skipped: Vec<(&str, &str)> = set
+        .skipped
+        .iter()
+        .map(|s| (s.name.as_str(), s.reason.as_str()))
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            // In path order: pyproject.toml, rules/cross-platform, rules/linux.
+            ("pyproject.toml", "not a detection rule (no [rule] table)"),
+            ("Win", "not a Linux rule (OS: Windows)"),
+            (
+                "KQL",
+                "type \"query\" is not supported: audetect runs EQL rules (type = \"eql\")"
+            ),
+            ("Old", "maturity \"deprecated\""),
+            ("Field", "unknown field process.nonesuch"),
+            (
+                "Action",
+                "its filter needs event.action \"already_running\", which audetect does not produce"
+            ),
+        ]
+    );
+    assert_eq!(set.summary(), "rules: 1 loaded, 6 skipped");
+}
+
+#[test]
+fn a_syntax_error_in_a_pack_still_refuses_the_whole_load() {
+    let dir = Dir::new("pack-syntax");
+    let sub = dir.0.join("linux");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("ok.toml"), single("Ok", "o1", "any where true")).unwrap();
+    std::fs::write(sub.join("bad.toml"), single("Bad", "b1", "process where (")).unwrap();
+    let e = load(false, std::slice::from_ref(&dir.0), &schema())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("bad.toml") && e.contains("rule \"Bad\": query, line 13"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_sequence_skip_names_the_stage_no_event_can_pass() {
+    let q = r#"sequence by process.entity_id
+  [network where event.action == "connection_attempted"]
+  [process where event.action == "end"]"#;
+    let e = parse_rule(&single("Seq", "s1", q), "s.toml", &schema()).unwrap_err();
+    match e {
+        RuleError::Unsupported { reason, .. } => assert_eq!(
+            reason,
+            "stage 2 of 2 needs event.action \"end\", which audetect does not produce"
+        ),
+        other => panic!("{other}"),
+    }
 }

@@ -807,7 +807,9 @@ impl Snapshotter for Fixed {
 
 /// The alerts of the captured scenarios, each with `snap`, under `cap`.
 fn alerts_with(snap: Snapshot, cap: usize) -> (Vec<Value>, Vec<usize>, Vec<Target>) {
-    let rules = crate::rulefile::load(true, &[], &crate::fields::schema()).unwrap();
+    let rules = crate::rulefile::load(true, &[], &crate::fields::schema())
+        .unwrap()
+        .rules;
     let mut pipeline = Pipeline::new(NoProc, rules, 10_000, "h".into());
     let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     pipeline.set_snapshots(Box::new(Fixed(snap, asked.clone())), cap);

@@ -234,7 +234,7 @@ fn a_bad_rule_is_refused_by_check_config_and_run_with_file_rule_and_line() {
     let dir = TempDir::new("rules");
     std::fs::write(
         dir.path().join("bad.toml"),
-        "[rule]\nauthor = [\"me\"]\ndescription = \"d\"\nname = \"Uses argv\"\nrisk_score = 21\nrule_id = \"x-1\"\nseverity = \"low\"\ntype = \"eql\"\nquery = \"\"\"\nprocess where process.args : \"-i\"\n\"\"\"\n",
+        "[rule]\nauthor = [\"me\"]\ndescription = \"d\"\nname = \"Half a query\"\nrisk_score = 21\nrule_id = \"x-1\"\nseverity = \"low\"\ntype = \"eql\"\nquery = \"\"\"\nprocess where (process.name : \"-i\"\n\"\"\"\n",
     )
     .unwrap();
     let etc = TempDir::new("etc");
@@ -252,15 +252,70 @@ fn a_bad_rule_is_refused_by_check_config_and_run_with_file_rule_and_line() {
         assert_eq!(out.status.code(), Some(1), "{cmd}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("bad.toml") && err.contains("\"Uses argv\""),
+            err.contains("bad.toml") && err.contains("\"Half a query\""),
             "{cmd}: {err}"
         );
         assert!(
-            err.contains("line 10") && err.contains("process.args"),
+            err.contains("line 10") && err.contains("expected"),
             "{cmd}: {err}"
         );
         assert!(!err.contains("ready"), "{cmd} must not start: {err}");
     }
+}
+
+#[test]
+fn a_rule_audetect_cannot_run_is_skipped_with_its_reason_and_the_rest_load() {
+    let dir = TempDir::new("skip-rules");
+    std::fs::create_dir_all(dir.path().join("linux")).unwrap();
+    std::fs::write(
+        dir.path().join("linux/needs.toml"),
+        "[rule]\nauthor = [\"me\"]\ndescription = \"d\"\nname = \"Needs a field\"\nrisk_score = 21\nrule_id = \"x-2\"\nseverity = \"low\"\ntype = \"eql\"\nquery = \"\"\"\nprocess where process.nonesuch : \"-i\"\n\"\"\"\n",
+    )
+    .unwrap();
+    let etc = TempDir::new("skip-etc");
+    let config = etc.path().join("audetect.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detection]\nrule_paths = [{:?}]\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = audetect(&["check-config", "--config", config.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().last(),
+        Some("rules: 1 loaded, 1 skipped"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Needs a field"),
+        "only --verbose lists skips: {text}"
+    );
+    let out = audetect(&[
+        "check-config",
+        "--verbose",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("rule \"Needs a field\" (")
+                && l.ends_with("needs.toml): skipped: unknown field process.nonesuch")),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().last(),
+        Some("rules: 1 loaded, 1 skipped"),
+        "{text}"
+    );
 }
 
 #[test]

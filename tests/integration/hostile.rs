@@ -83,7 +83,9 @@ fn records(serial: u64, exe: &[u8]) -> Vec<(u16, Vec<u8>)> {
 }
 
 fn builtin_rule() -> Arc<audetect::rulefile::RuleMeta> {
-    let rules = audetect::rulefile::load(true, &[], &audetect::fields::schema()).unwrap();
+    let rules = audetect::rulefile::load(true, &[], &audetect::fields::schema())
+        .unwrap()
+        .rules;
     Arc::clone(&rules[0].meta)
 }
 

@@ -4,6 +4,7 @@
 mod eval_tests;
 mod fuzz_corpus_tests;
 mod parse_tests;
+mod reach_tests;
 mod rules_tests;
 mod sequence_tests;
 
@@ -87,6 +88,7 @@ pub(crate) fn schema(fields: &[&str], categories: &[&str]) -> Schema {
     Schema {
         fields: fields.iter().map(|f| f.to_string()).collect(),
         categories: categories.iter().map(|c| c.to_string()).collect(),
+        kinds: Vec::new(),
     }
 }
 
