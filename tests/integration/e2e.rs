@@ -21,7 +21,7 @@ fn expect_alert(name: &str, steps: &[String]) -> Value {
 
 /// Runs `scenario` and expects no alert for the pid it returns.
 fn expect_no_alert(name: &str, extra_config: &str, scenario: impl FnOnce(u16, u16) -> u32) {
-    let lock = kernel_test!(name, else ());
+    let lock = kernel_test!(name);
     let d = Daemon::start(lock, extra_config);
     let p = ports();
     let pid = scenario(p.open, p.closed);

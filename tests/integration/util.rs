@@ -41,8 +41,14 @@ pub fn kernel_lock(test: &str) -> Option<KernelLock> {
 macro_rules! kernel_test {
     () => {{
         let name = $crate::util::test_name!();
-        ($crate::util::kernel_test!(name, else ()), name)
+        ($crate::util::kernel_test!(name), name)
     }};
+    ($name:expr) => {
+        match $crate::util::kernel_lock($name) {
+            Some(lock) => lock,
+            None => return,
+        }
+    };
     ($name:expr, else $skipped:expr) => {
         match $crate::util::kernel_lock($name) {
             Some(lock) => lock,
