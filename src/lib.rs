@@ -21,4 +21,5 @@ pub mod receive;
 pub mod rulefile;
 pub mod snapshot;
 pub mod status;
+pub mod syscalls;
 pub mod timefmt;

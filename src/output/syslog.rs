@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use crate::config::{SyslogConfig, SyslogFormat, SyslogTarget};
 
 use super::frame;
-use super::{Alert, Counters};
+use super::Counters;
+use crate::alert::Alert;
 
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
