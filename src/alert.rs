@@ -1,15 +1,59 @@
 //! Matches → alert documents: the ECS and kibana.alert.* fields Elastic's
 //! detection engine would write for the matching rule, with the matched events.
 
+use std::time::SystemTime;
+
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::detect::Match;
 use crate::normalize::EcsEvent;
-use crate::output::{Alert, Severity};
 use crate::rulefile::RuleMeta;
 use crate::snapshot::{self, Snapshot};
 use crate::timefmt;
+
+/// One alert, ready to go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// A JSON document on one line (no raw newline: it is framed as a line
+    /// in JSON lines and, on stream unix sockets, in syslog).
+    pub json: String,
+    pub severity: Severity,
+    /// The syslog TIMESTAMP: when the alert was made.
+    pub time: SystemTime,
+}
+
+/// Syslog severities; the discriminant is the RFC 5424 number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Severity {
+    Emergency = 0,
+    Alert = 1,
+    Critical = 2,
+    Error = 3,
+    Warning = 4,
+    Notice = 5,
+    Informational = 6,
+    Debug = 7,
+}
+
+impl Severity {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Maps a detection rule's severity (Elastic's low, medium, high,
+    /// critical) so that SIEM-side filters on syslog severity order alerts
+    /// the same way; unknown names are Warning, never dropped to Debug.
+    pub fn from_rule_severity(name: &str) -> Severity {
+        match name.to_ascii_lowercase().as_str() {
+            "low" => Severity::Notice,
+            "high" => Severity::Error,
+            "critical" => Severity::Critical,
+            _ => Severity::Warning,
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct KibanaRule<'a> {
@@ -138,7 +182,7 @@ struct Host<'a> {
 
 /// Builds the alert for a match. `now` is when the alert is made: the one
 /// wall-clock value in the pipeline, handed in by the caller.
-pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
+pub fn build(m: &Match, host_name: &str, now: SystemTime) -> Alert {
     build_with_snapshot(m, host_name, now, None, usize::MAX)
 }
 
@@ -148,7 +192,7 @@ pub fn build(m: &Match, host_name: &str, now: std::time::SystemTime) -> Alert {
 pub fn build_with_snapshot(
     m: &Match,
     host_name: &str,
-    now: std::time::SystemTime,
+    now: SystemTime,
     mut snapshot: Option<Snapshot>,
     max_bytes: usize,
 ) -> Alert {
@@ -351,7 +395,7 @@ pub fn configuration_alert(
     message: &str,
     details: Value,
     host_name: &str,
-    now: std::time::SystemTime,
+    now: SystemTime,
 ) -> Alert {
     let (sec, micros) = timefmt::split(now);
     let doc = json!({
@@ -371,5 +415,18 @@ pub fn configuration_alert(
         json: doc.to_string(),
         severity: Severity::Error,
         time: now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_severity_mapping() {
+        assert_eq!(Severity::from_rule_severity("medium"), Severity::Warning);
+        assert_eq!(Severity::from_rule_severity("High"), Severity::Error);
+        assert_eq!(Severity::from_rule_severity("critical").code(), 2);
+        assert_eq!(Severity::from_rule_severity("low").code(), 5);
     }
 }

@@ -23,6 +23,7 @@ pub mod receive;
 pub mod rulefile;
 pub mod snapshot;
 pub mod status;
+pub mod syscalls;
 /// Test support the unit tests and the fuzz checks share.
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod testkit;

@@ -5,17 +5,17 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::kernel::rules::syscall_name;
-use crate::parse::{decode_sockaddr, types, Head, Record, SockAddr, Timestamp};
+use crate::parse::{decode_sockaddr, types, Record, SockAddr, Timestamp};
 use crate::process::{ProcSource, Tracker, Transport};
 use crate::reassemble::Event;
+use crate::syscalls::{self, SyscallSet};
 use crate::timefmt;
 
 /// socketcall's call number for connect.
 const SYS_CONNECT: u64 = 3;
 
 /// The system calls the built-in rule needs, whatever the arch numbered them;
-/// the numbers come from the one syscall table, in `kernel::rules`.
+/// the numbers come from the one syscall table, in `syscalls`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Syscall {
     Connect,
@@ -23,9 +23,11 @@ enum Syscall {
     Setsid,
 }
 
+const SYSCALL_NAMES: [&str; 3] = ["connect", "socketcall", "setsid"];
+
 fn syscall(arch: u64, nr: u64) -> Option<Syscall> {
     let arch = u32::try_from(arch).ok()?;
-    match syscall_name(Some(arch), u32::try_from(nr).ok()?)? {
+    match syscalls::name(arch, u32::try_from(nr).ok()?)? {
         "connect" => Some(Syscall::Connect),
         "socketcall" => Some(Syscall::Socketcall),
         "setsid" => Some(Syscall::Setsid),
@@ -33,18 +35,10 @@ fn syscall(arch: u64, nr: u64) -> Option<Syscall> {
     }
 }
 
-/// Whether the event of this SYSCALL record can become an ECS event, read
-/// from its head alone: the others are dropped before they are parsed. A
-/// record without a readable arch or call number is kept, for `normalize`
-/// to judge.
-pub fn wanted_syscall(head: &Head<'_>) -> bool {
-    match (
-        head.field("arch").and_then(|v| v.hex()),
-        head.field("syscall").and_then(|v| v.decimal()),
-    ) {
-        (Some(arch), Some(nr)) => syscall(arch, nr).is_some(),
-        _ => true,
-    }
+/// The system calls whose events can become ECS events, on every arch: the
+/// others' events can be dropped before their records are parsed.
+pub fn wanted_syscalls() -> SyscallSet {
+    SyscallSet::of_names(&SYSCALL_NAMES)
 }
 
 /// connect() results after which the kernel had sent a SYN: Elastic's sensor
@@ -95,6 +89,18 @@ pub struct ProcessFields {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     pub parent: ParentFields,
+    /// The command line of the PROCTITLE record, split at its NULs; None
+    /// when the event had none. Not serialized, like the two below: the
+    /// alert's events hold what the SYSCALL record said, and these reach
+    /// the alert through the snapshot, where /proc cannot give its own.
+    #[serde(skip)]
+    pub args: Option<Vec<String>>,
+    /// The kernel keeps at most 128 bytes of the command line.
+    #[serde(skip)]
+    pub args_truncated: bool,
+    /// The CWD record's directory.
+    #[serde(skip)]
+    pub working_directory: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -307,6 +313,11 @@ impl<P: ProcSource> Normalizer<P> {
             .get("ses")
             .map_or(Cow::Borrowed(""), |v| String::from_utf8_lossy(v.raw));
         let (entity_id, entity_source) = self.processes.entity(&self.proc, pid, &ses, event.time);
+        let title = untrusted(event, types::PROCTITLE, "proctitle");
+        let args = title.as_deref().map(split_args).filter(|a| !a.is_empty());
+        let args_truncated = args.is_some() && title.is_some_and(|t| t.len() >= PROCTITLE_MAX);
+        let working_directory = untrusted(event, types::CWD, "cwd")
+            .map(|cwd| String::from_utf8_lossy(&cwd).into_owned());
         Ok(Common {
             time: event.time,
             serial: event.serial,
@@ -316,6 +327,9 @@ impl<P: ProcSource> Normalizer<P> {
                 executable,
                 name,
                 parent: ParentFields { pid: ppid },
+                args,
+                args_truncated,
+                working_directory,
             },
             user: UserFields {
                 id: euid.to_string(),
@@ -326,6 +340,26 @@ impl<P: ProcSource> Normalizer<P> {
 }
 
 struct Malformed;
+
+/// The most of a command line the kernel puts in a PROCTITLE record.
+const PROCTITLE_MAX: usize = 128;
+
+fn untrusted<'e>(event: &'e Event, rtype: u16, field: &str) -> Option<Cow<'e, [u8]>> {
+    event.record(rtype)?.get(field)?.untrusted()
+}
+
+/// A NUL-separated command line as its arguments (a trailing NUL ends the
+/// last one rather than starting an empty one).
+fn split_args(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
 
 struct Common {
     time: Timestamp,

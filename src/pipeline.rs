@@ -3,10 +3,9 @@
 
 use std::time::SystemTime;
 
-use crate::alert;
+use crate::alert::{self, Alert};
 use crate::detect::{DetectStats, Detector, Match};
 use crate::normalize::{self, NormalizeStats, Normalizer};
-use crate::output::Alert;
 use crate::parse::{self, Head, ParseError};
 use crate::process::ProcSource;
 use crate::reassemble::{Event, Reassembler, ReassemblyStats};
@@ -42,7 +41,8 @@ pub struct Pipeline<P: ProcSource> {
 impl<P: ProcSource> Pipeline<P> {
     pub fn new(proc: P, rules: Vec<Rule>, max_pending_events: usize, host_name: String) -> Self {
         Pipeline {
-            reassembler: Reassembler::default(),
+            // Events normalize would drop are dropped unparsed.
+            reassembler: Reassembler::default().only_syscalls(normalize::wanted_syscalls()),
             normalizer: Normalizer::new(proc),
             detector: Detector::new(rules, max_pending_events),
             host_name,
@@ -97,8 +97,7 @@ impl<P: ProcSource> Pipeline<P> {
         self.records += 1;
         match parsed {
             Ok(head) => {
-                self.reassembler
-                    .push_head(head, &normalize::wanted_syscall, &mut self.events);
+                self.reassembler.push_head(head, &mut self.events);
                 self.drain(now, emit);
             }
             Err(e) => {
@@ -134,7 +133,7 @@ impl<P: ProcSource> Pipeline<P> {
             for m in self.matches.drain(..) {
                 self.alerts += 1;
                 // Taken before anything else: the process may exit any moment.
-                let snapshot = match (&mut self.snapshots, Target::of(&m, Some(&event))) {
+                let snapshot = match (&mut self.snapshots, Target::of(&m)) {
                     (Some(s), Some(target)) => Some(s.take(&target)),
                     _ => None,
                 };

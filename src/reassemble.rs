@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use crate::parse::{types, Head, Record, Timestamp};
+use crate::syscalls::SyscallSet;
 
 /// All the records of one audit event, in arrival order (EOE left out).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +102,8 @@ pub struct Reassembler {
     max_open: usize,
     newest: Timestamp,
     serials: SerialGaps,
+    /// The system calls whose events are emitted; all when None.
+    wanted: Option<SyscallSet>,
     stats: ReassemblyStats,
 }
 
@@ -140,7 +143,35 @@ impl Reassembler {
             max_open: max_open.max(1),
             newest: Timestamp::default(),
             serials: SerialGaps::default(),
+            wanted: None,
             stats: ReassemblyStats::default(),
+        }
+    }
+
+    /// Emits only the events of these system calls (and those that are no
+    /// system call's): another call's event is tracked but never emitted,
+    /// and none of its records is copied or split into fields.
+    pub fn only_syscalls(mut self, wanted: SyscallSet) -> Self {
+        self.wanted = Some(wanted);
+        self
+    }
+
+    /// Whether the event of this SYSCALL record is wanted, read from its
+    /// head alone. A record without a readable arch or call number is kept,
+    /// for the later stages to judge.
+    fn wanted(&self, head: &Head<'_>) -> bool {
+        let Some(wanted) = &self.wanted else {
+            return true;
+        };
+        match (
+            head.field("arch").and_then(|v| v.hex()),
+            head.field("syscall").and_then(|v| v.decimal()),
+        ) {
+            (Some(arch), Some(nr)) => match (u32::try_from(arch), u32::try_from(nr)) {
+                (Ok(arch), Ok(nr)) => wanted.contains(arch, nr),
+                _ => false,
+            },
+            _ => true,
         }
     }
 
@@ -153,18 +184,13 @@ impl Reassembler {
 
     /// Feeds one record; completed events are appended to `out`.
     pub fn push(&mut self, record: Record, out: &mut Vec<Event>) {
-        self.push_head(record.head(), &|_| true, out);
+        self.push_head(record.head(), out);
     }
 
-    /// Feeds one record by its head. `wanted` sees each SYSCALL record: an
-    /// event whose call it refuses is tracked but never emitted, and none
-    /// of its records is copied or split into fields.
-    pub fn push_head(
-        &mut self,
-        head: Head<'_>,
-        wanted: &dyn Fn(&Head<'_>) -> bool,
-        out: &mut Vec<Event>,
-    ) {
+    /// Feeds one record by its head, which is split into fields only if
+    /// its event is wanted; completed events are appended to `out`.
+    pub fn push_head(&mut self, head: Head<'_>, out: &mut Vec<Event>) {
+        let unwanted = head.rtype == types::SYSCALL && !self.wanted(&head);
         let key = (head.time, head.serial);
         self.serials.see(head.serial, head.time.as_millis());
         if head.time > self.newest {
@@ -177,7 +203,7 @@ impl Reassembler {
             .rposition(|o| (o.event.time, o.event.serial) == key)
         {
             let open = &mut self.open[pos];
-            if !open.ignored && head.rtype == types::SYSCALL && !wanted(&head) {
+            if !open.ignored && unwanted {
                 open.ignored = true;
                 open.event.records.clear();
             }
@@ -198,7 +224,7 @@ impl Reassembler {
             // An EOE with nothing open: the event's records were all lost.
             self.stats.late_records += 1;
         } else {
-            let ignored = head.rtype == types::SYSCALL && !wanted(&head);
+            let ignored = unwanted;
             let open = Open {
                 event: Event {
                     time: head.time,
@@ -400,11 +426,10 @@ mod tests {
 
     #[test]
     fn events_of_unwanted_calls_are_tracked_but_never_emitted() {
-        let mut r = Reassembler::new(2000, 16);
-        let mut out = Vec::new();
         // Only connect (42) is wanted; A is an execve (59) whose AVC came
         // before its SYSCALL record, as the kernel writes them.
-        let wanted = |h: &Head<'_>| h.field("syscall").and_then(|v| v.decimal()) == Some(42);
+        let mut r = Reassembler::new(2000, 16).only_syscalls(SyscallSet::of_names(&["connect"]));
+        let mut out = Vec::new();
         let lines = [
             "type=AVC msg=audit(1700000000.100:10): avc:  denied  { read } for pid=5",
             "type=SYSCALL msg=audit(1700000000.100:10): arch=c000003e syscall=59 success=yes exit=0 pid=5",
@@ -418,7 +443,7 @@ mod tests {
         ];
         for l in lines {
             let head = crate::parse::log_line_head(l.as_bytes()).unwrap();
-            r.push_head(head, &wanted, &mut out);
+            r.push_head(head, &mut out);
         }
         assert_eq!(out.len(), 1, "only the connect: {out:?}");
         assert_eq!(out[0].serial, 11);

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::syscalls;
+
 /// Filter lists (the low bits of `audit_rule_data.flags`).
 pub const AUDIT_FILTER_USER: u32 = 0x00;
 pub const AUDIT_FILTER_TASK: u32 = 0x01;
@@ -72,9 +74,8 @@ pub const AUDIT_LESS_THAN_OR_EQUAL: u32 = AUDIT_LESS_THAN | AUDIT_EQUAL;
 pub const AUDIT_GREATER_THAN_OR_EQUAL: u32 = AUDIT_GREATER_THAN | AUDIT_EQUAL;
 const AUDIT_OPERATORS: u32 = AUDIT_EQUAL | AUDIT_NOT_EQUAL | AUDIT_BIT_MASK;
 
-/// `AUDIT_ARCH_*` values for the `arch` field.
-pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// `AUDIT_ARCH_*` values for the `arch` field (the audit model's table).
+pub use crate::syscalls::{AUDIT_ARCH_I386, AUDIT_ARCH_X86_64};
 
 /// Separator auditctl puts between several keys of one rule.
 const KEY_SEPARATOR: u8 = 0x01;
@@ -455,10 +456,11 @@ impl AuditRule {
             out.push_str(" -S all");
             return;
         }
-        let arch = self.arch();
+        // A rule without an arch is read as native, as auditctl does.
+        let arch = self.arch().unwrap_or_else(syscalls::native);
         for (i, &nr) in self.syscalls.iter().enumerate() {
             out.push_str(if i == 0 { " -S " } else { "," });
-            match syscall_name(arch, nr) {
+            match syscalls::name(arch, nr) {
                 Some(name) => out.push_str(name),
                 None => out.push_str(&nr.to_string()),
             }
@@ -517,10 +519,9 @@ pub fn op_symbol(op: u32) -> &'static str {
 }
 
 fn arch_name(arch: u32) -> String {
-    match arch {
-        AUDIT_ARCH_X86_64 => "b64".into(),
-        AUDIT_ARCH_I386 => "b32".into(),
-        other => format!("0x{other:X}"),
+    match syscalls::arch(arch) {
+        Some(known) => format!("b{}", known.bits),
+        None => format!("0x{arch:X}"),
     }
 }
 
@@ -577,99 +578,6 @@ pub fn field_name(field: u32) -> Option<&'static str> {
     })
 }
 
-/// Syscalls audetect uses or is likely to use next (process, network, file
-/// and module events), checked against the kernel's unistd_64.h/unistd_32.h.
-const SYSCALLS_X86_64: &[(u32, &str)] = &[
-    (2, "open"),
-    (41, "socket"),
-    (42, "connect"),
-    (43, "accept"),
-    (44, "sendto"),
-    (49, "bind"),
-    (50, "listen"),
-    (56, "clone"),
-    (57, "fork"),
-    (58, "vfork"),
-    (59, "execve"),
-    (60, "exit"),
-    (62, "kill"),
-    (82, "rename"),
-    (85, "creat"),
-    (87, "unlink"),
-    (101, "ptrace"),
-    (105, "setuid"),
-    (106, "setgid"),
-    (112, "setsid"),
-    (113, "setreuid"),
-    (117, "setresuid"),
-    (175, "init_module"),
-    (231, "exit_group"),
-    (257, "openat"),
-    (263, "unlinkat"),
-    (264, "renameat"),
-    (288, "accept4"),
-    (313, "finit_module"),
-    (316, "renameat2"),
-    (322, "execveat"),
-    (435, "clone3"),
-];
-
-const SYSCALLS_I386: &[(u32, &str)] = &[
-    (1, "exit"),
-    (2, "fork"),
-    (5, "open"),
-    (8, "creat"),
-    (10, "unlink"),
-    (11, "execve"),
-    (23, "setuid"),
-    (26, "ptrace"),
-    (37, "kill"),
-    (38, "rename"),
-    (46, "setgid"),
-    (66, "setsid"),
-    (70, "setreuid"),
-    (102, "socketcall"),
-    (120, "clone"),
-    (128, "init_module"),
-    (164, "setresuid"),
-    (190, "vfork"),
-    (213, "setuid32"),
-    (214, "setgid32"),
-    (252, "exit_group"),
-    (295, "openat"),
-    (301, "unlinkat"),
-    (302, "renameat"),
-    (350, "finit_module"),
-    (353, "renameat2"),
-    (358, "execveat"),
-    (359, "socket"),
-    (361, "bind"),
-    (362, "connect"),
-    (363, "listen"),
-    (364, "accept4"),
-    (369, "sendto"),
-    (435, "clone3"),
-];
-
-/// The name of syscall `nr` for the rule's arch; a rule without an arch is
-/// read as native (auditctl does the same with the machine it runs on).
-pub fn syscall_name(arch: Option<u32>, nr: u32) -> Option<&'static str> {
-    let native = if cfg!(target_arch = "x86") {
-        AUDIT_ARCH_I386
-    } else {
-        AUDIT_ARCH_X86_64
-    };
-    let table = match arch.unwrap_or(native) {
-        AUDIT_ARCH_X86_64 => SYSCALLS_X86_64,
-        AUDIT_ARCH_I386 => SYSCALLS_I386,
-        _ => return None,
-    };
-    table
-        .binary_search_by_key(&nr, |&(n, _)| n)
-        .ok()
-        .map(|i| table[i].1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,13 +585,6 @@ mod tests {
     /// Reads the u32 at word index `i` of encoded rule data.
     fn word(data: &[u8], i: usize) -> u32 {
         u32::from_ne_bytes(data[i * 4..i * 4 + 4].try_into().unwrap())
-    }
-
-    #[test]
-    fn syscall_tables_are_sorted_for_binary_search() {
-        for t in [SYSCALLS_X86_64, SYSCALLS_I386] {
-            assert!(t.windows(2).all(|w| w[0].0 < w[1].0));
-        }
     }
 
     /// `-a always,exit -F arch=b64 -S connect -F euid=0 -F key=k`

@@ -267,3 +267,52 @@ fn a_pinned_process_is_not_read_again_until_it_exits() {
     assert_eq!(n.proc.start_reads.get(), 2);
     assert_eq!(third.process.entity_id, format!("boot:{pid}:99"));
 }
+
+#[test]
+fn the_wanted_syscalls_are_those_normalize_maps() {
+    let wanted = wanted_syscalls();
+    for arch in crate::syscalls::ARCHES {
+        for nr in 0..1024 {
+            assert_eq!(
+                wanted.contains(arch.id, nr),
+                syscall(u64::from(arch.id), u64::from(nr)).is_some(),
+                "{} {nr}",
+                arch.name
+            );
+        }
+    }
+}
+
+#[test]
+fn proctitle_and_cwd_land_in_the_event() {
+    // proctitle "sh\0-i", a full 128 bytes in the second event.
+    let long = "61".repeat(128);
+    let text = format!(
+        "type=SYSCALL msg=audit(1700000000.001:1): arch=c000003e syscall=112 success=yes exit=9 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n\
+         type=CWD msg=audit(1700000000.001:1): cwd=\"/srv/a b\"\n\
+         type=PROCTITLE msg=audit(1700000000.001:1): proctitle=7368002D69\n\
+         type=SYSCALL msg=audit(1700000000.001:2): arch=c000003e syscall=112 success=yes exit=9 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n\
+         type=PROCTITLE msg=audit(1700000000.001:2): proctitle={long}\n\
+         type=SYSCALL msg=audit(1700000000.001:3): arch=c000003e syscall=112 success=yes exit=9 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n"
+    );
+    let mut r = Reassembler::default();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
+    }
+    r.flush(&mut out);
+    let mut n = Normalizer::new(FakeProc::default());
+    let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
+    let p: Vec<_> = evs.iter().map(|e| &e.process).collect();
+    assert_eq!(p[0].args, Some(vec!["sh".to_string(), "-i".to_string()]));
+    assert!(!p[0].args_truncated);
+    assert_eq!(p[0].working_directory.as_deref(), Some("/srv/a b"));
+    assert_eq!(p[1].args.as_ref().map(|a| a[0].len()), Some(128));
+    assert!(p[1].args_truncated, "the kernel cut it at 128 bytes");
+    assert_eq!(p[1].working_directory, None);
+    assert_eq!((p[2].args.as_ref(), p[2].args_truncated), (None, false));
+    // The alert's events say what the SYSCALL record said, as before.
+    let json = serde_json::to_value(&evs[0]).unwrap();
+    assert!(json["process"].get("args").is_none(), "{json}");
+    assert!(json["process"].get("working_directory").is_none(), "{json}");
+}

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::Severity;
+use crate::alert::Severity;
 use crate::timefmt;
 
 /// APP-NAME in RFC 5424 and the TAG in RFC 3164.

@@ -15,59 +15,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 pub use jsonl::JsonlSettings;
 pub use syslog::{SyslogFormat, SyslogSettings, SyslogTarget};
+// The sinks take the alert model; re-exported for callers that name them
+// through the outputs.
+pub use crate::alert::{Alert, Severity};
 
 use jsonl::JsonlWriter;
 use syslog::SyslogSender;
 
 /// Channel depth when there is no syslog output to size it from.
 const DEFAULT_CHANNEL: usize = 10_000;
-
-/// One alert, ready to go out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    /// A JSON document on one line (no raw newline: it is framed as a line
-    /// in JSON lines and, on stream unix sockets, in syslog).
-    pub json: String,
-    pub severity: Severity,
-    /// The syslog TIMESTAMP: when the alert was made.
-    pub time: SystemTime,
-}
-
-/// Syslog severities; the discriminant is the RFC 5424 number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Severity {
-    Emergency = 0,
-    Alert = 1,
-    Critical = 2,
-    Error = 3,
-    Warning = 4,
-    Notice = 5,
-    Informational = 6,
-    Debug = 7,
-}
-
-impl Severity {
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    /// Maps a detection rule's severity (Elastic's low, medium, high,
-    /// critical) so that SIEM-side filters on syslog severity order alerts
-    /// the same way; unknown names are Warning, never dropped to Debug.
-    pub fn from_rule_severity(name: &str) -> Severity {
-        match name.to_ascii_lowercase().as_str() {
-            "low" => Severity::Notice,
-            "high" => Severity::Error,
-            "critical" => Severity::Critical,
-            _ => Severity::Warning,
-        }
-    }
-}
 
 /// A snapshot of the output counters, all monotonic since start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -298,6 +258,7 @@ mod tests {
     use std::io::{BufRead, BufReader, Read};
     use std::os::unix::net::{UnixDatagram, UnixListener};
     use std::path::PathBuf;
+    use std::time::SystemTime;
 
     fn scratch(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("audetect-out-{}-{name}", std::process::id()));
@@ -470,13 +431,5 @@ mod tests {
         .err()
         .expect("an unopenable jsonl file is an error");
         assert!(matches!(e, OutputError::OpenJsonl { .. }));
-    }
-
-    #[test]
-    fn rule_severity_mapping() {
-        assert_eq!(Severity::from_rule_severity("medium"), Severity::Warning);
-        assert_eq!(Severity::from_rule_severity("High"), Severity::Error);
-        assert_eq!(Severity::from_rule_severity("critical").code(), 2);
-        assert_eq!(Severity::from_rule_severity("low").code(), 5);
     }
 }

@@ -11,7 +11,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::frame;
-use super::{Alert, Counters};
+use super::Counters;
+use crate::alert::Alert;
 
 /// `[output.syslog]`: where and how alerts go to syslog.
 #[derive(Debug, Clone, PartialEq)]

@@ -690,20 +690,16 @@ impl LiveSnapshotter {
 /// The audit record's PROCTITLE and CWD, where /proc gave nothing.
 fn audit_fallbacks(target: &Target, p: &mut ProcessFacts) {
     if p.args.is_none() {
-        if let Some(title) = &target.proctitle {
-            let args = split_args(title);
-            if !args.is_empty() {
-                p.args_count = None;
-                // The kernel keeps 128 bytes of it.
-                p.args_truncated = title.len() >= 128;
-                p.args = Some(args);
-                p.from_audit.push("args");
-            }
+        if let Some(args) = &target.args {
+            p.args_count = None;
+            p.args_truncated = target.args_truncated;
+            p.args = Some(args.clone());
+            p.from_audit.push("args");
         }
     }
     if p.working_directory.is_none() {
-        if let Some(cwd) = &target.cwd {
-            p.working_directory = Some(String::from_utf8_lossy(cwd).into_owned());
+        if let Some(cwd) = &target.working_directory {
+            p.working_directory = Some(cwd.clone());
             p.from_audit.push("working_directory");
         }
     }

@@ -25,9 +25,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::detect::Match;
-use crate::parse::types;
 use crate::process::EntityId;
-use crate::reassemble::Event;
 
 /// `[snapshot]`: whether a snapshot is taken when a rule matches, what it
 /// reads and its bounds.
@@ -342,34 +340,28 @@ pub struct Target {
     pub ppid: u32,
     /// The record's time, seconds since the epoch.
     pub record_sec: u64,
-    /// The PROCTITLE record of the matching event (the kernel keeps at most
-    /// 128 bytes of the command line), NULs between arguments.
-    pub proctitle: Option<Vec<u8>>,
-    /// The CWD record of the matching event.
-    pub cwd: Option<Vec<u8>>,
+    /// The command line of the matching event's PROCTITLE record.
+    pub args: Option<Vec<String>>,
+    /// Whether the kernel cut that command line short (it keeps 128 bytes).
+    pub args_truncated: bool,
+    /// The directory of the matching event's CWD record.
+    pub working_directory: Option<String>,
 }
 
 impl Target {
     /// The process of a match: that of its last event (for a sequence by
-    /// process.entity_id, the process of the join key). `event` is the audit
-    /// event that completed the match; its PROCTITLE and CWD are used only
-    /// if it is that process's.
-    pub fn of(m: &Match, event: Option<&Event>) -> Option<Target> {
+    /// process.entity_id, the process of the join key), with what that
+    /// event's records said of its command line and directory.
+    pub fn of(m: &Match) -> Option<Target> {
         let last = m.events.last()?;
-        let (proctitle, cwd) = match event {
-            Some(ev) if event_pid(ev) == Some(last.process.pid) => (
-                untrusted(ev, types::PROCTITLE, "proctitle"),
-                untrusted(ev, types::CWD, "cwd"),
-            ),
-            _ => (None, None),
-        };
         Some(Target {
             pid: last.process.pid,
             entity_id: last.process.entity_id.clone(),
             ppid: last.process.parent.pid,
             record_sec: last.time.sec,
-            proctitle,
-            cwd,
+            args: last.process.args.clone(),
+            args_truncated: last.process.args_truncated,
+            working_directory: last.process.working_directory.clone(),
         })
     }
 
@@ -378,17 +370,6 @@ impl Target {
     pub fn start_ticks(&self) -> Option<u64> {
         self.entity_id.parse::<EntityId>().ok()?.start_ticks()
     }
-}
-
-fn event_pid(ev: &Event) -> Option<u32> {
-    ev.record(types::SYSCALL)?
-        .get("pid")?
-        .decimal()
-        .and_then(|p| u32::try_from(p).ok())
-}
-
-fn untrusted(ev: &Event, rtype: u16, field: &str) -> Option<Vec<u8>> {
-    Some(ev.record(rtype)?.get(field)?.untrusted()?.into_owned())
 }
 
 /// Takes snapshots. The daemon's looks at /proc; replay's never looks.

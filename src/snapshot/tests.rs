@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::live::{cgroup_path, container_id, parse_id_file, tty_name};
 use super::*;
+use crate::alert::Alert;
 use crate::config::{Config, SnapshotConfig};
-use crate::output::Alert;
 use crate::pipeline::Pipeline;
 use crate::process::NoProc;
 
@@ -365,8 +365,9 @@ fn target(pid: u32, start: u64, ppid: u32) -> Target {
         entity_id: format!("{BOOT}:{pid}:{start}"),
         ppid,
         record_sec: BTIME + 100,
-        proctitle: Some(b"/bin/rsh\0-i\0".to_vec()),
-        cwd: Some(b"/from-audit".to_vec()),
+        args: Some(vec!["/bin/rsh".into(), "-i".into()]),
+        args_truncated: false,
+        working_directory: Some("/from-audit".into()),
     }
 }
 
@@ -873,8 +874,13 @@ fn the_snapshot_lands_in_ecs_fields_without_clobbering_audit_ones() {
     // The snapshot is about the process of the join key, with the
     // matching event's PROCTITLE at hand (setsid has no CWD record).
     assert_eq!(a["process"]["pid"], targets[0].pid);
-    let title = targets[0].proctitle.as_deref().unwrap_or_default();
-    assert!(title.starts_with(b"/tmp/actor\0"), "{:?}", targets[0]);
+    let args = targets[0].args.as_deref().unwrap_or_default();
+    assert_eq!(
+        args.first().map(String::as_str),
+        Some("/tmp/actor"),
+        "{:?}",
+        targets[0]
+    );
     let p = &a["process"];
     assert_eq!(p["executable"], "/tmp/actor", "the record's, not /proc's");
     assert_eq!(p["name"], "actor");

@@ -133,8 +133,9 @@ mod tests {
             entity_id: "b:1:1".into(),
             ppid: 0,
             record_sec: 0,
-            proctitle: None,
-            cwd: None,
+            args: None,
+            args_truncated: false,
+            working_directory: None,
         }
     }
 

@@ -1,0 +1,213 @@
+//! The system call table of the audit record model: every arch audetect
+//! knows, by the id audit writes (`arch=c000003e`), with its calls both ways.
+
+/// `AUDIT_ARCH_*` values: what `arch=` carries in records and in rules.
+pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+
+/// One arch: its audit id and the system calls audetect knows by name.
+#[derive(Debug)]
+pub struct Arch {
+    /// The `AUDIT_ARCH_*` value.
+    pub id: u32,
+    /// The machine name, as uname and the kernel's headers call it.
+    pub name: &'static str,
+    /// Word size, the `b64`/`b32` auditctl writes for the arch.
+    pub bits: u8,
+    /// (number, name), sorted by number.
+    calls: &'static [(u32, &'static str)],
+}
+
+impl Arch {
+    pub fn name_of(&self, nr: u32) -> Option<&'static str> {
+        self.calls
+            .binary_search_by_key(&nr, |&(n, _)| n)
+            .ok()
+            .map(|i| self.calls[i].1)
+    }
+
+    pub fn number_of(&self, name: &str) -> Option<u32> {
+        self.calls
+            .iter()
+            .find(|&&(_, n)| n == name)
+            .map(|&(nr, _)| nr)
+    }
+}
+
+/// Every arch audetect knows. Another one (aarch64, ppc64le, s390x) is one
+/// more row, with its calls read from that arch's unistd headers.
+pub static ARCHES: &[Arch] = &[
+    Arch {
+        id: AUDIT_ARCH_X86_64,
+        name: "x86_64",
+        bits: 64,
+        calls: X86_64,
+    },
+    Arch {
+        id: AUDIT_ARCH_I386,
+        name: "i386",
+        bits: 32,
+        calls: I386,
+    },
+];
+
+/// The arch of an `AUDIT_ARCH_*` value, if audetect knows it.
+pub fn arch(id: u32) -> Option<&'static Arch> {
+    ARCHES.iter().find(|a| a.id == id)
+}
+
+/// The arch audetect was built for, which a rule without `arch=` means
+/// (auditctl reads such a rule as the machine it runs on).
+pub fn native() -> u32 {
+    if cfg!(target_arch = "x86") {
+        AUDIT_ARCH_I386
+    } else {
+        AUDIT_ARCH_X86_64
+    }
+}
+
+/// The name of system call `nr` of `arch`.
+pub fn name(arch: u32, nr: u32) -> Option<&'static str> {
+    self::arch(arch)?.name_of(nr)
+}
+
+/// The number of system call `name` of `arch`.
+pub fn number(arch: u32, name: &str) -> Option<u32> {
+    self::arch(arch)?.number_of(name)
+}
+
+/// Some system calls, by (arch, number), across every arch that has them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyscallSet {
+    /// Sorted, for binary search.
+    calls: Vec<(u32, u32)>,
+}
+
+impl SyscallSet {
+    /// The calls of these names, on every arch that has them.
+    pub fn of_names(names: &[&str]) -> SyscallSet {
+        let mut calls: Vec<(u32, u32)> = ARCHES
+            .iter()
+            .flat_map(|a| names.iter().filter_map(|n| Some((a.id, a.number_of(n)?))))
+            .collect();
+        calls.sort_unstable();
+        calls.dedup();
+        SyscallSet { calls }
+    }
+
+    pub fn contains(&self, arch: u32, nr: u32) -> bool {
+        self.calls.binary_search(&(arch, nr)).is_ok()
+    }
+}
+
+/// Syscalls audetect uses or is likely to use next (process, network, file
+/// and module events), checked against the kernel's unistd_64.h/unistd_32.h.
+const X86_64: &[(u32, &str)] = &[
+    (2, "open"),
+    (41, "socket"),
+    (42, "connect"),
+    (43, "accept"),
+    (44, "sendto"),
+    (49, "bind"),
+    (50, "listen"),
+    (56, "clone"),
+    (57, "fork"),
+    (58, "vfork"),
+    (59, "execve"),
+    (60, "exit"),
+    (62, "kill"),
+    (82, "rename"),
+    (85, "creat"),
+    (87, "unlink"),
+    (101, "ptrace"),
+    (105, "setuid"),
+    (106, "setgid"),
+    (112, "setsid"),
+    (113, "setreuid"),
+    (117, "setresuid"),
+    (175, "init_module"),
+    (231, "exit_group"),
+    (257, "openat"),
+    (263, "unlinkat"),
+    (264, "renameat"),
+    (288, "accept4"),
+    (313, "finit_module"),
+    (316, "renameat2"),
+    (322, "execveat"),
+    (435, "clone3"),
+];
+
+const I386: &[(u32, &str)] = &[
+    (1, "exit"),
+    (2, "fork"),
+    (5, "open"),
+    (8, "creat"),
+    (10, "unlink"),
+    (11, "execve"),
+    (23, "setuid"),
+    (26, "ptrace"),
+    (37, "kill"),
+    (38, "rename"),
+    (46, "setgid"),
+    (66, "setsid"),
+    (70, "setreuid"),
+    (102, "socketcall"),
+    (120, "clone"),
+    (128, "init_module"),
+    (164, "setresuid"),
+    (190, "vfork"),
+    (213, "setuid32"),
+    (214, "setgid32"),
+    (252, "exit_group"),
+    (295, "openat"),
+    (301, "unlinkat"),
+    (302, "renameat"),
+    (350, "finit_module"),
+    (353, "renameat2"),
+    (358, "execveat"),
+    (359, "socket"),
+    (361, "bind"),
+    (362, "connect"),
+    (363, "listen"),
+    (364, "accept4"),
+    (369, "sendto"),
+    (435, "clone3"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_for_binary_search_and_ids_unique() {
+        for a in ARCHES {
+            assert!(a.calls.windows(2).all(|w| w[0].0 < w[1].0), "{}", a.name);
+            assert_eq!(ARCHES.iter().filter(|b| b.id == a.id).count(), 1);
+        }
+    }
+
+    #[test]
+    fn looks_up_both_ways() {
+        assert_eq!(name(AUDIT_ARCH_X86_64, 42), Some("connect"));
+        assert_eq!(name(AUDIT_ARCH_I386, 102), Some("socketcall"));
+        assert_eq!(name(AUDIT_ARCH_X86_64, 102), None);
+        assert_eq!(name(0xB7, 42), None);
+        assert_eq!(number(AUDIT_ARCH_I386, "setsid"), Some(66));
+        assert_eq!(number(AUDIT_ARCH_X86_64, "socketcall"), None);
+        for a in ARCHES {
+            for &(nr, n) in a.calls {
+                assert_eq!(a.number_of(n), Some(nr), "{} {n}", a.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_set_holds_each_arch_s_numbers() {
+        let set = SyscallSet::of_names(&["connect", "socketcall"]);
+        assert!(set.contains(AUDIT_ARCH_X86_64, 42));
+        assert!(set.contains(AUDIT_ARCH_I386, 362));
+        assert!(set.contains(AUDIT_ARCH_I386, 102));
+        assert!(!set.contains(AUDIT_ARCH_X86_64, 102));
+        assert!(!set.contains(AUDIT_ARCH_I386, 42));
+    }
+}
