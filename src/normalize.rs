@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use crate::parse::{decode_sockaddr, types, Record, SockAddr, Timestamp};
+use crate::process::proc_text::split_args;
 use crate::process::{ProcSource, Tracker, Transport};
 use crate::reassemble::Event;
 use crate::syscalls::{self, SyscallSet};
@@ -346,19 +347,6 @@ const PROCTITLE_MAX: usize = 128;
 
 fn untrusted<'e>(event: &'e Event, rtype: u16, field: &str) -> Option<Cow<'e, [u8]>> {
     event.record(rtype)?.get(field)?.untrusted()
-}
-
-/// A NUL-separated command line as its arguments (a trailing NUL ends the
-/// last one rather than starting an empty one).
-fn split_args(bytes: &[u8]) -> Vec<String> {
-    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    bytes
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
 }
 
 struct Common {

@@ -73,6 +73,20 @@ pub fn boot_id(text: &str) -> &str {
     text.trim()
 }
 
+/// A NUL-separated command line (PROCTITLE, /proc/PID/cmdline) as its
+/// arguments: a trailing NUL ends the last one rather than starting an
+/// empty one.
+pub fn split_args(bytes: &[u8]) -> Vec<String> {
+    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    bytes
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use super::{
     Target,
 };
 use crate::process::live::read_btime;
-use crate::process::proc_text::{parse_stat, status_gids, status_uids, Stat};
+use crate::process::proc_text::{parse_stat, split_args, status_gids, status_uids, Stat};
 use crate::process::EntityId;
 use crate::timefmt;
 
@@ -166,18 +166,6 @@ fn read_rel(dir: &Process, name: &str, max: usize) -> Result<(Vec<u8>, bool), St
 
 fn read_rel_text(dir: &Process, name: &str) -> Result<String, Status> {
     read_rel(dir, name, SMALL_FILE_MAX).map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
-}
-
-/// NUL-separated arguments; a trailing NUL ends the last one.
-fn split_args(bytes: &[u8]) -> Vec<String> {
-    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    bytes
-        .split(|&b| b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
 }
 
 fn lossy(p: &Path) -> String {
