@@ -235,16 +235,6 @@ impl OpenSocket {
 }
 
 impl Receiver {
-    /// Opens the event socket and starts its thread at once.
-    pub fn start(
-        settings: &ReceiveSettings,
-        daemon_pid: u32,
-        tx: SyncSender<Batch>,
-        recycle: mpsc::Receiver<Batch>,
-    ) -> Result<Receiver, ReceiveError> {
-        Receiver::open(settings, daemon_pid)?.spawn(tx, recycle)
-    }
-
     /// Opens the event socket and takes the unicast or multicast path.
     /// `daemon_pid` is the registered audit daemon's pid as the kernel
     /// reported it (0: none).

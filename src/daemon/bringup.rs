@@ -111,10 +111,6 @@ impl OpenKernel {
         Ok(OpenKernel { socket, session })
     }
 
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
     /// Starts the receive thread.
     pub fn start(self) -> Result<Kernel, DaemonError> {
         let (tx, batches) = mpsc::sync_channel(receive::QUEUED_BATCHES);
