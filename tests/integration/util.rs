@@ -36,8 +36,8 @@ pub fn kernel_lock(test: &str) -> Option<KernelLock> {
 /// The preamble of every kernel test. `kernel_test!()`, in a test, is the
 /// kernel lock and the test's name; when this machine cannot run kernel
 /// tests it returns from the test instead, SKIPPED outside CI (see `skip`).
-/// `kernel_test!(name, else value)` is the same for a helper running the
-/// test `name`, which returns `value` when skipped.
+/// `kernel_test!(name)` is the lock alone, for a helper running the test
+/// `name`; `kernel_test!(name, else value)` returns `value` when skipped.
 macro_rules! kernel_test {
     () => {{
         let name = $crate::util::test_name!();
