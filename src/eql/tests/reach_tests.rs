@@ -4,32 +4,27 @@
 use super::{compile, compile_err, list, s};
 use crate::eql::Value;
 
-/// An exec event as the kind table describes it: category, type, action.
-fn exec(name: &str) -> Option<Value<'static>> {
-    match name {
-        "event.category" => Some(list(&["process"])),
+/// What the kind table knows of an event of `category` and `action`, of
+/// type start: those fields, nothing else.
+fn kind(category: &'static str, action: &'static str) -> impl Fn(&str) -> Option<Value<'static>> {
+    move |name| match name {
+        "event.category" => Some(list(&[category])),
         "event.type" => Some(list(&["start"])),
-        "event.action" => Some(s("exec")),
+        "event.action" => Some(s(action)),
         _ => None,
     }
+}
+
+fn exec(name: &str) -> Option<Value<'static>> {
+    kind("process", "exec")(name)
 }
 
 fn fork(name: &str) -> Option<Value<'static>> {
-    match name {
-        "event.category" => Some(list(&["process"])),
-        "event.type" => Some(list(&["start"])),
-        "event.action" => Some(s("fork")),
-        _ => None,
-    }
+    kind("process", "fork")(name)
 }
 
 fn connect(name: &str) -> Option<Value<'static>> {
-    match name {
-        "event.category" => Some(list(&["network"])),
-        "event.type" => Some(list(&["start"])),
-        "event.action" => Some(s("connection_attempted")),
-        _ => None,
-    }
+    kind("network", "connection_attempted")(name)
 }
 
 #[test]
