@@ -210,7 +210,7 @@ pub fn build_with_snapshot(
     let reason = format!(
         "{} event with process {}, by user {} on {} created {} alert {}.",
         categories.join(", "),
-        last.process.name.as_deref().unwrap_or("?"),
+        last.process.name().unwrap_or("?"),
         last.user.id,
         host_name,
         rule.severity,

@@ -1,7 +1,6 @@
 //! The ECS fields audetect supplies to rules: one table (documented in
-//! audetect(8) and the README, checked by tests) and how each is read from an event.
-//! Rules see only the events the installed audit rules produce: connect()
-//! and successful setsid() by root.
+//! audetect(8) and the README, checked by tests), the kinds of event, and
+//! how each field is read from an event.
 
 use std::borrow::Cow;
 
@@ -17,22 +16,21 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("event.kind", "always \"event\""),
     (
         "event.category",
-        "[\"network\"] for connect, [\"process\"] for setsid",
+        "[\"process\"], [\"network\"] or [\"file\"] (see the kinds of event)",
     ),
     (
         "event.type",
-        "[\"start\"] for connect, [\"change\"] for setsid",
+        "[\"start\"], [\"end\"], [\"change\"], [\"creation\"] or [\"deletion\"]",
     ),
-    (
-        "event.action",
-        "\"connection_attempted\" or \"session_id_change\"",
-    ),
+    ("event.action", "the kind of event, as Elastic Defend names it"),
     (
         "event.outcome",
-        "\"success\" (connect returned 0, setsid), else \"unknown\"",
+        "\"success\"; \"unknown\" for a connect that did not return 0",
     ),
     ("host.os.type", "always \"linux\""),
-    ("process.pid", "SYSCALL pid= (the thread-group id)"),
+    ("host.id", "/etc/machine-id"),
+    ("host.name", "the host name (or [detection] host_name)"),
+    ("process.pid", "SYSCALL pid= (the thread-group id); the child's for fork"),
     (
         "process.entity_id",
         "boot id, pid and start time (/proc/PID/stat field 22)",
@@ -45,19 +43,81 @@ pub const FIELDS: &[(&str, &str)] = &[
         "process.name",
         "the executable's file name (not the 15-byte comm)",
     ),
-    ("process.parent.pid", "SYSCALL ppid="),
+    (
+        "process.args",
+        "EXECVE a0... (exec); else the process table (its exec, or /proc/PID/cmdline), else PROCTITLE",
+    ),
+    ("process.args_count", "EXECVE argc=, or the number of process.args"),
+    ("process.command_line", "process.args joined by spaces"),
+    (
+        "process.working_directory",
+        "the event's CWD record, else the directory at exec",
+    ),
+    (
+        "process.interactive",
+        "SYSCALL tty= names a terminal",
+    ),
+    ("process.exit_code", "exit_group's status (end)"),
+    ("process.user.id", "SYSCALL euid="),
+    ("process.group.id", "SYSCALL egid="),
+    ("process.real_user.id", "SYSCALL uid="),
+    ("process.real_group.id", "SYSCALL gid="),
+    ("process.parent.pid", "SYSCALL ppid=; the caller's pid for fork"),
+    (
+        "process.parent.entity_id",
+        "the process that forked it, or its parent when first seen",
+    ),
+    ("process.parent.executable", "the process table's entry of the parent"),
+    ("process.parent.name", "the process table's entry of the parent"),
+    ("process.parent.args", "the process table's entry of the parent"),
+    ("process.parent.args_count", "the process table's entry of the parent"),
+    (
+        "process.parent.command_line",
+        "the process table's entry of the parent",
+    ),
+    (
+        "process.parent.working_directory",
+        "the parent's directory at its exec",
+    ),
+    ("process.parent.interactive", "the parent's latest event"),
+    ("process.parent.user.id", "the parent's effective uid, as last seen"),
+    (
+        "process.parent.group.id",
+        "the parent's effective gid, as last seen",
+    ),
     ("user.id", "SYSCALL euid=, as a string"),
+    ("user.Ext.real.id", "SYSCALL uid="),
+    ("group.id", "SYSCALL egid="),
+    ("group.Ext.real.id", "SYSCALL gid="),
+    (
+        "file.path",
+        "the PATH item created, deleted or renamed to, joined to the CWD when relative",
+    ),
+    ("file.name", "file.path's last component"),
+    (
+        "file.extension",
+        "what follows the last dot of file.name (none for \".bashrc\")",
+    ),
+    ("file.directory", "file.path without its last component"),
+    ("file.Ext.original.path", "a rename's old path"),
+    ("file.Ext.original.name", "a rename's old file name"),
+    ("file.Ext.original.extension", "a rename's old extension"),
+    ("source.ip", "SOCKADDR saddr= of accept (the peer)"),
+    ("source.port", "SOCKADDR saddr= of accept (the peer)"),
     ("destination.ip", "SOCKADDR saddr= (connect)"),
     ("destination.port", "SOCKADDR saddr= (connect)"),
     (
         "network.transport",
-        "\"tcp\" (connect; the socket's protocol from /proc/PID/fd)",
+        "\"tcp\" (connect: the socket's protocol from /proc/PID/fd; accept)",
     ),
-    ("network.type", "\"ipv4\" or \"ipv6\" (connect)"),
-    ("network.direction", "\"egress\" (connect)"),
+    ("network.type", "\"ipv4\" or \"ipv6\""),
+    (
+        "network.direction",
+        "\"egress\" (connect) or \"ingress\" (accept)",
+    ),
     (
         "audetect.audit.syscall",
-        "\"connect\", \"socketcall\" or \"setsid\"",
+        "the system call's name (\"execve\", \"connect\", ...)",
     ),
     (
         "audetect.audit.exit",
@@ -66,14 +126,24 @@ pub const FIELDS: &[(&str, &str)] = &[
 ];
 
 /// Event categories audetect produces.
-pub const CATEGORIES: &[&str] = &["network", "process"];
+pub const CATEGORIES: &[&str] = &["file", "network", "process"];
 
 /// The kinds of event audetect produces, as Elastic Defend names them:
 /// event.action, event.category, event.type. A rule whose every event
 /// needs some other kind (an action such as "already_running") is skipped.
 pub const KINDS: &[(&str, &[&str], &[&str])] = &[
-    ("connection_attempted", &["network"], &["start"]),
+    ("exec", &["process"], &["start"]),
+    ("fork", &["process"], &["start"]),
+    ("end", &["process"], &["end"]),
+    ("uid_change", &["process"], &["change"]),
+    ("gid_change", &["process"], &["change"]),
     ("session_id_change", &["process"], &["change"]),
+    ("load_module", &["process"], &["start"]),
+    ("connection_attempted", &["network"], &["start"]),
+    ("connection_accepted", &["network"], &["start"]),
+    ("creation", &["file"], &["creation"]),
+    ("deletion", &["file"], &["deletion"]),
+    ("rename", &["file"], &["change"]),
 ];
 
 pub fn schema() -> Schema {
@@ -126,8 +196,28 @@ fn opt_text(s: Option<&str>) -> Value<'_> {
     s.map_or(Value::Null, text)
 }
 
+fn int(v: Option<u64>) -> Value<'static> {
+    v.and_then(|v| i64::try_from(v).ok())
+        .map_or(Value::Null, Value::Int)
+}
+
+fn args(a: Option<&Vec<String>>) -> Value<'_> {
+    a.map_or(Value::Null, |a| {
+        Value::List(a.iter().map(|s| text(s)).collect())
+    })
+}
+
 impl Event for EcsEvent {
     fn field(&self, name: &str) -> Value<'_> {
+        let p = &self.process;
+        let parent = &p.parent;
+        let pimage = parent.image.as_deref();
+        let file = self.file.as_ref().map(|f| &f.name);
+        let original = self
+            .file
+            .as_ref()
+            .and_then(|f| f.ext.as_ref())
+            .map(|e| &e.original);
         match name {
             "@timestamp" => text(&self.timestamp),
             "event.kind" => text(self.event.kind),
@@ -136,12 +226,49 @@ impl Event for EcsEvent {
             "event.action" => text(self.event.action),
             "event.outcome" => text(self.event.outcome),
             "host.os.type" => text("linux"),
-            "process.pid" => Value::Int(i64::from(self.process.pid)),
-            "process.entity_id" => text(&self.process.entity_id),
-            "process.executable" => opt_text(self.process.executable.as_deref()),
-            "process.name" => opt_text(self.process.name.as_deref()),
-            "process.parent.pid" => Value::Int(i64::from(self.process.parent.pid)),
-            "user.id" => text(&self.user.id),
+            "host.id" => text(&self.host.id),
+            "host.name" => text(&self.host.name),
+            "process.pid" => Value::Int(i64::from(p.pid)),
+            "process.entity_id" => text(&p.entity_id),
+            "process.executable" => opt_text(p.executable()),
+            "process.name" => opt_text(p.name()),
+            "process.args" => args(p.image.args.as_ref()),
+            "process.args_count" => int(p.image.args_count),
+            "process.command_line" => opt_text(p.image.command_line.as_deref()),
+            "process.working_directory" => opt_text(p.working_directory.as_deref()),
+            "process.interactive" => Value::Bool(p.interactive),
+            "process.exit_code" => p.exit_code.map_or(Value::Null, Value::Int),
+            "process.user.id" | "user.id" => text(&self.user.id),
+            "process.group.id" | "group.id" => text(&self.group.id),
+            "process.real_user.id" | "user.Ext.real.id" => text(&self.user.ext.real.id),
+            "process.real_group.id" | "group.Ext.real.id" => text(&self.group.ext.real.id),
+            "process.parent.pid" => Value::Int(i64::from(parent.pid)),
+            "process.parent.entity_id" => opt_text(parent.entity_id.as_deref()),
+            "process.parent.executable" => opt_text(pimage.and_then(|i| i.executable.as_deref())),
+            "process.parent.name" => opt_text(pimage.and_then(|i| i.name.as_deref())),
+            "process.parent.args" => args(pimage.and_then(|i| i.args.as_ref())),
+            "process.parent.args_count" => int(pimage.and_then(|i| i.args_count)),
+            "process.parent.command_line" => {
+                opt_text(pimage.and_then(|i| i.command_line.as_deref()))
+            }
+            "process.parent.working_directory" => opt_text(parent.working_directory.as_deref()),
+            "process.parent.interactive" => parent.interactive.map_or(Value::Null, Value::Bool),
+            "process.parent.user.id" => opt_text(parent.user.as_ref().map(|u| u.id.as_str())),
+            "process.parent.group.id" => opt_text(parent.group.as_ref().map(|g| g.id.as_str())),
+            "file.path" => opt_text(file.map(|f| f.path.as_str())),
+            "file.name" => opt_text(file.map(|f| f.name.as_str())),
+            "file.extension" => opt_text(file.and_then(|f| f.extension.as_deref())),
+            "file.directory" => opt_text(file.map(|f| f.directory.as_str())),
+            "file.Ext.original.path" => opt_text(original.map(|f| f.path.as_str())),
+            "file.Ext.original.name" => opt_text(original.map(|f| f.name.as_str())),
+            "file.Ext.original.extension" => {
+                opt_text(original.and_then(|f| f.extension.as_deref()))
+            }
+            "source.ip" => opt_text(self.source.as_ref().map(|d| d.ip.as_str())),
+            "source.port" => self
+                .source
+                .as_ref()
+                .map_or(Value::Null, |d| Value::Int(i64::from(d.port))),
             "destination.ip" => opt_text(self.destination.as_ref().map(|d| d.ip.as_str())),
             "destination.port" => self
                 .destination
@@ -171,16 +298,18 @@ mod tests {
 
     #[test]
     fn every_listed_field_is_supplied_by_some_event() {
-        let ecs = crate::testkit::scenario_ecs();
-        assert!(ecs.len() > 2);
+        let scenarios = crate::testkit::scenario_ecs();
+        let kinds = crate::testkit::kinds_ecs();
+        assert!(scenarios.len() > 2 && kinds.len() > 10);
+        let ecs: Vec<&EcsEvent> = scenarios.iter().chain(kinds).collect();
         for (name, _) in FIELDS {
             assert!(
                 ecs.iter().any(|e| e.field(name) != Value::Null),
                 "{name} is listed but no event supplies it"
             );
         }
-        assert_eq!(ecs[0].field("process.command_line"), Value::Null);
-        let json = serde_json::to_value(&ecs[0]).unwrap();
+        assert_eq!(ecs[0].field("process.env_vars"), Value::Null);
+        let json = serde_json::to_value(ecs[0]).unwrap();
         assert_eq!(
             ecs[0].field("process.executable"),
             Value::Str(json["process"]["executable"].as_str().unwrap().into())

@@ -81,7 +81,7 @@ pub fn record_input(data: &[u8]) {
         let back: serde_json::Value = serde_json::from_str(&json).expect("reads back");
         assert_eq!(
             back["process"]["executable"].as_str(),
-            e.process.executable.as_deref()
+            e.process.executable()
         );
     }
     if !ecs.is_empty() {
@@ -94,7 +94,7 @@ pub fn record_input(data: &[u8]) {
         let doc: serde_json::Value = serde_json::from_str(&alert.json).expect("alert is JSON");
         assert_eq!(
             doc["events"][0]["process"]["executable"].as_str(),
-            m.events[0].process.executable.as_deref()
+            m.events[0].process.executable()
         );
     }
 }

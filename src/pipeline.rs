@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use crate::alert::{self, Alert};
 use crate::detect::{DetectStats, Detector, Match};
-use crate::normalize::{self, NormalizeStats, Normalizer};
+use crate::normalize::{self, Host, NormalizeStats, Normalizer};
 use crate::parse::{self, Head, ParseError};
 use crate::process::ProcSource;
 use crate::reassemble::{Event, Reassembler, ReassemblyStats};
@@ -39,13 +39,13 @@ pub struct Pipeline<P: ProcSource> {
 }
 
 impl<P: ProcSource> Pipeline<P> {
-    pub fn new(proc: P, rules: Vec<Rule>, max_pending_events: usize, host_name: String) -> Self {
+    pub fn new(proc: P, rules: Vec<Rule>, max_pending_events: usize, host: Host) -> Self {
         Pipeline {
             // Events normalize would drop are dropped unparsed.
             reassembler: Reassembler::default().only_syscalls(normalize::wanted_syscalls()),
-            normalizer: Normalizer::new(proc),
+            host_name: host.name.clone(),
+            normalizer: Normalizer::with_host(proc, host),
             detector: Detector::new(rules, max_pending_events),
-            host_name,
             events: Vec::new(),
             matches: Vec::new(),
             records: 0,
@@ -61,6 +61,12 @@ impl<P: ProcSource> Pipeline<P> {
     pub fn set_snapshots(&mut self, snapshots: Box<dyn Snapshotter>, max_alert_bytes: usize) {
         self.snapshots = Some(snapshots);
         self.max_alert_bytes = max_alert_bytes;
+    }
+
+    /// Learns the processes running now (live only), so that later events'
+    /// parents are known; returns how many.
+    pub fn seed_processes(&mut self) -> usize {
+        self.normalizer.seed()
     }
 
     /// Feeds one record as the kernel sent it over netlink.

@@ -10,6 +10,8 @@ use crate::reassemble::{Event, Reassembler};
 
 /// tests/fixtures/scenarios.log: three runs of the test actor, as auditd logged them.
 pub const SCENARIOS: &str = include_str!("../tests/fixtures/scenarios.log");
+/// One real process tree doing every kind of event (see capture.py).
+pub const KINDS: &str = include_str!("../tests/fixtures/kinds.log");
 
 /// `records` through `reassembler`, flushed at the end: every event they make.
 pub fn reassemble(
@@ -47,4 +49,11 @@ pub fn normalize_all<P: ProcSource>(
 pub fn scenario_ecs() -> &'static [EcsEvent] {
     static EVENTS: OnceLock<Vec<EcsEvent>> = OnceLock::new();
     EVENTS.get_or_init(|| normalize_all(&mut Normalizer::new(NoProc), &reassemble_log(SCENARIOS)))
+}
+
+/// The events of tests/fixtures/kinds.log (every kind of event), normalized
+/// without /proc.
+pub fn kinds_ecs() -> &'static [EcsEvent] {
+    static EVENTS: OnceLock<Vec<EcsEvent>> = OnceLock::new();
+    EVENTS.get_or_init(|| normalize_all(&mut Normalizer::new(NoProc), &reassemble_log(KINDS)))
 }

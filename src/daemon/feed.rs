@@ -77,6 +77,7 @@ pub fn feed_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::normalize::Host;
     use crate::process::NoProc;
 
     #[test]
@@ -87,7 +88,7 @@ mod tests {
         // the last line has no newline.
         let input = fixture.trim_end().as_bytes();
         let mut reader = std::io::BufReader::with_capacity(7, input);
-        let mut pipeline = Pipeline::new(NoProc, Vec::new(), 16, "h".into());
+        let mut pipeline = Pipeline::new(NoProc, Vec::new(), 16, Host::new("i", "h"));
         let mut line = Vec::new();
         feed_lines(&mut reader, &mut line, &mut pipeline, &mut |_| {}).unwrap();
         let s = pipeline.stats();

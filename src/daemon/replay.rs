@@ -20,7 +20,7 @@ pub fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<(), DaemonError>
         NoProc,
         rules,
         config.detection.max_pending_events,
-        host_name(),
+        super::setup::host(host_name()),
     );
     pipeline.set_snapshots(
         Box::new(NotTaken("replay: the processes of a log are not live")),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::{self, Config, SyslogTarget};
 use crate::fields;
+use crate::normalize::Host;
 use crate::output::{OutputError, Outputs};
 use crate::pipeline::Pipeline;
 use crate::process::live::LiveProc;
@@ -104,6 +105,23 @@ pub fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// The host as events name it: host.id is the machine id, as Elastic
+/// Defend's (systemd's /etc/machine-id, or D-Bus's copy).
+pub fn host(name: String) -> Host {
+    let id = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+        .iter()
+        .find_map(|p| {
+            let id = std::fs::read_to_string(p).ok()?;
+            let id = id.trim();
+            (!id.is_empty()).then(|| id.to_owned())
+        });
+    let id = id.unwrap_or_else(|| {
+        log::warn!("no /etc/machine-id: host.id is the host name");
+        name.clone()
+    });
+    Host::new(id, name)
+}
+
 /// The outputs the config enables, on a thread of their own.
 pub fn start_outputs(config: &Config, host: &str) -> Result<Outputs, OutputError> {
     Outputs::start(config.syslog_output(), config.jsonl_output(), host)
@@ -116,8 +134,10 @@ pub fn live_pipeline(config: &Config, rules: Vec<Rule>, host: String) -> Pipelin
         LiveProc::new(),
         rules,
         config.detection.max_pending_events,
-        host,
+        self::host(host),
     );
+    let seeded = pipeline.seed_processes();
+    log::debug!("process table seeded with {seeded} running processes");
     pipeline.set_snapshots(
         snapshotter(&config.snapshot),
         config.snapshot.max_alert_bytes,

@@ -2,10 +2,14 @@
 //! verdicts issue 2 lists, and max_signals per window.
 
 use super::*;
+use std::sync::Arc;
+
 use crate::normalize::{
-    AuditFields, AuditSource, EventFields, ParentFields, ProcessFields, UserFields,
+    AuditFields, AuditSource, EventFields, GroupFields, Host, ParentFields, ProcessFields,
+    UserFields,
 };
 use crate::parse::Timestamp;
+use crate::process::Image;
 use crate::rulefile::{parse_rule, BUILTIN};
 
 fn seed() -> Rule {
@@ -27,17 +31,20 @@ fn event(action: &'static str, entity: &str, ms: u64, serial: u64) -> EcsEvent {
             action,
             outcome: "success",
         },
+        host: Arc::new(Host::new("i", "h")),
         process: ProcessFields {
             pid: 1,
             entity_id: entity.into(),
-            executable: Some("/tmp/actor".into()),
-            name: Some("actor".into()),
-            parent: ParentFields { pid: 0 },
-            args: None,
-            args_truncated: false,
+            image: image("/tmp/actor"),
             working_directory: None,
+            interactive: false,
+            exit_code: None,
+            parent: ParentFields::pid_only(0),
         },
-        user: UserFields { id: "0".into() },
+        user: UserFields::new(0, 0),
+        group: GroupFields::new(0, 0),
+        file: None,
+        source: None,
         destination: None,
         network: None,
         audetect: AuditFields {
@@ -46,6 +53,7 @@ fn event(action: &'static str, entity: &str, ms: u64, serial: u64) -> EcsEvent {
                 syscall: "connect",
                 exit: 0,
                 entity_source: "procfs",
+                args_truncated: false,
             },
         },
         time: Timestamp {
@@ -53,6 +61,10 @@ fn event(action: &'static str, entity: &str, ms: u64, serial: u64) -> EcsEvent {
             msec: (ms % 1000) as u16,
         },
     }
+}
+
+fn image(exe: &str) -> Arc<Image> {
+    Arc::new(Image::new(Some(exe.into()), None, None, false, None))
 }
 
 fn connect(entity: &str, ms: u64, serial: u64) -> EcsEvent {
@@ -160,12 +172,12 @@ fn root_only_and_excluded_executables() {
         "/usr/lib/systemd/systemd",
     ] {
         let mut c = connect("x", 0, 1);
-        c.process.executable = Some(exe.into());
+        c.process.image = image(exe);
         let mut d = seed_detector();
         assert!(run(&mut d, vec![c, setsid("x", 10, 2)]).is_empty(), "{exe}");
     }
     let mut s = setsid("y", 10, 2);
-    s.process.executable = Some("/usr/sbin/sshd".into());
+    s.process.image = image("/usr/sbin/sshd");
     let mut d = seed_detector();
     assert!(run(&mut d, vec![connect("y", 0, 1), s]).is_empty());
 }

@@ -86,28 +86,33 @@ fn connects_and_setsids_become_ecs_events() {
     let mut n = Normalizer::new(all_alive);
     let evs = normalize_all(&mut n);
     let actions: Vec<&str> = evs.iter().map(|e| e.event.action).collect();
-    // run 1: tcp4 ok, setsid; run 2: tcp6 refused, tcp4 EINPROGRESS,
-    // setsid from a thread; run 3: udp4 (TCP to the fake), unix (not
-    // network), exec, setsid.
+    // Each run is the actor's exec, then: run 1: tcp4 ok, setsid; run 2:
+    // tcp6 refused, tcp4 EINPROGRESS, setsid from a thread; run 3: udp4
+    // (TCP to the fake), unix (not network), exec, setsid.
     assert_eq!(
         actions,
         [
+            "exec",
             "connection_attempted",
             "session_id_change",
+            "exec",
             "connection_attempted",
             "connection_attempted",
             "session_id_change",
+            "exec",
             "connection_attempted",
+            "exec",
             "session_id_change",
         ]
     );
+    let evs: Vec<&EcsEvent> = evs.iter().filter(|e| e.event.action != "exec").collect();
     let v6 = &evs[2];
     assert_eq!(v6.destination.as_ref().unwrap().ip, "::1");
     assert_eq!(v6.network.as_ref().unwrap().ip_version, "ipv6");
     assert_eq!(v6.audetect.audit.exit, -111);
     assert_eq!(v6.user.id, "0");
-    assert_eq!(v6.process.executable.as_deref(), Some("/tmp/actor"));
-    assert_eq!(v6.process.name.as_deref(), Some("actor"));
+    assert_eq!(v6.process.executable(), Some("/tmp/actor"));
+    assert_eq!(v6.process.name(), Some("actor"));
     let pid = v6.process.pid;
     assert_eq!(v6.process.entity_id, format!("boot:{pid}:{}", 1000 + pid));
     assert_eq!(
@@ -115,7 +120,7 @@ fn connects_and_setsids_become_ecs_events() {
         "thread's setsid, same entity"
     );
     assert_eq!(v6.audetect.audit.entity_source, "procfs");
-    let json = serde_json::to_value(&evs[0]).unwrap();
+    let json = serde_json::to_value(evs[0]).unwrap();
     assert_eq!(json["event"]["category"][0], "network");
     assert_eq!(json["event"]["type"][0], "start");
     assert_eq!(json["network"]["transport"], "tcp");
@@ -172,7 +177,7 @@ fn vanished_process_keeps_its_entity_through_the_cache_or_fallback() {
         .filter(|e| e.process.pid == pid)
         .map(|e| e.process.entity_id)
         .collect();
-    assert_eq!(ids.len(), 3);
+    assert_eq!(ids.len(), 4, "its exec, two connects, setsid");
     assert!(ids
         .iter()
         .all(|id| id == &format!("boot:{pid}:ses4294967295")));
@@ -250,21 +255,23 @@ fn a_pinned_process_is_not_read_again_until_it_exits() {
     let mut mine = mine.iter();
     let mut next = |n: &mut Normalizer<FakeProc>| mine.find_map(|e| n.normalize(e)).unwrap();
     let first = next(&mut n);
+    // The first event read its process and looked for its parent.
+    let reads = n.proc.start_reads.get();
     let second = next(&mut n);
     assert_eq!(
         n.proc.start_reads.get(),
-        1,
+        reads,
         "the pin vouches for the second"
     );
     assert_eq!(second.process.entity_id, first.process.entity_id);
     assert_eq!(second.audetect.audit.entity_source, "procfs");
 
     // It exits and its pid is reused: the pin no longer vouches, procfs is
-    // read again and names the new process.
+    // read again and names the new process (whose parent is looked up too).
     n.proc.exited.borrow_mut().push(pid);
     n.proc.starts.borrow_mut().insert(pid, 99);
     let third = next(&mut n);
-    assert_eq!(n.proc.start_reads.get(), 2);
+    assert_eq!(n.proc.start_reads.get(), reads + 2);
     assert_eq!(third.process.entity_id, format!("boot:{pid}:99"));
 }
 
@@ -304,15 +311,118 @@ fn proctitle_and_cwd_land_in_the_event() {
     let mut n = Normalizer::new(FakeProc::default());
     let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
     let p: Vec<_> = evs.iter().map(|e| &e.process).collect();
-    assert_eq!(p[0].args, Some(vec!["sh".to_string(), "-i".to_string()]));
-    assert!(!p[0].args_truncated);
+    assert_eq!(
+        p[0].image.args,
+        Some(vec!["sh".to_string(), "-i".to_string()])
+    );
+    assert!(!p[0].image.args_truncated);
     assert_eq!(p[0].working_directory.as_deref(), Some("/srv/a b"));
-    assert_eq!(p[1].args.as_ref().map(|a| a[0].len()), Some(128));
-    assert!(p[1].args_truncated, "the kernel cut it at 128 bytes");
-    assert_eq!(p[1].working_directory, None);
-    assert_eq!((p[2].args.as_ref(), p[2].args_truncated), (None, false));
-    // The alert's events say what the SYSCALL record said, as before.
+    assert_eq!(p[1].image.args.as_ref().map(|a| a[0].len()), Some(128));
+    assert!(p[1].image.args_truncated, "the kernel cut it at 128 bytes");
+    // The process table remembers the directory; the third event, with no
+    // PROCTITLE of its own, gets the latest command line known.
+    assert_eq!(p[1].working_directory.as_deref(), Some("/srv/a b"));
+    assert_eq!(p[2].image.args, p[1].image.args);
     let json = serde_json::to_value(&evs[0]).unwrap();
-    assert!(json["process"].get("args").is_none(), "{json}");
-    assert!(json["process"].get("working_directory").is_none(), "{json}");
+    assert_eq!(json["process"]["args"][1], "-i", "{json}");
+    assert_eq!(json["process"]["command_line"], "sh -i", "{json}");
+    assert_eq!(json["process"]["working_directory"], "/srv/a b", "{json}");
+}
+
+/// One real process tree (tests/fixtures/kinds.log, captured by
+/// `capture.py ... kinds` on Linux 6.x): bash running true, sh -c 'exit 3',
+/// touch, mv, ln -s, rm, python3 setgid+setuid, python3 accept+connect over
+/// loopback, setsid, rmdir.
+fn kinds() -> &'static [EcsEvent] {
+    testkit::kinds_ecs()
+}
+
+#[test]
+fn every_kind_of_event_comes_from_a_real_process_tree() {
+    let evs = kinds();
+    let count = |a: &str| evs.iter().filter(|e| e.event.action == a).count();
+    for (action, _, _) in crate::fields::KINDS {
+        if *action == "load_module" {
+            continue; // loading a module is not staged on a shared machine
+        }
+        assert!(count(action) > 0, "no {action} event");
+    }
+    let find = |action: &str, name: &str| {
+        evs.iter()
+            .find(|e| e.event.action == action && e.process.name() == Some(name))
+            .unwrap_or_else(|| panic!("no {action} by {name}"))
+    };
+    let touch = find("exec", "touch");
+    assert_eq!(
+        touch.process.image.args.as_deref(),
+        Some(&["touch".to_string(), "created.sh".into()][..])
+    );
+    assert_eq!(
+        touch.process.image.command_line.as_deref(),
+        Some("touch created.sh")
+    );
+    assert_eq!(touch.process.image.args_count, Some(2));
+    assert_eq!(
+        touch
+            .process
+            .parent
+            .image
+            .as_ref()
+            .and_then(|i| i.name.as_deref()),
+        Some("bash")
+    );
+    let created = find("creation", "touch");
+    assert!(created
+        .file
+        .as_ref()
+        .unwrap()
+        .name
+        .path
+        .ends_with("/created.sh"));
+    assert_eq!(
+        created.file.as_ref().unwrap().name.extension.as_deref(),
+        Some("sh")
+    );
+    assert_eq!(created.process.entity_id, touch.process.entity_id);
+    let renamed = find("rename", "mv");
+    let f = renamed.file.as_ref().unwrap();
+    assert_eq!(f.name.name, "renamed.txt");
+    assert_eq!(f.ext.as_ref().unwrap().original.name, "created.sh");
+    assert_eq!(
+        find("creation", "ln").file.as_ref().unwrap().name.name,
+        "link"
+    );
+    assert!(evs
+        .iter()
+        .any(|e| e.event.action == "deletion" && e.file.as_ref().unwrap().name.name == "link"));
+    let exit3 = evs
+        .iter()
+        .find(|e| e.event.action == "end" && e.process.exit_code == Some(3))
+        .expect("sh -c 'exit 3' ends with 3");
+    assert_eq!(exit3.process.name(), Some("dash"), "Debian's sh");
+    let uid = evs.iter().find(|e| e.event.action == "uid_change").unwrap();
+    assert_eq!(
+        (uid.user.id.as_str(), uid.group.id.as_str()),
+        ("65534", "65534")
+    );
+    let accepted = evs
+        .iter()
+        .find(|e| e.event.action == "connection_accepted")
+        .unwrap();
+    assert_eq!(accepted.source.as_ref().unwrap().ip, "127.0.0.1");
+    assert_eq!(accepted.network.as_ref().unwrap().direction, "ingress");
+    let fork = evs.iter().find(|e| e.event.action == "fork").unwrap();
+    assert_ne!(fork.process.pid, fork.process.parent.pid);
+    assert_eq!(
+        fork.process
+            .parent
+            .image
+            .as_ref()
+            .and_then(|i| i.name.as_deref()),
+        fork.process.name()
+    );
+    // The fork's child is the process whose exec follows.
+    assert!(evs
+        .iter()
+        .any(|e| e.event.action == "exec" && e.process.entity_id == fork.process.entity_id));
 }

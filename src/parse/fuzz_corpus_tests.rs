@@ -143,9 +143,9 @@ fn executables_come_out_of_normalize_as_lossy_text_in_valid_json() {
         assert_eq!(events.len(), 1);
         let ecs = n.normalize(&events[0]).expect("a setsid event");
         let want = String::from_utf8_lossy(&b);
-        assert_eq!(ecs.process.executable.as_deref(), Some(&*want));
+        assert_eq!(ecs.process.executable(), Some(&*want));
         let name = want.rsplit('/').next().unwrap();
-        assert_eq!(ecs.process.name.as_deref(), Some(name));
+        assert_eq!(ecs.process.name(), Some(name));
         let json = serde_json::to_string(&ecs).unwrap();
         assert!(!json.contains(['\n', '\r', '\0', '\u{1d}']), "{json}");
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();

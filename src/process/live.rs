@@ -8,7 +8,8 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use super::proc_text;
-use super::source::{ProcError, ProcSource, Transport};
+use super::source::{ProcError, ProcInfo, ProcSource, Transport};
+use super::table::Creds;
 
 /// A pidfd (Linux 5.3+): it refers to one process for its whole life, and
 /// polls readable once that process has exited.
@@ -135,6 +136,56 @@ impl ProcSource for LiveProc {
         // SAFETY: the kernel just gave us this fd; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Some(Pidfd { fd, pid })
+    }
+
+    fn info(&self, pid: u32) -> Result<ProcInfo, ProcError> {
+        let dir = format!("/proc/{pid}");
+        let read = |f: &str| std::fs::read(format!("{dir}/{f}")).map_err(|e| io_error(pid, &e));
+        let link = |f: &str| {
+            std::fs::read_link(format!("{dir}/{f}"))
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned())
+        };
+        let stat = read("stat")?;
+        let stat = proc_text::parse_stat(&String::from_utf8_lossy(&stat))
+            .ok_or_else(|| ProcError::Unavailable(format!("{dir}/stat does not parse")))?;
+        let status = String::from_utf8_lossy(&read("status")?).into_owned();
+        let creds = match (
+            proc_text::status_uids(&status),
+            proc_text::status_gids(&status),
+        ) {
+            (Some(u), Some(g)) => Some(Creds {
+                uid: u.real,
+                euid: u.effective,
+                gid: g.real,
+                egid: g.effective,
+            }),
+            _ => None,
+        };
+        Ok(ProcInfo {
+            ppid: stat.ppid,
+            start: stat.starttime,
+            // A kernel thread has no executable and an empty command line.
+            executable: link("exe"),
+            args: proc_text::split_args(&read("cmdline").unwrap_or_default()),
+            working_directory: link("cwd"),
+            creds,
+            interactive: stat.tty_nr != 0,
+        })
+    }
+
+    fn thread_group(&self, tid: u32) -> Option<u32> {
+        let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+        proc_text::status_tgid(&status)
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn is_alive(&self, pin: &Pidfd) -> bool {

@@ -57,6 +57,16 @@ fn status_ids(status: &str, key: &str) -> Option<Ids> {
     })
 }
 
+/// The `Tgid:` line of /proc/TID/status: the process a task belongs to.
+pub fn status_tgid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Boot time, seconds since the epoch, from one line of /proc/stat: readers
 /// go line by line, as the lines before it can be long on a large host.
 pub fn btime_line(line: &str) -> Option<u64> {
@@ -116,6 +126,13 @@ mod tests {
             (s.state, s.ppid, s.pgrp, s.session, s.tty_nr, s.starttime),
             ('R', 70, 77, 70, 34817, 55501)
         );
+    }
+
+    #[test]
+    fn status_gives_the_thread_group() {
+        let status = "Name:\tpython3\nTgid:\t3100\nPid:\t3104\n";
+        assert_eq!(status_tgid(status), Some(3100));
+        assert_eq!(status_tgid("Name:\tx\n"), None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The seam to live processes: what normalization asks of them (start time,
-//! the protocol behind a socket fd, a pin on one process), and `NoProc`, the
-//! source of replay, which has no live processes.
+//! the protocol behind a socket fd, a pin on one process, what a process
+//! runs), and `NoProc`, the source of replay, which has no live processes.
+
+use super::table::Creds;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcError {
@@ -19,6 +21,20 @@ pub enum Transport {
     Tcp,
     /// Anything else (UDP, ping, raw, SCTP...), by the kernel's protocol name.
     Other(String),
+}
+
+/// What /proc says a process runs, for the process table.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProcInfo {
+    pub ppid: u32,
+    /// Start time in clock ticks since boot.
+    pub start: u64,
+    pub executable: Option<String>,
+    pub args: Vec<String>,
+    pub working_directory: Option<String>,
+    pub creds: Option<Creds>,
+    /// It has a controlling terminal.
+    pub interactive: bool,
 }
 
 /// Facts about live processes. Tests fake it to model pid reuse and
@@ -44,6 +60,20 @@ pub trait ProcSource {
     /// Whether the pinned process has not exited yet.
     fn is_alive(&self, _pin: &Self::Pin) -> bool {
         false
+    }
+    /// What the process runs, read from /proc.
+    fn info(&self, pid: u32) -> Result<ProcInfo, ProcError> {
+        Err(ProcError::Unavailable(format!("no /proc for {pid}")))
+    }
+    /// The thread group (process) a task id belongs to; None when unknown.
+    /// clone3's flags are out of audit's reach, so a new thread is told from
+    /// a new process here.
+    fn thread_group(&self, _tid: u32) -> Option<u32> {
+        None
+    }
+    /// Every process now running, for the table's seed.
+    fn pids(&self) -> Vec<u32> {
+        Vec::new()
     }
 }
 

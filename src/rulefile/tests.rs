@@ -105,11 +105,7 @@ fn errors_name_file_rule_line_and_problem() {
         .to_string();
     assert!(e.starts_with("x.toml: ") && e.contains("line 1"), "{e}");
 
-    let text = single(
-        "Wrong",
-        "w",
-        "process where process.command_line : \"*sh*\"",
-    );
+    let text = single("Wrong", "w", "process where process.env_vars : \"*sh*\"");
     let e = parse_rule(&text, "w.toml", &schema()).unwrap_err();
     assert!(
         matches!(e, RuleError::Unsupported { .. }),
@@ -120,7 +116,7 @@ fn errors_name_file_rule_line_and_problem() {
         e.starts_with("w.toml: rule \"Wrong\": skipped: query, line 13"),
         "{e}"
     );
-    assert!(e.contains("process.command_line"), "{e}");
+    assert!(e.contains("process.env_vars"), "{e}");
     assert!(
         e.contains("process.executable"),
         "lists the fields audetect supplies: {e}"
@@ -285,12 +281,12 @@ fn a_syntax_error_in_a_pack_still_refuses_the_whole_load() {
 fn a_sequence_skip_names_the_stage_no_event_can_pass() {
     let q = r#"sequence by process.entity_id
   [network where event.action == "connection_attempted"]
-  [process where event.action == "end"]"#;
+  [process where event.action == "already_running"]"#;
     let e = parse_rule(&single("Seq", "s1", q), "s.toml", &schema()).unwrap_err();
     match e {
         RuleError::Unsupported { reason, .. } => assert_eq!(
             reason,
-            "stage 2 of 2 needs event.action \"end\", which audetect does not produce"
+            "stage 2 of 2 needs event.action \"already_running\", which audetect does not produce"
         ),
         other => panic!("{other}"),
     }

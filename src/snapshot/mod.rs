@@ -340,7 +340,8 @@ pub struct Target {
     pub ppid: u32,
     /// The record's time, seconds since the epoch.
     pub record_sec: u64,
-    /// The command line of the matching event's PROCTITLE record.
+    /// The command line the matching event gave its process (its exec, the
+    /// process table, or its PROCTITLE record).
     pub args: Option<Vec<String>>,
     /// Whether the kernel cut that command line short (it keeps 128 bytes).
     pub args_truncated: bool,
@@ -359,8 +360,8 @@ impl Target {
             entity_id: last.process.entity_id.clone(),
             ppid: last.process.parent.pid,
             record_sec: last.time.sec,
-            args: last.process.args.clone(),
-            args_truncated: last.process.args_truncated,
+            args: last.process.image.args.clone(),
+            args_truncated: last.process.image.args_truncated,
             working_directory: last.process.working_directory.clone(),
         })
     }

@@ -811,7 +811,7 @@ fn alerts_with(snap: Snapshot, cap: usize) -> (Vec<Value>, Vec<usize>, Vec<Targe
     let rules = crate::rulefile::load(true, &[], &crate::fields::schema())
         .unwrap()
         .rules;
-    let mut pipeline = Pipeline::new(NoProc, rules, 10_000, "h".into());
+    let mut pipeline = Pipeline::new(NoProc, rules, 10_000, crate::normalize::Host::new("i", "h"));
     let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     pipeline.set_snapshots(Box::new(Fixed(snap, asked.clone())), cap);
     let mut out: Vec<Alert> = Vec::new();
@@ -893,9 +893,11 @@ fn the_snapshot_lands_in_ecs_fields_without_clobbering_audit_ones() {
         s["process"]["hash"]["sha256"].as_str().map(str::len),
         Some(64)
     );
-    assert!(p["args"].is_null() && p["hash"].is_null(), "{p:#}");
-    // The rest of /proc's view is about the same process.
-    assert_eq!(p["working_directory"], "/srv");
+    // The record's command line (its PROCTITLE) stays; /proc's hash is of another program.
+    assert_eq!(p["args"][0], "/tmp/actor", "{p:#}");
+    assert!(p["hash"].is_null(), "{p:#}");
+    // The record's directory (its CWD record) wins too.
+    assert_eq!(p["working_directory"], "/work/main");
     // The same program as the record's: /proc's view fills the top.
     let mut snap = host.snapshotter(config()).take(&target(500, 100, 400));
     snap.process.executable = Some("/tmp/actor".into());
@@ -904,11 +906,15 @@ fn the_snapshot_lands_in_ecs_fields_without_clobbering_audit_ones() {
     let p = &a["process"];
     let s = &a["audetect"]["snapshot"];
     assert_eq!(p["executable"], "/tmp/actor");
-    assert_eq!(p["command_line"], "/bin/rsh -i");
-    assert_eq!(p["working_directory"], "/srv");
+    // What the records said of the command line wins over /proc's later view.
+    assert_eq!(p["command_line"], "/tmp/actor tcp4:48301 setsid");
+    assert_eq!(p["working_directory"], "/work/main");
     assert_eq!(p["hash"]["sha256"].as_str().map(str::len), Some(64));
     assert_eq!(p["user"]["name"], "root");
-    assert_eq!(a["user"], serde_json::json!({"id": "0", "name": "root"}));
+    assert_eq!(
+        a["user"],
+        serde_json::json!({"id": "0", "name": "root", "Ext": {"real": {"id": "0"}}})
+    );
     assert_eq!(p["session_leader"]["pid"], 500);
     assert_eq!(p["entry_leader"]["pid"], 300);
     assert_eq!(a["container"]["id"].as_str().map(str::len), Some(64));
@@ -934,7 +940,12 @@ fn the_snapshot_lands_in_ecs_fields_without_clobbering_audit_ones() {
     let (docs, _, _) = alerts_with(snap, usize::MAX);
     let p = &docs[0]["process"];
     assert_eq!(p["executable"], "/tmp/actor");
-    assert_eq!(p["command_line"], "/bin/rsh -i", "{p:#}");
+    assert_eq!(p["command_line"], "/tmp/actor tcp4:48301 setsid", "{p:#}");
+    assert_eq!(
+        p["hash"]["sha256"].as_str().map(str::len),
+        Some(64),
+        "{p:#}"
+    );
     assert_eq!(
         docs[0]["audetect"]["snapshot"]["process"]["executable"],
         "/tmp/actor (deleted)"
@@ -947,7 +958,8 @@ fn the_size_cap_holds_and_says_what_it_dropped() {
     let whole = lens[0];
     assert!(whole > 20_000, "{whole}");
     assert_eq!(docs[0]["audetect"]["snapshot"]["truncated"], false);
-    for cap in [16_000, 8_000, 7_680, 6_000, 5_000] {
+    // The events alone (two, with process table fields) are about 4 KB.
+    for cap in [16_000, 8_000, 7_680, 6_500, 6_000] {
         let (docs, lens, _) = alerts_with(big_snapshot(), cap);
         for (doc, len) in docs.iter().zip(&lens) {
             assert!(*len <= cap, "cap {cap}: {len} bytes");
@@ -965,7 +977,7 @@ fn the_size_cap_holds_and_says_what_it_dropped() {
             );
             // What matters most stays while anything else can go.
             assert_eq!(s["reverse_shell_stdio"], true, "cap {cap}: {doc:#}");
-            assert_eq!(doc["process"]["args"][0], "/bin/rsh", "cap {cap}");
+            assert_eq!(doc["process"]["args"][0], "/tmp/actor", "cap {cap}");
         }
     }
     // Below what the audit part needs the alert stays whole, its snapshot bare.
@@ -986,7 +998,8 @@ fn replay_and_disabled_snapshots_say_why_there_is_none() {
     let s = &docs[0]["audetect"]["snapshot"];
     assert_eq!(s["taken"], false);
     assert_eq!(s["reason"], "replay: the processes of a log are not live");
-    assert!(docs[0]["process"]["args"].is_null());
+    // The records' own command line is all there is.
+    assert_eq!(docs[0]["process"]["args"][0], "/tmp/actor");
 }
 
 #[test]

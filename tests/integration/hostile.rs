@@ -114,7 +114,7 @@ fn hostile_alerts() -> Vec<(Alert, Value)> {
         assert_eq!(ecs.len(), 2, "connect and setsid: {ecs:?}");
         let want = String::from_utf8_lossy(exe).into_owned();
         for e in &ecs {
-            assert_eq!(e.process.executable.as_deref(), Some(want.as_str()));
+            assert_eq!(e.process.executable(), Some(want.as_str()));
         }
         let alert = audetect::alert::build(
             &Match {

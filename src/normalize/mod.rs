@@ -1,0 +1,868 @@
+//! Events → ECS documents as Elastic Defend writes them: process start
+//! (exec, fork), end, credential and session changes, module loads, TCP
+//! connects and accepts, file creation, deletion and rename. Each names its
+//! process entity (boot id, pid, start time) and its parent, from a process
+//! table fed by the same events.
+
+mod ecs;
+mod records;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+pub use ecs::{
+    AuditFields, AuditSource, EcsEvent, Endpoint, EventFields, FileExt, FileFields, FileName,
+    GroupFields, Host, HostOs, Id, Network, ParentFields, ProcessFields, RealId, UserFields,
+};
+
+use crate::parse::{decode_sockaddr, types, Record, SockAddr};
+use crate::process::proc_text::split_args;
+use crate::process::{
+    Creds, EntityId, EntitySource, Entry, Image, ProcSource, ProcessTable, TableStats, Tracker,
+    Transport,
+};
+use crate::reassemble::Event;
+use crate::syscalls::{self, SyscallSet};
+use crate::timefmt;
+
+/// socketcall's call numbers (linux/net.h).
+const SYS_CONNECT: u64 = 3;
+const SYS_ACCEPT: u64 = 5;
+const SYS_ACCEPT4: u64 = 18;
+/// clone's flag for a new thread rather than a new process.
+const CLONE_THREAD: u64 = 0x0001_0000;
+/// The dirfd of an *at call that means "relative to the working directory".
+const AT_FDCWD: u64 = 0xFFFF_FF9C;
+
+/// What an audited system call is, for normalization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Exec,
+    Fork,
+    Exit,
+    SetUid,
+    SetGid,
+    Setsid,
+    LoadModule,
+    Connect,
+    Accept,
+    /// i386's multiplexer: connect or accept by its first argument.
+    Socketcall,
+    /// open-like: a creation only when a PATH item says CREATE.
+    Create,
+    Delete,
+    Rename,
+}
+
+/// Every system call normalize maps, by name: the one list the reassembler's
+/// filter and the tests read.
+const CALLS: &[(&str, Call)] = &[
+    ("execve", Call::Exec),
+    ("execveat", Call::Exec),
+    ("fork", Call::Fork),
+    ("vfork", Call::Fork),
+    ("clone", Call::Fork),
+    ("clone3", Call::Fork),
+    ("exit_group", Call::Exit),
+    ("setuid", Call::SetUid),
+    ("setuid32", Call::SetUid),
+    ("setreuid", Call::SetUid),
+    ("setreuid32", Call::SetUid),
+    ("setresuid", Call::SetUid),
+    ("setresuid32", Call::SetUid),
+    ("setfsuid", Call::SetUid),
+    ("setfsuid32", Call::SetUid),
+    ("setgid", Call::SetGid),
+    ("setgid32", Call::SetGid),
+    ("setregid", Call::SetGid),
+    ("setregid32", Call::SetGid),
+    ("setresgid", Call::SetGid),
+    ("setresgid32", Call::SetGid),
+    ("setfsgid", Call::SetGid),
+    ("setfsgid32", Call::SetGid),
+    ("setsid", Call::Setsid),
+    ("init_module", Call::LoadModule),
+    ("finit_module", Call::LoadModule),
+    ("connect", Call::Connect),
+    ("accept", Call::Accept),
+    ("accept4", Call::Accept),
+    ("socketcall", Call::Socketcall),
+    ("creat", Call::Create),
+    ("open", Call::Create),
+    ("openat", Call::Create),
+    ("openat2", Call::Create),
+    ("mknod", Call::Create),
+    ("mknodat", Call::Create),
+    ("link", Call::Create),
+    ("linkat", Call::Create),
+    ("symlink", Call::Create),
+    ("symlinkat", Call::Create),
+    ("unlink", Call::Delete),
+    ("unlinkat", Call::Delete),
+    ("rmdir", Call::Delete),
+    ("rename", Call::Rename),
+    ("renameat", Call::Rename),
+    ("renameat2", Call::Rename),
+];
+
+fn syscall(arch: u64, nr: u64) -> Option<(&'static str, Call)> {
+    let name = syscalls::name(u32::try_from(arch).ok()?, u32::try_from(nr).ok()?)?;
+    CALLS.iter().find(|(n, _)| *n == name).map(|&(n, c)| (n, c))
+}
+
+/// The system calls whose events can become ECS events, on every arch: the
+/// others' events can be dropped before their records are parsed.
+pub fn wanted_syscalls() -> SyscallSet {
+    let names: Vec<&str> = CALLS.iter().map(|(n, _)| *n).collect();
+    SyscallSet::of_names(&names)
+}
+
+/// connect() results after which the kernel had sent a SYN: Elastic's sensor
+/// fires when tcp_v4_connect/tcp_v6_connect returns 0, and these are the
+/// outcomes that follow it: established, in progress, refused by the peer,
+/// timed out, reset, interrupted while waiting (EINTR, or ERESTARTSYS as
+/// audit sees it before a restart). EHOSTUNREACH is an over-approximation
+/// kept on purpose: an ICMP error after the SYN gives it, and so does an
+/// `unreachable` route before any SYN; audit cannot tell them apart, and a
+/// missed reverse shell costs more than a rare extra first stage.
+const ATTEMPT_EXITS: [i64; 8] = [0, -115, -111, -110, -104, -4, -512, -113];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NormalizeStats {
+    pub connect_attempts: u64,
+    pub session_changes: u64,
+    /// connect() calls on UDP sockets, or that never sent a SYN.
+    pub connects_ignored: u64,
+    pub execs: u64,
+    pub forks: u64,
+    /// clone/clone3 calls that made a thread, not a process.
+    pub threads_ignored: u64,
+    pub exits: u64,
+    pub credential_changes: u64,
+    pub module_loads: u64,
+    pub accepts: u64,
+    pub file_events: u64,
+    /// Events whose process had already exited when we looked.
+    pub process_gone: u64,
+    /// Events whose entity id had to use the fallback form.
+    pub entity_fallbacks: u64,
+    /// Events of our syscalls that lacked a record or field they need.
+    pub malformed_events: u64,
+    pub table: TableStats,
+}
+
+pub struct Normalizer<P: ProcSource> {
+    proc: P,
+    /// Which process each record's pid named: entity ids.
+    processes: Tracker<P>,
+    /// What each entity runs, and its parent.
+    table: ProcessTable,
+    host: Arc<Host>,
+    stats: NormalizeStats,
+}
+
+/// The process an event is about, as resolved from its SYSCALL record.
+struct Subject {
+    pid: u32,
+    ppid: u32,
+    entity: EntityId,
+    source: EntitySource,
+    creds: Creds,
+    interactive: bool,
+    executable: Option<String>,
+}
+
+impl<P: ProcSource> Normalizer<P> {
+    /// A normalizer for an unnamed host (tests, fuzzing).
+    pub fn new(proc: P) -> Self {
+        Self::with_host(proc, Host::new("unknown", "unknown"))
+    }
+
+    pub fn with_host(proc: P, host: Host) -> Self {
+        Normalizer {
+            processes: Tracker::new(&proc),
+            proc,
+            table: ProcessTable::new(),
+            host: Arc::new(host),
+            stats: NormalizeStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> NormalizeStats {
+        let tracked = self.processes.stats();
+        NormalizeStats {
+            process_gone: tracked.process_gone,
+            entity_fallbacks: tracked.entity_fallbacks,
+            table: self.table.stats(),
+            ..self.stats
+        }
+    }
+
+    /// Learns every running process from the source (at start, live), so
+    /// that the parents of later events are known even if they exit before
+    /// their first event. Returns how many were learnt.
+    pub fn seed(&mut self) -> usize {
+        let infos: Vec<(u32, crate::process::ProcInfo)> = self
+            .proc
+            .pids()
+            .into_iter()
+            .filter_map(|pid| Some((pid, self.proc.info(pid).ok()?)))
+            .collect();
+        let starts: std::collections::HashMap<u32, u64> =
+            infos.iter().map(|(pid, i)| (*pid, i.start)).collect();
+        let boot: Arc<str> = self.proc.boot_id().into();
+        let n = infos.len();
+        for (pid, info) in infos {
+            let parent = starts
+                .get(&info.ppid)
+                .map(|&s| EntityId::new(boot.clone(), info.ppid, s));
+            let id = EntityId::new(boot.clone(), pid, info.start);
+            let entry = entry_of(info, parent);
+            self.table.seed(id, entry);
+        }
+        n
+    }
+
+    /// Turns one audit event into an ECS event, if it is one rules can use.
+    pub fn normalize(&mut self, event: &Event) -> Option<EcsEvent> {
+        let sc = event.record(types::SYSCALL)?;
+        let arch = sc.get("arch")?.hex()?;
+        let (name, call) = syscall(arch, sc.get("syscall")?.decimal()?)?;
+        let result = match call {
+            Call::Setsid => self.session_change(event, sc),
+            Call::Connect | Call::Socketcall | Call::Accept => self.network(event, sc, name, call),
+            Call::Exec => self.exec(event, sc, name),
+            Call::Fork => self.fork(event, sc, name),
+            Call::Exit => self.exit(event, sc, name),
+            Call::SetUid | Call::SetGid => self.credentials(event, sc, name, call),
+            Call::LoadModule => self.load_module(event, sc, name),
+            Call::Create | Call::Delete | Call::Rename => self.file(event, sc, name, call),
+        };
+        match result {
+            Ok(ev) => ev,
+            Err(Malformed) => {
+                self.stats.malformed_events += 1;
+                None
+            }
+        }
+    }
+
+    fn session_change(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        if !succeeded(sc) {
+            return Ok(None);
+        }
+        self.stats.session_changes += 1;
+        let s = self.subject(event, sc)?;
+        Ok(Some(self.build(
+            event,
+            sc,
+            s,
+            kind("process", "change", "session_id_change", "success"),
+            "setsid",
+        )))
+    }
+
+    fn credentials(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        name: &'static str,
+        call: Call,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        if !succeeded(sc) {
+            return Ok(None);
+        }
+        self.stats.credential_changes += 1;
+        let s = self.subject(event, sc)?;
+        let action = if call == Call::SetUid {
+            "uid_change"
+        } else {
+            "gid_change"
+        };
+        Ok(Some(self.build(
+            event,
+            sc,
+            s,
+            kind("process", "change", action, "success"),
+            name,
+        )))
+    }
+
+    fn load_module(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        name: &'static str,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        if !succeeded(sc) {
+            return Ok(None);
+        }
+        self.stats.module_loads += 1;
+        let s = self.subject(event, sc)?;
+        Ok(Some(self.build(
+            event,
+            sc,
+            s,
+            kind("process", "start", "load_module", "success"),
+            name,
+        )))
+    }
+
+    /// exec: the process now runs the program EXECVE and exe= name; the
+    /// table learns it, so its children and later events carry it.
+    fn exec(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        name: &'static str,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        if !succeeded(sc) {
+            return Ok(None);
+        }
+        self.stats.execs += 1;
+        let s = self.resolve(event, sc)?;
+        let argv = records::argv(event);
+        let cwd = cwd_of(event);
+        let (args, count, truncated) = match argv {
+            Some(a) => (Some(a.args), a.argc, a.truncated),
+            None => proctitle_args(event),
+        };
+        let image = Arc::new(Image::new(
+            s.executable.clone(),
+            args,
+            count,
+            truncated,
+            cwd,
+        ));
+        let now = event.time.as_millis();
+        if !self.table.exec(&s.entity, image.clone(), now) {
+            let parent = self.parent_entity(s.ppid, event);
+            self.table
+                .insert(s.entity.clone(), Entry::new(image, parent, s.ppid), now);
+        }
+        self.note(&s);
+        Ok(Some(self.build(
+            event,
+            sc,
+            s,
+            kind("process", "start", "exec", "success"),
+            name,
+        )))
+    }
+
+    /// fork: the event is the child's (process.* the new process, its parent
+    /// the caller), which runs its parent's program until it execs.
+    fn fork(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        name: &'static str,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        let child = sc.get("exit").and_then(|v| v.signed()).ok_or(Malformed)?;
+        let Ok(child) = u32::try_from(child) else {
+            return Ok(None); // failed, or the child's own return
+        };
+        if child == 0 {
+            return Ok(None);
+        }
+        let flags = sc.get("a0").and_then(|v| v.hex()).unwrap_or(0);
+        let thread = match name {
+            "clone" => flags & CLONE_THREAD != 0,
+            // clone3 takes its flags in a struct audit does not copy.
+            "clone3" => self.proc.thread_group(child).is_some_and(|tg| tg != child),
+            _ => false,
+        };
+        if thread {
+            self.stats.threads_ignored += 1;
+            return Ok(None);
+        }
+        self.stats.forks += 1;
+        let parent = self.subject(event, sc)?;
+        let ses = session(sc);
+        let (child_id, child_source) = self.processes.entity(&self.proc, child, &ses, event.time);
+        let now = event.time.as_millis();
+        let parent_image = self.image_of(&parent, event);
+        match self.table.get_mut(&child_id) {
+            // The child's exec can reach us before its parent's fork event.
+            Some(e) => {
+                if e.parent.is_none() {
+                    e.parent = Some(parent.entity.clone());
+                }
+            }
+            None => {
+                let mut e = Entry::new(parent_image, Some(parent.entity.clone()), parent.pid);
+                e.creds = Some(parent.creds);
+                e.interactive = Some(parent.interactive);
+                self.table.insert(child_id.clone(), e, now);
+            }
+        }
+        let s = Subject {
+            pid: child,
+            ppid: parent.pid,
+            entity: child_id,
+            source: child_source,
+            creds: parent.creds,
+            interactive: parent.interactive,
+            executable: parent.executable.clone(),
+        };
+        Ok(Some(self.build(
+            event,
+            sc,
+            s,
+            kind("process", "start", "fork", "success"),
+            name,
+        )))
+    }
+
+    /// exit_group: the process ends with status a0; the table keeps it a
+    /// while for its children's events.
+    fn exit(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        name: &'static str,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        self.stats.exits += 1;
+        let s = self.subject(event, sc)?;
+        let code = sc
+            .get("a0")
+            .and_then(|v| v.hex())
+            .map(|c| i64::from(c as i32));
+        let entity = s.entity.clone();
+        let mut ev = self.build(event, sc, s, kind("process", "end", "end", "success"), name);
+        ev.process.exit_code = code;
+        self.table.exit(&entity, event.time.as_millis());
+        Ok(Some(ev))
+    }
+
+    fn network(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        name: &'static str,
+        call: Call,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        let (accept, fd) = match call {
+            Call::Socketcall => {
+                let accept = match sc.get("a0").and_then(|v| v.hex()) {
+                    Some(SYS_CONNECT) => false,
+                    Some(SYS_ACCEPT | SYS_ACCEPT4) => true,
+                    _ => return Ok(None),
+                };
+                // socketcall's own arguments live in its SOCKETCALL record.
+                let fd = event
+                    .record(types::SOCKETCALL)
+                    .and_then(|r| r.get("a0"))
+                    .and_then(|v| v.hex());
+                (accept, fd)
+            }
+            Call::Accept => (true, sc.get("a0").and_then(|v| v.hex())),
+            _ => (false, sc.get("a0").and_then(|v| v.hex())),
+        };
+        let Some(addr) = event
+            .record(types::SOCKADDR)
+            .and_then(|r| r.get("saddr"))
+            .and_then(|v| crate::parse::decode_hex(v.raw))
+            .and_then(|b| decode_sockaddr(&b))
+        else {
+            // No address copied: not a connection to or from anything.
+            return Ok(None);
+        };
+        let (ip, port, ip_version) = match &addr {
+            SockAddr::Inet(a) => (a.ip().to_string(), a.port(), "ipv4"),
+            SockAddr::Inet6(a) => (a.ip().to_string(), a.port(), "ipv6"),
+            _ => return Ok(None),
+        };
+        let exit = sc.get("exit").and_then(|v| v.signed()).ok_or(Malformed)?;
+        if accept {
+            if exit < 0 {
+                return Ok(None);
+            }
+            self.stats.accepts += 1;
+            let s = self.subject(event, sc)?;
+            let mut ev = self.build(
+                event,
+                sc,
+                s,
+                kind("network", "start", "connection_accepted", "success"),
+                name,
+            );
+            ev.source = Some(Endpoint { ip, port });
+            ev.network = Some(Network {
+                transport: "tcp",
+                ip_version,
+                direction: "ingress",
+            });
+            return Ok(Some(ev));
+        }
+        if !ATTEMPT_EXITS.contains(&exit) {
+            self.stats.connects_ignored += 1;
+            return Ok(None);
+        }
+        let pid = sc.get("pid").and_then(|v| v.decimal()).ok_or(Malformed)? as u32;
+        if let Some(fd) = fd.and_then(|f| u32::try_from(f).ok()) {
+            // Only a TCP connect sends anything; when the socket can no
+            // longer be looked at, the connect counts as an attempt.
+            if let Ok(Transport::Other(_)) = self.proc.socket_transport(pid, fd) {
+                self.stats.connects_ignored += 1;
+                return Ok(None);
+            }
+        }
+        self.stats.connect_attempts += 1;
+        let s = self.subject(event, sc)?;
+        let mut ev = self.build(
+            event,
+            sc,
+            s,
+            kind(
+                "network",
+                "start",
+                "connection_attempted",
+                if exit == 0 { "success" } else { "unknown" },
+            ),
+            name,
+        );
+        ev.destination = Some(Endpoint { ip, port });
+        ev.network = Some(Network {
+            transport: "tcp",
+            ip_version,
+            direction: "egress",
+        });
+        Ok(Some(ev))
+    }
+
+    /// Files: the PATH item the call created or deleted (both for a rename:
+    /// the new name is file.*, the old one file.Ext.original.*).
+    fn file(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        name: &'static str,
+        call: Call,
+    ) -> Result<Option<EcsEvent>, Malformed> {
+        if !succeeded(sc) {
+            return Ok(None);
+        }
+        let items = records::path_items(event);
+        let named = |t: &'static [u8]| {
+            items
+                .iter()
+                .filter(move |i| i.nametype == t)
+                .filter_map(|i| i.name.as_deref())
+        };
+        let cwd = cwd_of(event);
+        // Relative names of *at calls are relative to their dirfd, which
+        // audit does not name; with AT_FDCWD they are relative to the cwd.
+        let path = |n: &[u8], new: bool| {
+            let relative_to_cwd = match dirfd_arg(name, new) {
+                Some(arg) => sc.get(arg).and_then(|v| v.hex()) == Some(AT_FDCWD),
+                None => true,
+            };
+            records::absolute(n, cwd.as_deref(), relative_to_cwd)
+        };
+        let (file, original, action, type_) = match call {
+            Call::Create => {
+                let Some(created) = named(b"CREATE").next_back() else {
+                    return Ok(None); // an existing file opened
+                };
+                (path(created, true), None, "creation", "creation")
+            }
+            Call::Delete => {
+                let Some(deleted) = named(b"DELETE").next() else {
+                    return Ok(None);
+                };
+                (path(deleted, true), None, "deletion", "deletion")
+            }
+            _ => {
+                let old = named(b"DELETE").next();
+                let new = named(b"CREATE").next_back();
+                let (Some(old), Some(new)) = (old, new) else {
+                    return Ok(None);
+                };
+                (path(new, true), Some(path(old, false)), "rename", "change")
+            }
+        };
+        self.stats.file_events += 1;
+        let s = self.subject(event, sc)?;
+        let mut ev = self.build(event, sc, s, kind("file", type_, action, "success"), name);
+        ev.file = Some(FileFields {
+            name: FileName::new(file),
+            ext: original.map(|o| FileExt {
+                original: FileName::new(o),
+            }),
+        });
+        Ok(Some(ev))
+    }
+
+    /// The process of a SYSCALL record: its entity, and its image in the table.
+    fn subject(&mut self, event: &Event, sc: &Record) -> Result<Subject, Malformed> {
+        let s = self.resolve(event, sc)?;
+        let _ = self.image_of(&s, event);
+        self.note(&s);
+        Ok(s)
+    }
+
+    /// The entity and credentials of a SYSCALL record's process, without
+    /// touching the table.
+    fn resolve(&mut self, event: &Event, sc: &Record) -> Result<Subject, Malformed> {
+        let pid = sc.get("pid").and_then(|v| v.decimal()).ok_or(Malformed)? as u32;
+        let ppid = sc.get("ppid").and_then(|v| v.decimal()).unwrap_or(0) as u32;
+        let id = |k: &str| sc.get(k).and_then(|v| v.decimal()).map(|v| v as u32);
+        let euid = id("euid").ok_or(Malformed)?;
+        let creds = Creds {
+            uid: id("uid").unwrap_or(euid),
+            euid,
+            egid: id("egid").unwrap_or(0),
+            gid: id("gid").or(id("egid")).unwrap_or(0),
+        };
+        let interactive = sc
+            .get("tty")
+            .is_some_and(|v| !v.raw.is_empty() && v.raw != b"(none)");
+        let executable = sc
+            .get("exe")
+            .and_then(|v| v.untrusted())
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let ses = session(sc);
+        let (entity, source) = self.processes.entity(&self.proc, pid, &ses, event.time);
+        Ok(Subject {
+            pid,
+            ppid,
+            entity,
+            source,
+            creds,
+            interactive,
+            executable,
+        })
+    }
+
+    /// What the subject runs: the table's image while it names the same
+    /// executable; else /proc's while the process lives; else what the
+    /// records say (exe=, PROCTITLE). The table learns the answer.
+    fn image_of(&mut self, s: &Subject, event: &Event) -> Arc<Image> {
+        let now = event.time.as_millis();
+        if let Some(e) = self.table.get(&s.entity) {
+            let same = s.executable.is_none() || e.image.executable == s.executable;
+            let stale_title = e.image.from_title && event.record(types::PROCTITLE).is_some();
+            if same && !stale_title {
+                return e.image.clone();
+            }
+        }
+        let live = (s.source == EntitySource::Procfs)
+            .then(|| self.proc.info(s.pid).ok())
+            .flatten()
+            .filter(|i| Some(i.start) == s.entity.start_ticks() && i.executable == s.executable);
+        let (image, ppid) = match live {
+            Some(info) => {
+                let ppid = info.ppid;
+                (entry_of(info, None).image, ppid)
+            }
+            None => {
+                let (args, count, truncated) = proctitle_args(event);
+                let cwd = cwd_of(event).or_else(|| {
+                    let known = self.table.get(&s.entity)?;
+                    known.image.working_directory.clone()
+                });
+                let mut image = Image::new(s.executable.clone(), args, count, truncated, cwd);
+                image.from_title = image.args.is_some();
+                (Arc::new(image), s.ppid)
+            }
+        };
+        if !self.table.exec(&s.entity, image.clone(), now) {
+            let parent = self.parent_entity(ppid, event);
+            self.table.insert(
+                s.entity.clone(),
+                Entry::new(image.clone(), parent, ppid),
+                now,
+            );
+        }
+        image
+    }
+
+    /// The entity of the process at `ppid` when the event was written.
+    /// A parent never seen alive gets the fallback form with the child's
+    /// session, which a parent most often shares: in replay, its own
+    /// events then carry the same id.
+    fn parent_entity(&mut self, ppid: u32, event: &Event) -> Option<EntityId> {
+        if ppid == 0 {
+            return None;
+        }
+        let ses = event
+            .record(types::SYSCALL)
+            .map(|sc| session(sc).into_owned())
+            .unwrap_or_default();
+        let (id, _) = self.processes.entity(&self.proc, ppid, &ses, event.time);
+        Some(id)
+    }
+
+    /// The subject's credentials and terminal, as of its latest event.
+    fn note(&mut self, s: &Subject) {
+        if let Some(e) = self.table.get_mut(&s.entity) {
+            e.creds = Some(s.creds);
+            e.interactive = Some(s.interactive);
+        }
+    }
+
+    /// The parent fields of the subject, from the table.
+    fn parent_fields(&mut self, s: &Subject, event: &Event) -> ParentFields {
+        let known = self.table.get(&s.entity).and_then(|e| e.parent.clone());
+        let parent = match known {
+            Some(p) => Some(p),
+            None => self.parent_entity(s.ppid, event),
+        };
+        let Some(parent) = parent else {
+            return ParentFields::pid_only(s.ppid);
+        };
+        if self.table.get(&parent).is_none() && parent.start_ticks().is_some() {
+            // Alive (the tracker read it) but not in the table yet.
+            if let Ok(info) = self.proc.info(parent.pid) {
+                if Some(info.start) == parent.start_ticks() {
+                    let grand = self.parent_entity(info.ppid, event);
+                    self.table.insert(
+                        parent.clone(),
+                        entry_of(info, grand),
+                        event.time.as_millis(),
+                    );
+                }
+            }
+        }
+        let mut out = ParentFields::pid_only(parent.pid);
+        out.entity_id = Some(parent.to_string());
+        if let Some(e) = self.table.get(&parent) {
+            out.image = Some(e.image.clone());
+            out.working_directory = e.image.working_directory.clone();
+            out.interactive = e.interactive;
+            if let Some(c) = e.creds {
+                out.user = Some(Id {
+                    id: c.euid.to_string(),
+                });
+                out.group = Some(Id {
+                    id: c.egid.to_string(),
+                });
+            }
+        }
+        out
+    }
+
+    fn build(
+        &mut self,
+        event: &Event,
+        sc: &Record,
+        s: Subject,
+        fields: EventFields,
+        syscall: &'static str,
+    ) -> EcsEvent {
+        let parent = self.parent_fields(&s, event);
+        let image = match self.table.get(&s.entity) {
+            Some(e) => e.image.clone(),
+            None => Arc::new(Image::new(s.executable.clone(), None, None, false, None)),
+        };
+        let working_directory = cwd_of(event).or_else(|| image.working_directory.clone());
+        let exit = sc.get("exit").and_then(|v| v.signed()).unwrap_or(0);
+        EcsEvent {
+            timestamp: timefmt::rfc3339_millis(event.time.sec, u32::from(event.time.msec)),
+            event: fields,
+            host: self.host.clone(),
+            user: UserFields::new(u64::from(s.creds.euid), u64::from(s.creds.uid)),
+            group: GroupFields::new(u64::from(s.creds.egid), u64::from(s.creds.gid)),
+            audetect: AuditFields {
+                audit: AuditSource {
+                    serial: event.serial,
+                    syscall,
+                    exit,
+                    entity_source: s.source.as_str(),
+                    args_truncated: image.args_truncated,
+                },
+            },
+            process: ProcessFields {
+                pid: s.pid,
+                entity_id: s.entity.to_string(),
+                image,
+                working_directory,
+                interactive: s.interactive,
+                exit_code: None,
+                parent,
+            },
+            file: None,
+            source: None,
+            destination: None,
+            network: None,
+            time: event.time,
+        }
+    }
+}
+
+/// The argument holding the directory fd a relative name of an *at call is
+/// relative to: of its new (created, deleted) name, or of a rename's old
+/// one. None for calls that take no dirfd.
+fn dirfd_arg(call: &str, new: bool) -> Option<&'static str> {
+    match (call, new) {
+        ("openat" | "openat2" | "mknodat" | "unlinkat", _) => Some("a0"),
+        ("linkat" | "renameat" | "renameat2", true) => Some("a2"),
+        ("renameat" | "renameat2", false) => Some("a0"),
+        ("symlinkat", _) => Some("a1"),
+        _ => None,
+    }
+}
+
+/// A table entry from what /proc said.
+fn entry_of(info: crate::process::ProcInfo, parent: Option<EntityId>) -> Entry {
+    let args = (!info.args.is_empty()).then_some(info.args);
+    let image = Image::new(info.executable, args, None, false, info.working_directory);
+    let mut e = Entry::new(Arc::new(image), parent, info.ppid);
+    e.creds = info.creds;
+    e.interactive = Some(info.interactive);
+    e
+}
+
+fn kind(
+    category: &'static str,
+    type_: &'static str,
+    action: &'static str,
+    outcome: &'static str,
+) -> EventFields {
+    EventFields {
+        kind: "event",
+        category: vec![category],
+        kind_of_change: vec![type_],
+        action,
+        outcome,
+    }
+}
+
+fn succeeded(sc: &Record) -> bool {
+    sc.get("success").map(|v| v.raw) == Some(b"yes")
+}
+
+fn session(sc: &Record) -> Cow<'_, str> {
+    sc.get("ses")
+        .map_or(Cow::Borrowed(""), |v| String::from_utf8_lossy(v.raw))
+}
+
+fn cwd_of(event: &Event) -> Option<String> {
+    untrusted(event, types::CWD, "cwd").map(|cwd| String::from_utf8_lossy(&cwd).into_owned())
+}
+
+/// The command line of the PROCTITLE record: args, count, truncated.
+fn proctitle_args(event: &Event) -> (Option<Vec<String>>, Option<u64>, bool) {
+    let title = untrusted(event, types::PROCTITLE, "proctitle");
+    let args = title.as_deref().map(split_args).filter(|a| !a.is_empty());
+    // The kernel keeps at most 128 bytes of the command line.
+    let truncated = args.is_some() && title.is_some_and(|t| t.len() >= PROCTITLE_MAX);
+    (args, None, truncated)
+}
+
+struct Malformed;
+
+/// The most of a command line the kernel puts in a PROCTITLE record.
+const PROCTITLE_MAX: usize = 128;
+
+fn untrusted<'e>(event: &'e Event, rtype: u16, field: &str) -> Option<Cow<'e, [u8]>> {
+    event.record(rtype)?.get(field)?.untrusted()
+}
+
+#[cfg(test)]
+mod tests;
