@@ -139,6 +139,9 @@ pub struct Id {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserFields {
     pub id: String,
+    /// The effective uid's name in /etc/passwd (live only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(rename = "Ext")]
     pub ext: RealId,
 }
@@ -159,6 +162,7 @@ impl UserFields {
     pub fn new(effective: u64, real: u64) -> UserFields {
         UserFields {
             id: effective.to_string(),
+            name: None,
             ext: RealId {
                 real: Id {
                     id: real.to_string(),

@@ -8,6 +8,7 @@ mod ecs;
 mod records;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use ecs::{
@@ -158,8 +159,15 @@ pub struct Normalizer<P: ProcSource> {
     /// What each entity runs, and its parent.
     table: ProcessTable,
     host: Arc<Host>,
+    /// uid → name, forgotten every USER_NAMES_MS of record time so that
+    /// accounts added or renamed show.
+    user_names: HashMap<u32, Option<Arc<str>>>,
+    user_names_ms: u64,
     stats: NormalizeStats,
 }
+
+/// How long (record time, ms) a uid's name is believed.
+const USER_NAMES_MS: u64 = 60_000;
 
 /// The process an event is about, as resolved from its SYSCALL record.
 struct Subject {
@@ -184,6 +192,8 @@ impl<P: ProcSource> Normalizer<P> {
             proc,
             table: ProcessTable::new(),
             host: Arc::new(host),
+            user_names: HashMap::new(),
+            user_names_ms: 0,
             stats: NormalizeStats::default(),
         }
     }
@@ -747,6 +757,19 @@ impl<P: ProcSource> Normalizer<P> {
         out
     }
 
+    fn user_name(&mut self, uid: u32, event: &Event) -> Option<Arc<str>> {
+        let now = event.time.as_millis();
+        if now >= self.user_names_ms.saturating_add(USER_NAMES_MS) || self.user_names.len() > 4096 {
+            self.user_names.clear();
+            self.user_names_ms = now;
+        }
+        let proc = &self.proc;
+        self.user_names
+            .entry(uid)
+            .or_insert_with(|| proc.user_name(uid).map(Arc::from))
+            .clone()
+    }
+
     fn build(
         &mut self,
         event: &Event,
@@ -762,11 +785,13 @@ impl<P: ProcSource> Normalizer<P> {
         };
         let working_directory = cwd_of(event).or_else(|| image.working_directory.clone());
         let exit = sc.get("exit").and_then(|v| v.signed()).unwrap_or(0);
+        let mut user = UserFields::new(u64::from(s.creds.euid), u64::from(s.creds.uid));
+        user.name = self.user_name(s.creds.euid, event).map(|n| n.to_string());
         EcsEvent {
             timestamp: timefmt::rfc3339_millis(event.time.sec, u32::from(event.time.msec)),
             event: fields,
             host: self.host.clone(),
-            user: UserFields::new(u64::from(s.creds.euid), u64::from(s.creds.uid)),
+            user,
             group: GroupFields::new(u64::from(s.creds.egid), u64::from(s.creds.gid)),
             audetect: AuditFields {
                 audit: AuditSource {

@@ -57,6 +57,9 @@ impl ProcSource for FakeProc {
     fn clock(&self) -> Option<(u64, u64)> {
         self.clock
     }
+    fn user_name(&self, uid: u32) -> Option<String> {
+        (uid == 0).then(|| "root".into())
+    }
 }
 
 fn events() -> Vec<Event> {
@@ -111,6 +114,7 @@ fn connects_and_setsids_become_ecs_events() {
     assert_eq!(v6.network.as_ref().unwrap().ip_version, "ipv6");
     assert_eq!(v6.audetect.audit.exit, -111);
     assert_eq!(v6.user.id, "0");
+    assert_eq!(v6.user.name.as_deref(), Some("root"));
     assert_eq!(v6.process.executable(), Some("/tmp/actor"));
     assert_eq!(v6.process.name(), Some("actor"));
     let pid = v6.process.pid;
@@ -401,6 +405,7 @@ fn every_kind_of_event_comes_from_a_real_process_tree() {
         .expect("sh -c 'exit 3' ends with 3");
     assert_eq!(exit3.process.name(), Some("dash"), "Debian's sh");
     let uid = evs.iter().find(|e| e.event.action == "uid_change").unwrap();
+    assert_eq!(uid.user.name, None, "replay knows no names");
     assert_eq!(
         (uid.user.id.as_str(), uid.group.id.as_str()),
         ("65534", "65534")

@@ -179,6 +179,13 @@ impl ProcSource for LiveProc {
         proc_text::status_tgid(&status)
     }
 
+    fn user_name(&self, uid: u32) -> Option<String> {
+        // Local accounts only: NSS (LDAP, sssd) would mean a network call
+        // on the receive path.
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        proc_text::passwd_name(&passwd, uid).map(str::to_owned)
+    }
+
     fn pids(&self) -> Vec<u32> {
         std::fs::read_dir("/proc")
             .map(|d| {

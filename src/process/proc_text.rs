@@ -67,6 +67,17 @@ pub fn status_tgid(status: &str) -> Option<u32> {
         .ok()
 }
 
+/// The name of `uid` in an /etc/passwd text (`name:x:uid:gid:...`); the
+/// first line that gives the uid wins, as getpwuid's.
+pub fn passwd_name(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id = f.nth(1)?.parse::<u32>().ok()?;
+        (id == uid && !name.is_empty()).then_some(name)
+    })
+}
+
 /// Boot time, seconds since the epoch, from one line of /proc/stat: readers
 /// go line by line, as the lines before it can be long on a large host.
 pub fn btime_line(line: &str) -> Option<u64> {
@@ -126,6 +137,14 @@ mod tests {
             (s.state, s.ppid, s.pgrp, s.session, s.tty_nr, s.starttime),
             ('R', 70, 77, 70, 34817, 55501)
         );
+    }
+
+    #[test]
+    fn passwd_names_a_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\nnobody:x:65534:65534::/:/sbin/nologin\nbad line\n";
+        assert_eq!(passwd_name(passwd, 0), Some("root"));
+        assert_eq!(passwd_name(passwd, 65534), Some("nobody"));
+        assert_eq!(passwd_name(passwd, 1000), None);
     }
 
     #[test]

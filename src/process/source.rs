@@ -71,6 +71,10 @@ pub trait ProcSource {
     fn thread_group(&self, _tid: u32) -> Option<u32> {
         None
     }
+    /// The user name of `uid` (the host's passwd database).
+    fn user_name(&self, _uid: u32) -> Option<String> {
+        None
+    }
     /// Every process now running, for the table's seed.
     fn pids(&self) -> Vec<u32> {
         Vec::new()
