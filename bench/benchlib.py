@@ -6,6 +6,8 @@ import fcntl, os, subprocess, tempfile, time
 from datetime import datetime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where `cargo build --release` puts the binary: CARGO_TARGET_DIR when set.
+BIN = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "release", "audetect")
 
 
 def setup():
@@ -40,13 +42,14 @@ def kernel_lock():
     return lock
 
 
-def start_audetect(cfg, tmp):
+def start_audetect(cfg, tmp, own_session=False):
     """`audetect run` with this config, once it says ready; returns the
-    process and the path of its stderr."""
+    process and the path of its stderr. own_session keeps the terminal's
+    Ctrl-C from reaching it, for a script that stops it itself."""
     err = os.path.join(tmp, "stderr")
     # The lock's fd is not passed on: a daemon left behind would hold it.
-    d = subprocess.Popen(["target/release/audetect", "run", "--config", cfg], stderr=open(err, "w"),
-                         close_fds=True)
+    d = subprocess.Popen([BIN, "run", "--config", cfg], stderr=open(err, "w"),
+                         close_fds=True, start_new_session=own_session)
     while "ready:" not in open(err).read():
         time.sleep(0.05)
         assert d.poll() is None, open(err).read()
