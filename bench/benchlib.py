@@ -42,14 +42,13 @@ def kernel_lock():
     return lock
 
 
-def start_audetect(cfg, tmp, own_session=False):
+def start_audetect(cfg, tmp):
     """`audetect run` with this config, once it says ready; returns the
-    process and the path of its stderr. own_session keeps the terminal's
-    Ctrl-C from reaching it, for a script that stops it itself."""
+    process and the path of its stderr."""
     err = os.path.join(tmp, "stderr")
     # The lock's fd is not passed on: a daemon left behind would hold it.
     d = subprocess.Popen([BIN, "run", "--config", cfg], stderr=open(err, "w"),
-                         close_fds=True, start_new_session=own_session)
+                         close_fds=True)
     while "ready:" not in open(err).read():
         time.sleep(0.05)
         assert d.poll() is None, open(err).read()
