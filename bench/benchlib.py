@@ -6,6 +6,8 @@ import fcntl, os, subprocess, tempfile, time
 from datetime import datetime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where `cargo build --release` puts the binary: CARGO_TARGET_DIR when set.
+BIN = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR") or "target", "release", "audetect")
 
 
 def setup():
@@ -45,7 +47,7 @@ def start_audetect(cfg, tmp):
     process and the path of its stderr."""
     err = os.path.join(tmp, "stderr")
     # The lock's fd is not passed on: a daemon left behind would hold it.
-    d = subprocess.Popen(["target/release/audetect", "run", "--config", cfg], stderr=open(err, "w"),
+    d = subprocess.Popen([BIN, "run", "--config", cfg], stderr=open(err, "w"),
                          close_fds=True)
     while "ready:" not in open(err).read():
         time.sleep(0.05)
