@@ -20,6 +20,9 @@ pub struct Stats {
     pub received: Received,
     pub lost: Lost,
     pub detection: Detection,
+    /// The process table (parents' command lines) and entity ids.
+    #[serde(default)]
+    pub processes: Processes,
     pub tampering: Tampering,
     pub outputs: Outputs,
 }
@@ -56,6 +59,23 @@ pub struct Detection {
     pub suppressed: u64,
     /// Partial sequences dropped at detection.max_pending_events.
     pub dropped_pending: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Processes {
+    /// Processes in the table now, and of those, exited ones kept a while.
+    pub tracked: u64,
+    pub exited: u64,
+    /// Read from /proc at start.
+    pub seeded: u64,
+    /// Exited processes forgotten after a few seconds of record time.
+    pub expired: u64,
+    /// Forgotten because the table was full (least recently seen first).
+    pub evicted: u64,
+    /// Events whose process had exited before audetect could read it.
+    pub gone_before_read: u64,
+    /// Entity ids in the fallback form (start time unknown).
+    pub entity_fallbacks: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

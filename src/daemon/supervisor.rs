@@ -209,11 +209,21 @@ impl Supervisor {
             missing_serials: p.reassembly.missing_serials,
         };
         s.detection = status::Detection {
-            events: p.normalize.connect_attempts + p.normalize.session_changes,
+            events: p.normalize.events(),
             matches: p.detect.matches,
             alerts: p.alerts,
             suppressed: p.detect.suppressed,
             dropped_pending: p.detect.dropped_pending,
+        };
+        let t = &p.normalize.table;
+        s.processes = status::Processes {
+            tracked: t.entries,
+            exited: t.exited,
+            seeded: t.seeded,
+            expired: t.expired,
+            evicted: t.evicted,
+            gone_before_read: p.normalize.process_gone,
+            entity_fallbacks: p.normalize.entity_fallbacks,
         };
         s.outputs = status::Outputs {
             sent_syslog: o.sent_syslog,

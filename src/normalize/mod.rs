@@ -152,6 +152,21 @@ pub struct NormalizeStats {
     pub table: TableStats,
 }
 
+impl NormalizeStats {
+    /// ECS events made, of every kind.
+    pub fn events(&self) -> u64 {
+        self.connect_attempts
+            + self.session_changes
+            + self.execs
+            + self.forks
+            + self.exits
+            + self.credential_changes
+            + self.module_loads
+            + self.accepts
+            + self.file_events
+    }
+}
+
 pub struct Normalizer<P: ProcSource> {
     proc: P,
     /// Which process each record's pid named: entity ids.
@@ -354,7 +369,7 @@ impl<P: ProcSource> Normalizer<P> {
             self.table
                 .insert(s.entity.clone(), Entry::new(image, parent, s.ppid), now);
         }
-        self.note(&s);
+        self.note(&s, event);
         Ok(Some(self.build(
             event,
             sc,
@@ -404,7 +419,12 @@ impl<P: ProcSource> Normalizer<P> {
                 }
             }
             None => {
-                let mut e = Entry::new(parent_image, Some(parent.entity.clone()), parent.pid);
+                let mut e = Entry::new(
+                    parent_image.clone(),
+                    Some(parent.entity.clone()),
+                    parent.pid,
+                );
+                e.parent_image = Some(parent_image);
                 e.creds = Some(parent.creds);
                 e.interactive = Some(parent.interactive);
                 self.table.insert(child_id.clone(), e, now);
@@ -612,7 +632,7 @@ impl<P: ProcSource> Normalizer<P> {
     fn subject(&mut self, event: &Event, sc: &Record) -> Result<Subject, Malformed> {
         let s = self.resolve(event, sc)?;
         let _ = self.image_of(&s, event);
-        self.note(&s);
+        self.note(&s, event);
         Ok(s)
     }
 
@@ -709,11 +729,12 @@ impl<P: ProcSource> Normalizer<P> {
     }
 
     /// The subject's credentials and terminal, as of its latest event.
-    fn note(&mut self, s: &Subject) {
+    fn note(&mut self, s: &Subject, event: &Event) {
         if let Some(e) = self.table.get_mut(&s.entity) {
             e.creds = Some(s.creds);
             e.interactive = Some(s.interactive);
         }
+        self.table.touch(&s.entity, event.time.as_millis());
     }
 
     /// The parent fields of the subject, from the table.
@@ -742,8 +763,9 @@ impl<P: ProcSource> Normalizer<P> {
         let mut out = ParentFields::pid_only(parent.pid);
         out.entity_id = Some(parent.to_string());
         if let Some(e) = self.table.get(&parent) {
-            out.image = Some(e.image.clone());
-            out.working_directory = e.image.working_directory.clone();
+            let image = e.image.clone();
+            out.working_directory = image.working_directory.clone();
+            out.image = Some(image.clone());
             out.interactive = e.interactive;
             if let Some(c) = e.creds {
                 out.user = Some(Id {
@@ -753,6 +775,19 @@ impl<P: ProcSource> Normalizer<P> {
                     id: c.egid.to_string(),
                 });
             }
+            // The child keeps it, for when the parent's entry has gone.
+            if let Some(child) = self.table.get_mut(&s.entity) {
+                if child.parent_image.is_none() {
+                    child.parent_image = Some(image);
+                }
+            }
+        } else if let Some(image) = self
+            .table
+            .get(&s.entity)
+            .and_then(|e| e.parent_image.clone())
+        {
+            out.working_directory = image.working_directory.clone();
+            out.image = Some(image);
         }
         out
     }

@@ -10,14 +10,18 @@ use serde::Serialize;
 
 use super::entity::EntityId;
 
-/// Entries at once; past this, exited entries go first, then the table
-/// starts over (as the tracker does: one procfs read re-learns a process).
-pub const MAX_ENTRIES: usize = 32_768;
+/// Entries at once; past this, exited entries go first, then the half of
+/// the rest seen least recently (one procfs read re-learns a live process).
+/// A host runs a few thousand processes, and exited ones leave within
+/// EXITED_TTL_MS; 14,336 is 7/8 of 16,384, where the map would double.
+pub const MAX_ENTRIES: usize = 14_336;
 /// Bytes of argv and paths held across all entries.
 pub const MAX_BYTES: usize = 64 << 20;
-/// How long (record time, ms) an exited process stays known: its children's
-/// events, and sequences that join on it, may still come.
-pub const EXITED_TTL_MS: u64 = 60_000;
+/// How long (record time, ms) an exited process stays known, for its own
+/// records that arrive late. Its children keep its image themselves, so at
+/// thousands of execs a second the table holds seconds of dead processes,
+/// not minutes.
+pub const EXITED_TTL_MS: u64 = 5_000;
 /// How often (record time, ms) exited entries are swept.
 const SWEEP_MS: u64 = 1_000;
 
@@ -140,6 +144,9 @@ pub struct Entry {
     /// The process that forked it, or its parent as /proc said when it was
     /// first seen.
     pub parent: Option<EntityId>,
+    /// What that parent ran when this process was first seen: its fields
+    /// outlive the parent's entry.
+    pub parent_image: Option<Arc<Image>>,
     pub ppid: u32,
     /// The credentials of its last event (or of /proc): effective and real.
     pub creds: Option<Creds>,
@@ -147,6 +154,8 @@ pub struct Entry {
     pub interactive: Option<bool>,
     /// Record time (ms) it exited, if it has.
     exited_ms: Option<u64>,
+    /// Record time (ms) of its latest event, for eviction.
+    seen_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,10 +171,12 @@ impl Entry {
         Entry {
             image,
             parent,
+            parent_image: None,
             ppid,
             creds: None,
             interactive: None,
             exited_ms: None,
+            seen_ms: 0,
         }
     }
 }
@@ -180,8 +191,9 @@ pub struct TableStats {
     pub seeded: u64,
     /// Exited processes forgotten after EXITED_TTL_MS.
     pub expired: u64,
-    /// Times the table was full and started over.
-    pub overflows: u64,
+    /// Live (or never seen to exit) processes forgotten because the table
+    /// was full.
+    pub evicted: u64,
 }
 
 /// Every known process entity, by entity id.
@@ -218,6 +230,13 @@ impl ProcessTable {
         self.entries.get_mut(id)
     }
 
+    /// Notes that `id` was seen at `now_ms` (eviction spares the recent).
+    pub fn touch(&mut self, id: &EntityId, now_ms: u64) {
+        if let Some(e) = self.entries.get_mut(id) {
+            e.seen_ms = now_ms;
+        }
+    }
+
     /// A process learnt at start (from /proc): counted as seeded.
     pub fn seed(&mut self, id: EntityId, entry: Entry) {
         self.stats.seeded += 1;
@@ -225,12 +244,13 @@ impl ProcessTable {
     }
 
     /// Adds or replaces what is known of `id`.
-    pub fn insert(&mut self, id: EntityId, entry: Entry, now_ms: u64) {
+    pub fn insert(&mut self, id: EntityId, mut entry: Entry, now_ms: u64) {
+        entry.seen_ms = now_ms;
         self.sweep(now_ms);
         if !self.entries.contains_key(&id)
             && (self.entries.len() >= MAX_ENTRIES || self.bytes >= MAX_BYTES)
         {
-            self.make_room(now_ms);
+            self.make_room();
         }
         self.bytes += entry.image.bytes();
         if let Some(old) = self.entries.insert(id, entry) {
@@ -279,23 +299,26 @@ impl ProcessTable {
         self.stats.expired += (before - self.entries.len()) as u64;
     }
 
-    /// Full: exited processes go first; if that is not enough, all.
-    fn make_room(&mut self, now_ms: u64) {
-        let _ = now_ms;
-        let mut freed = 0;
-        self.entries.retain(|_, e| {
-            let keep = e.exited_ms.is_none();
-            if !keep {
-                freed += e.image.bytes();
-            }
-            keep
-        });
-        self.bytes = self.bytes.saturating_sub(freed);
-        if self.entries.len() >= MAX_ENTRIES * 3 / 4 || self.bytes >= MAX_BYTES * 3 / 4 {
-            self.entries.clear();
-            self.bytes = 0;
-            self.stats.overflows += 1;
+    /// Full: exited processes go first; if that is not enough, the half
+    /// seen least recently.
+    fn make_room(&mut self) {
+        let before = self.entries.len();
+        self.entries.retain(|_, e| e.exited_ms.is_none());
+        self.stats.expired += (before - self.entries.len()) as u64;
+        if self.entries.len() >= MAX_ENTRIES * 3 / 4 || self.bytes_held() >= MAX_BYTES * 3 / 4 {
+            let mut seen: Vec<u64> = self.entries.values().map(|e| e.seen_ms).collect();
+            let mid = seen.len() / 2;
+            let (_, &mut cutoff, _) = seen.select_nth_unstable(mid);
+            let before = self.entries.len();
+            // Ties at the cutoff go too, so at least half goes.
+            self.entries.retain(|_, e| e.seen_ms > cutoff);
+            self.stats.evicted += (before - self.entries.len()) as u64;
         }
+        self.bytes = self.bytes_held();
+    }
+
+    fn bytes_held(&self) -> usize {
+        self.entries.values().map(|e| e.image.bytes()).sum()
     }
 }
 
@@ -387,6 +410,31 @@ mod tests {
         );
         assert_eq!(t.stats().entries, MAX_ENTRIES as u64 / 2 + 1);
         assert!(t.get(&id(MAX_ENTRIES as u32 - 1)).is_some(), "live kept");
-        assert_eq!(t.stats().overflows, 0);
+        assert_eq!(t.stats().evicted, 0);
+    }
+
+    #[test]
+    fn a_table_full_of_live_processes_forgets_the_least_recently_seen_half() {
+        let mut t = ProcessTable::new();
+        for pid in 0..MAX_ENTRIES as u32 {
+            // Record time stays within one sweep: nothing expires.
+            t.insert(
+                id(pid),
+                Entry::new(image("/bin/sh"), None, 0),
+                u64::from(pid) / 64,
+            );
+        }
+        t.touch(&id(3), 600);
+        t.insert(
+            id(MAX_ENTRIES as u32),
+            Entry::new(image("/bin/sh"), None, 0),
+            600,
+        );
+        let s = t.stats();
+        assert!(s.entries <= MAX_ENTRIES as u64 / 2 + 1, "{s:?}");
+        assert!(s.evicted >= MAX_ENTRIES as u64 / 2 - 1, "{s:?}");
+        assert!(t.get(&id(3)).is_some(), "seen recently");
+        assert!(t.get(&id(MAX_ENTRIES as u32)).is_some(), "the newest");
+        assert!(t.get(&id(10)).is_none(), "among the oldest");
     }
 }
