@@ -431,3 +431,75 @@ fn every_kind_of_event_comes_from_a_real_process_tree() {
         .iter()
         .any(|e| e.event.action == "exec" && e.process.entity_id == fork.process.entity_id));
 }
+
+/// Names audit had to hex-encode (a newline, bytes that are not UTF-8)
+/// come out as text a rule can test and JSON keeps on one line.
+#[test]
+fn a_path_with_a_newline_and_a_name_that_is_not_utf8_are_clear_events() {
+    // "/tmp/a\nb.sh" and "/tmp/\xff\xfe.bin", as the kernel hex-encodes them.
+    let hex = |s: &[u8]| s.iter().map(|b| format!("{b:02X}")).collect::<String>();
+    let text = format!(
+        "type=SYSCALL msg=audit(1700000000.001:1): arch=c000003e syscall=257 success=yes exit=3 a0=ffffff9c a1=1 a2=941 a3=1b6 items=2 ppid=1 pid=9 uid=0 gid=0 euid=0 egid=0 tty=(none) ses=1 exe=\"/usr/bin/touch\"\n\
+         type=PATH msg=audit(1700000000.001:1): item=0 name=\"/tmp/\" nametype=PARENT\n\
+         type=PATH msg=audit(1700000000.001:1): item=1 name={} nametype=CREATE\n\
+         type=SYSCALL msg=audit(1700000000.001:2): arch=c000003e syscall=87 success=yes exit=0 a0=1 items=2 ppid=1 pid=9 uid=0 gid=0 euid=0 egid=0 tty=(none) ses=1 exe={}\n\
+         type=PATH msg=audit(1700000000.001:2): item=1 name={} nametype=DELETE\n",
+        hex(b"/tmp/a\nb.sh"),
+        hex(b"/tmp/\xff\xfe"),
+        hex(b"/tmp/\xff\xfe.bin"),
+    );
+    let mut r = Reassembler::default();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
+    }
+    r.flush(&mut out);
+    let mut n = Normalizer::new(FakeProc::default());
+    let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
+    assert_eq!(evs.len(), 2);
+    let created = evs[0].file.as_ref().unwrap();
+    assert_eq!(created.name.path, "/tmp/a\nb.sh");
+    assert_eq!(created.name.extension.as_deref(), Some("sh"));
+    let deleted = evs[1].file.as_ref().unwrap();
+    assert_eq!(deleted.name.path, "/tmp/\u{fffd}\u{fffd}.bin");
+    assert_eq!(evs[1].process.executable(), Some("/tmp/\u{fffd}\u{fffd}"));
+    for e in &evs {
+        let json = serde_json::to_string(e).unwrap();
+        assert!(!json.contains('\n'), "{json}");
+    }
+    assert_eq!(n.stats().malformed_events, 0);
+}
+
+/// An exec whose argv the kernel spread over many EXECVE records: every
+/// record is read, the count is kept, the memory is bounded.
+#[test]
+fn an_exec_of_ten_thousand_arguments_is_one_bounded_event() {
+    let mut text = String::from(
+        "type=SYSCALL msg=audit(1700000000.001:1): arch=c000003e syscall=59 success=yes exit=0 a0=1 items=2 ppid=1 pid=9 uid=0 gid=0 euid=0 egid=0 tty=pts0 ses=1 exe=\"/usr/bin/echo\"\n",
+    );
+    // The kernel cuts EXECVE records near 7,500 bytes: about 800 arguments each.
+    let args: Vec<String> = (0..10_000).map(|i| format!("a{i}=\"x\"")).collect();
+    for (i, chunk) in args.chunks(800).enumerate() {
+        let argc = if i == 0 { "argc=10000 " } else { "" };
+        text.push_str(&format!(
+            "type=EXECVE msg=audit(1700000000.001:1): {argc}{}\n",
+            chunk.join(" ")
+        ));
+    }
+    let mut r = Reassembler::default();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
+    }
+    r.flush(&mut out);
+    let mut n = Normalizer::new(FakeProc::default());
+    let e = n.normalize(&out[0]).unwrap();
+    assert_eq!(e.event.action, "exec");
+    assert_eq!(e.process.image.args_count, Some(10_000));
+    assert_eq!(
+        e.process.image.args.as_ref().map(Vec::len),
+        Some(crate::process::MAX_ARGS)
+    );
+    assert!(e.audetect.audit.args_truncated);
+    assert!(e.process.interactive, "tty=pts0");
+}
