@@ -13,6 +13,7 @@ pub mod fields;
 pub mod fuzz_checks;
 pub mod kernel;
 pub mod logging;
+pub mod needs;
 pub mod normalize;
 pub mod output;
 pub mod parse;

@@ -97,8 +97,17 @@ enum Command {
     /// The child process of `selftest` (not for direct use).
     #[command(hide = true)]
     SelftestActor { port: u16 },
-    /// Print the audit rules audetect installs, in auditctl syntax.
-    Rules,
+    /// Print the audit rules audetect installs for the detection rules the
+    /// config loads, in auditctl syntax, with a comment line per kind of
+    /// event saying whose events and which rules need it.
+    ///
+    /// With the built-in rule alone: root connects and setsids. For
+    /// `plugin` hosts, save it in /etc/audit/rules.d/ (augenrules).
+    Rules {
+        /// Config file [default: /etc/audetect/audetect.toml if present, else built-in defaults]
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Show the running daemon's counters: records received, lost (kernel,
     /// socket, serial gaps), detections, alerts, tampering repaired, outputs.
     ///
@@ -125,10 +134,7 @@ fn main() {
     let result = match cli.command {
         Command::Run { config } => commands::run::run(config.as_deref()),
         Command::Replay { config, files } => commands::replay::run(config.as_deref(), &files),
-        Command::Rules => {
-            commands::rules::run();
-            Ok(())
-        }
+        Command::Rules { config } => commands::rules::run(config.as_deref()),
         Command::CheckConfig { config, verbose } => {
             commands::check_config::run(config.as_deref(), verbose)
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::caps;
 use crate::config::{Config, ReceiveMode};
-use crate::kernel::{AuditStatus, Session, SessionSettings};
+use crate::kernel::{AuditRule, AuditStatus, Session, SessionSettings};
 use crate::output::{Alert, OutputStats, Outputs};
 use crate::pipeline::Pipeline;
 use crate::process::ProcSource;
@@ -57,11 +57,13 @@ impl OpenKernel {
     /// The event socket comes first: once our rules are in, every record
     /// has a reader, and none is left for the kernel to print to its log.
     /// `before` is the audit status read beforehand (`daemon_pid` among it);
-    /// `state_file` records what is changed so that a crash can be undone.
+    /// `state_file` records what is changed so that a crash can be undone;
+    /// `rules` are the audit rules to install (`AuditPlan::for_rules`).
     pub fn open(
         config: &Config,
         before: &AuditStatus,
         state_file: Option<PathBuf>,
+        rules: Vec<AuditRule>,
     ) -> Result<OpenKernel, DaemonError> {
         if before.pid != 0 || config.kernel.mode == ReceiveMode::Multicast {
             caps::require(&[caps::AUDIT_READ])?;
@@ -84,7 +86,7 @@ impl OpenKernel {
             backlog_wait_time: config.kernel.backlog_wait_time.filter(|_| unicast),
             state_file,
         };
-        let session = match Session::start(&settings) {
+        let session = match Session::start_with_rules(&settings, rules) {
             Ok(s) => s,
             Err(e) => {
                 socket.abandon();

@@ -10,7 +10,7 @@ use crate::output::Alert;
 use super::bringup::drop_capabilities;
 use super::{
     check_outputs, effective_outputs, feed_lines, host_name, live_pipeline, load_config,
-    load_rules, shut_down, start_outputs, DaemonError, Sink,
+    load_rules, shut_down, start_outputs, AuditPlan, DaemonError, Sink,
 };
 
 /// Processes are live, so procfs is used as in `run`; alerts go to the
@@ -20,6 +20,8 @@ pub fn plugin(path: Option<&Path>) -> Result<(), DaemonError> {
     effective_outputs(&mut config, origin.is_some());
     check_outputs(&config)?;
     let rules = load_rules(&config)?;
+    // auditd loads the audit rules here; the log says which they must cover.
+    AuditPlan::for_rules(&rules).log();
     let host = host_name();
     // auditd owns audit here: keep only what procfs lookups need, in every
     // thread (none has started yet).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::caps;
 use crate::config::{self, Config};
-use crate::kernel::{self, AuditSocket};
+use crate::kernel::{self, AuditSocket, Session};
 use crate::output::Outputs;
 use crate::pipeline::Pipeline;
 use crate::process::live::LiveProc;
@@ -16,7 +16,7 @@ use super::bringup::{drop_capabilities, notify_ready, raise_priority};
 use super::error::Chain;
 use super::{
     check_outputs, effective_outputs, host_name, live_pipeline, load_config, load_rules, shut_down,
-    snapshotter, start_outputs, DaemonError, OpenKernel, Signals, Sink, Supervisor,
+    snapshotter, start_outputs, AuditPlan, DaemonError, OpenKernel, Signals, Sink, Supervisor,
 };
 
 /// Runs until SIGTERM or SIGINT; `path` is the config file given, if any.
@@ -33,6 +33,8 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
     }
     let signals = Signals::install()?;
     let rules = load_rules(&config)?;
+    let plan = AuditPlan::for_rules(&rules);
+    plan.log();
     let host = host_name();
 
     caps::require(&[caps::AUDIT_CONTROL])?;
@@ -43,6 +45,7 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
         &config,
         &before,
         Some(PathBuf::from(kernel::DEFAULT_STATE_FILE)),
+        plan.rules,
     )?;
     // Set up: from here on only what the daemon keeps using, in every thread
     // (none has been started yet, so each inherits the priority too).
@@ -82,7 +85,14 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
             break;
         }
         if signals.take_hangup() {
-            if let Some(reloaded) = reload(path, &config, &mut pipeline, &mut outputs, &host) {
+            if let Some(reloaded) = reload(
+                path,
+                &config,
+                &mut pipeline,
+                &mut kernel.session,
+                &mut outputs,
+                &host,
+            ) {
                 config = reloaded;
             }
         }
@@ -119,11 +129,13 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
 /// SIGHUP: reads the config and the rules again. Rules whose query did not
 /// change keep their pending sequences; new outputs replace the old ones
 /// once the old have sent what they hold. A bad config or rule is refused
-/// and the running one kept. Kernel settings take effect at restart.
+/// and the running one kept. The audit rules follow the new rules; other
+/// kernel settings take effect at restart.
 fn reload(
     path: Option<&Path>,
     running: &Config,
     pipeline: &mut Pipeline<LiveProc>,
+    session: &mut Session,
     outputs: &mut Outputs,
     host: &str,
 ) -> Option<Config> {
@@ -161,6 +173,18 @@ fn reload(
             snapshotter(&config.snapshot),
             config.snapshot.max_alert_bytes,
         );
+    }
+    let plan = AuditPlan::for_rules(&rules);
+    if plan.rules.as_slice() != session.wanted() {
+        plan.log();
+        match session.replace_rules(plan.rules) {
+            Ok(changed) => log::info!(
+                "reload: {} audit rule(s) added, {} removed",
+                changed.added.len(),
+                changed.removed.len()
+            ),
+            Err(e) => log::error!("reload: the audit rules did not all follow the new rules: {e}"),
+        }
     }
     let total = rules.len();
     let kept = pipeline.replace_rules(rules);

@@ -13,7 +13,9 @@ use crate::receive::Source;
 use crate::rulefile::{self, RuleError};
 use crate::status;
 
-use super::{host_name, live_pipeline, shut_down, DaemonError, OpenKernel, Signals, Sink};
+use super::{
+    host_name, live_pipeline, shut_down, AuditPlan, DaemonError, OpenKernel, Signals, Sink,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SelftestError {
@@ -136,7 +138,8 @@ pub fn selftest_own_pipeline(port: u16) -> Result<String, SelftestError> {
     let rules_before = ctl.list_rules().map_err(SelftestError::ListRules)?.len();
     let config = Config::default();
     let rules = rulefile::load(true, &[], &fields::schema())?.rules;
-    let kernel = OpenKernel::open(&config, &before, None)?.start()?;
+    let audit_rules = AuditPlan::for_rules(&rules).rules;
+    let kernel = OpenKernel::open(&config, &before, None, audit_rules)?.start()?;
     let unicast = kernel.receiver.source == Source::Unicast;
     println!(
         "{} audit rules in, receiving as {}",

@@ -1,11 +1,14 @@
 //! What the daemon runs with: the config in force, the outputs it decides
-//! on, the detection rules, and the pipeline assembled from them.
+//! on, the detection rules, the audit rules they need, and the pipeline
+//! assembled from them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::{self, Config, SyslogTarget};
 use crate::fields;
+use crate::kernel::{self, AuditRule, EventKind, Wanted};
+use crate::needs::{self, Needs};
 use crate::normalize::Host;
 use crate::output::{OutputError, Outputs};
 use crate::pipeline::Pipeline;
@@ -99,6 +102,68 @@ pub fn load_rule_set(config: &Config) -> Result<rulefile::RuleSet, DaemonError> 
     Ok(set)
 }
 
+/// The audit rules the loaded detection rules need, and why each kind of
+/// event is audited.
+#[derive(Debug, Clone)]
+pub struct AuditPlan {
+    pub needs: Needs,
+    /// In the order they are installed.
+    pub rules: Vec<AuditRule>,
+}
+
+impl AuditPlan {
+    pub fn for_rules(rules: &[Rule]) -> AuditPlan {
+        let needs = needs::needs(rules, &fields::schema());
+        let wanted: Vec<Wanted> = needs
+            .kinds
+            .iter()
+            .filter_map(|k| {
+                Some(Wanted {
+                    kind: EventKind::from_action(&k.action)?,
+                    root_only: k.root_only,
+                })
+            })
+            .collect();
+        AuditPlan {
+            rules: kernel::rules_for(&wanted),
+            needs,
+        }
+    }
+
+    /// One line per kind audited, in rule order: its action, its rules'
+    /// key, whose events, and which detection rules need it.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for kind in EventKind::ALL {
+            if let Some(need) = self.needs.get(kind.action()) {
+                lines.push(format!(
+                    "{} (key {}), {}",
+                    kind.action(),
+                    String::from_utf8_lossy(kind.key()),
+                    need.describe()
+                ));
+            }
+        }
+        for need in &self.needs.kinds {
+            if EventKind::from_action(&need.action).is_none() {
+                lines.push(format!(
+                    "{}: no audit rule produces it, {}",
+                    need.action,
+                    need.describe()
+                ));
+            }
+        }
+        lines
+    }
+
+    /// The kinds audited, at info level, so the log says what costs what.
+    pub fn log(&self) {
+        for line in self.describe() {
+            log::info!("audit events: {line}");
+        }
+    }
+}
+
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -169,6 +234,34 @@ pub fn log_suppressed(pipeline: &mut Pipeline<impl ProcSource>) {
             "rule {:?}: {n} more match(es) not alerted: over its max_signals ({}) in a 5-minute window",
             rule.name,
             rule.max_signals
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind a rule can ask for has audit rules.
+    #[test]
+    fn every_kind_of_event_has_audit_rules() {
+        for (action, _, _) in fields::KINDS {
+            assert!(EventKind::from_action(action).is_some(), "{action}");
+        }
+    }
+
+    #[test]
+    fn the_builtin_rule_plans_the_builtin_audit_rules() {
+        let rules = rulefile::load(true, &[], &fields::schema()).unwrap().rules;
+        let plan = AuditPlan::for_rules(&rules);
+        assert_eq!(plan.rules, kernel::audetect_rules());
+        let why = "root only (euid 0): 1 rule (\"Suspicious Network Connection Attempt by Root\")";
+        assert_eq!(
+            plan.describe(),
+            [
+                format!("connection_attempted (key audetect-connect), {why}"),
+                format!("session_id_change (key audetect-setsid), {why}"),
+            ]
         );
     }
 }

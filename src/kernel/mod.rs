@@ -15,9 +15,12 @@ pub use netlink::{
 };
 pub use rules::{AuditRule, FieldValue, RuleError, RuleField};
 pub use ruleset::{
-    audetect_rules, is_audetect_rule, without_saddr_fam, KEY_CONNECT, KEY_PREFIX, KEY_SETSID,
+    audetect_rules, is_audetect_rule, rules_for, unknown_syscalls, without_saddr_fam, EventKind,
+    Wanted, KEY_CONNECT, KEY_PREFIX, KEY_SETSID,
 };
-pub use session::{process_is_audetect, Repair, Session, SessionSettings, DEFAULT_STATE_FILE};
+pub use session::{
+    process_is_audetect, Repair, RulesChanged, Session, SessionSettings, DEFAULT_STATE_FILE,
+};
 pub use status::{AuditStatus, StatusChange, AUDIT_LOCKED};
 
 /// Why a kernel audit operation failed. Messages carry their whole cause

@@ -1,7 +1,9 @@
-//! The audit rules audetect installs, the in-kernel filters feeding the "root
-//! connect then setsid" detection (audit-rules/audetect.rules in auditctl syntax).
+//! The audit rules audetect installs: for each kind of event the loaded
+//! detection rules need, the in-kernel filters that produce it and drop
+//! what no rule can use (audit-rules/audetect.rules is the built-in set).
 
 use super::rules::*;
+use crate::syscalls;
 
 /// Every audetect rule's key starts with this; rules keyed so are audetect's.
 pub const KEY_PREFIX: &[u8] = b"audetect";
@@ -10,10 +12,303 @@ pub const KEY_SETSID: &[u8] = b"audetect-setsid";
 
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
-/// socketcall(2)'s call number for connect.
+/// socketcall(2)'s call numbers (linux/net.h SYS_*).
 const SYS_CONNECT: u32 = 3;
+const SYS_ACCEPT: u32 = 5;
+const SYS_ACCEPT4: u32 = 18;
+/// O_CREAT (0100 octal) on x86_64 and i386 alike.
+const O_CREAT: u32 = 0o100;
+const CLONE_THREAD: u32 = 0x0001_0000;
 
-/// The rules, in the order of `audit-rules/audetect.rules`.
+/// The kinds of event an audit rule can produce, by the event.action the
+/// normalizer gives them. The order is the rules' order within each arch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventKind {
+    ConnectionAttempted,
+    ConnectionAccepted,
+    SessionIdChange,
+    Exec,
+    Fork,
+    End,
+    UidChange,
+    GidChange,
+    LoadModule,
+    Creation,
+    Deletion,
+    Rename,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 12] = [
+        EventKind::ConnectionAttempted,
+        EventKind::ConnectionAccepted,
+        EventKind::SessionIdChange,
+        EventKind::Exec,
+        EventKind::Fork,
+        EventKind::End,
+        EventKind::UidChange,
+        EventKind::GidChange,
+        EventKind::LoadModule,
+        EventKind::Creation,
+        EventKind::Deletion,
+        EventKind::Rename,
+    ];
+
+    /// Its event.action.
+    pub fn action(self) -> &'static str {
+        match self {
+            EventKind::ConnectionAttempted => "connection_attempted",
+            EventKind::ConnectionAccepted => "connection_accepted",
+            EventKind::SessionIdChange => "session_id_change",
+            EventKind::Exec => "exec",
+            EventKind::Fork => "fork",
+            EventKind::End => "end",
+            EventKind::UidChange => "uid_change",
+            EventKind::GidChange => "gid_change",
+            EventKind::LoadModule => "load_module",
+            EventKind::Creation => "creation",
+            EventKind::Deletion => "deletion",
+            EventKind::Rename => "rename",
+        }
+    }
+
+    pub fn from_action(action: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.action() == action)
+    }
+
+    /// The key of its rules: records say which kind they were audited for.
+    pub fn key(self) -> &'static [u8] {
+        match self {
+            EventKind::ConnectionAttempted => KEY_CONNECT,
+            EventKind::ConnectionAccepted => b"audetect-accept",
+            EventKind::SessionIdChange => KEY_SETSID,
+            EventKind::Exec => b"audetect-exec",
+            EventKind::Fork => b"audetect-fork",
+            EventKind::End => b"audetect-exit",
+            EventKind::UidChange => b"audetect-uid",
+            EventKind::GidChange => b"audetect-gid",
+            EventKind::LoadModule => b"audetect-module",
+            EventKind::Creation => b"audetect-create",
+            EventKind::Deletion => b"audetect-delete",
+            EventKind::Rename => b"audetect-rename",
+        }
+    }
+
+    /// Only a call that succeeded is the event (a failed execve started
+    /// nothing). connect counts its attempts, and exit_group never returns.
+    fn success_only(self) -> bool {
+        !matches!(self, EventKind::ConnectionAttempted | EventKind::End)
+    }
+
+    /// Network kinds: only IPv4/IPv6 addresses (see [`audetect_rules`]).
+    fn inet_only(self) -> bool {
+        matches!(
+            self,
+            EventKind::ConnectionAttempted | EventKind::ConnectionAccepted
+        )
+    }
+
+    /// The system calls of this kind on `arch`, grouped by the argument test
+    /// they share: one audit rule per group.
+    fn groups(self, arch: u32) -> Vec<Group> {
+        let i386 = arch == AUDIT_ARCH_I386;
+        let socketcall = |call| Group::with_arg(&["socketcall"], AUDIT_ARG0, AUDIT_EQUAL, call);
+        match self {
+            EventKind::ConnectionAttempted if i386 => {
+                vec![Group::of(&["connect"]), socketcall(SYS_CONNECT)]
+            }
+            EventKind::ConnectionAttempted => vec![Group::of(&["connect"])],
+            // i386 has no accept syscall of its own, only socketcall's.
+            EventKind::ConnectionAccepted if i386 => vec![
+                Group::of(&["accept4"]),
+                socketcall(SYS_ACCEPT),
+                socketcall(SYS_ACCEPT4),
+            ],
+            EventKind::ConnectionAccepted => vec![Group::of(&["accept", "accept4"])],
+            EventKind::SessionIdChange => vec![Group::of(&["setsid"])],
+            EventKind::Exec => vec![Group::of(&["execve", "execveat"])],
+            EventKind::Fork => vec![Group::of(&["fork", "vfork", "clone", "clone3"])],
+            EventKind::End => vec![Group::of(&["exit_group"])],
+            // i386 keeps the 16-bit uid calls beside the 32-bit ones libc uses.
+            EventKind::UidChange if i386 => vec![Group::of(&[
+                "setuid",
+                "setreuid",
+                "setresuid",
+                "setfsuid",
+                "setuid32",
+                "setreuid32",
+                "setresuid32",
+                "setfsuid32",
+            ])],
+            EventKind::UidChange => {
+                vec![Group::of(&["setuid", "setreuid", "setresuid", "setfsuid"])]
+            }
+            EventKind::GidChange if i386 => vec![Group::of(&[
+                "setgid",
+                "setregid",
+                "setresgid",
+                "setfsgid",
+                "setgid32",
+                "setregid32",
+                "setresgid32",
+                "setfsgid32",
+            ])],
+            EventKind::GidChange => {
+                vec![Group::of(&["setgid", "setregid", "setresgid", "setfsgid"])]
+            }
+            EventKind::LoadModule => vec![Group::of(&["init_module", "finit_module"])],
+            // open and openat create only with O_CREAT, in different
+            // arguments; openat2 has its flags in a struct the kernel's
+            // filter cannot read.
+            EventKind::Creation => vec![
+                Group::of(&[
+                    "creat",
+                    "mknod",
+                    "mknodat",
+                    "link",
+                    "linkat",
+                    "symlink",
+                    "symlinkat",
+                    "openat2",
+                ]),
+                Group::with_arg(&["open"], AUDIT_ARG1, AUDIT_BIT_MASK, O_CREAT),
+                Group::with_arg(&["openat"], AUDIT_ARG2, AUDIT_BIT_MASK, O_CREAT),
+            ],
+            EventKind::Deletion => vec![Group::of(&["unlink", "unlinkat", "rmdir"])],
+            EventKind::Rename => vec![Group::of(&["rename", "renameat", "renameat2"])],
+        }
+    }
+}
+
+/// Syscalls that share one argument test, by name.
+struct Group {
+    calls: &'static [&'static str],
+    arg: Option<(u32, u32, u32)>,
+}
+
+impl Group {
+    fn of(calls: &'static [&'static str]) -> Group {
+        Group { calls, arg: None }
+    }
+
+    fn with_arg(calls: &'static [&'static str], field: u32, op: u32, value: u32) -> Group {
+        Group {
+            calls,
+            arg: Some((field, op, value)),
+        }
+    }
+}
+
+/// One kind of event to audit, and whether root's events (effective uid 0)
+/// are all that any rule can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub kind: EventKind,
+    pub root_only: bool,
+}
+
+/// The arches audetect audits, in rule order: 64-bit processes, then 32-bit.
+const ARCHES: [u32; 2] = [AUDIT_ARCH_X86_64, AUDIT_ARCH_I386];
+
+/// The audit rules for `wanted`: per arch (x86_64, then i386), per kind in
+/// [`EventKind`] order, one rule per group of syscalls sharing their
+/// filters. The kernel checks every syscall exit against every rule on the
+/// exit list whose syscall mask has it, so fewer rules cost less.
+///
+/// Filters: the arch; `euid=0` when the kind is root-only; `success=1`
+/// where a failed call is no event; IPv4/IPv6 only for connect and accept;
+/// O_CREAT for open and openat. For fork, a `never` rule first drops
+/// clone(CLONE_THREAD): threads are not processes, and the first rule that
+/// matches a syscall decides. clone's flags are its first argument (a0) on
+/// x86_64 and i386 alike (kernel/fork.c: only CLONE_BACKWARDS2 arches, s390,
+/// put them second). clone3 passes its flags in a struct, so its threads
+/// reach userland, which drops them. A kind listed twice is root-only only
+/// if it is both times.
+pub fn rules_for(wanted: &[Wanted]) -> Vec<AuditRule> {
+    let kinds: Vec<Wanted> = EventKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let mut of_kind = wanted.iter().filter(|w| w.kind == kind).peekable();
+            of_kind.peek()?;
+            let root_only = of_kind.all(|w| w.root_only);
+            Some(Wanted { kind, root_only })
+        })
+        .collect();
+    let mut rules = Vec::new();
+    for arch in ARCHES {
+        for w in &kinds {
+            rules.extend(kind_rules(*w, arch));
+        }
+    }
+    rules
+}
+
+/// The rules of one kind on one arch.
+fn kind_rules(w: Wanted, arch: u32) -> Vec<AuditRule> {
+    let key = w.kind.key();
+    let on_arch =
+        |action| AuditRule::new(AUDIT_FILTER_EXIT, action).with_num(AUDIT_ARCH, AUDIT_EQUAL, arch);
+    let mut rules = Vec::new();
+    if w.kind == EventKind::Fork {
+        if let Some(clone) = syscalls::number(arch, "clone") {
+            rules.push(
+                on_arch(AUDIT_NEVER)
+                    .with_syscall(clone)
+                    .with_num(AUDIT_ARG0, AUDIT_BIT_MASK, CLONE_THREAD)
+                    .with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, key),
+            );
+        }
+    }
+    for group in w.kind.groups(arch) {
+        let mut rule = on_arch(AUDIT_ALWAYS);
+        for nr in group
+            .calls
+            .iter()
+            .filter_map(|name| syscalls::number(arch, name))
+        {
+            rule = rule.with_syscall(nr);
+        }
+        if rule.syscalls.is_empty() {
+            continue;
+        }
+        if let Some((field, op, value)) = group.arg {
+            rule = rule.with_num(field, op, value);
+        }
+        if w.root_only {
+            rule = rule.with_num(AUDIT_EUID, AUDIT_EQUAL, 0);
+        }
+        if w.kind.success_only() {
+            rule = rule.with_num(AUDIT_SUCCESS, AUDIT_EQUAL, 1);
+        }
+        if w.kind.inet_only() {
+            rule = rule
+                .with_num(AUDIT_SADDR_FAM, AUDIT_GREATER_THAN_OR_EQUAL, AF_INET)
+                .with_num(AUDIT_SADDR_FAM, AUDIT_LESS_THAN_OR_EQUAL, AF_INET6);
+        }
+        rules.push(rule.with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, key));
+    }
+    rules
+}
+
+/// The syscall names of [`EventKind::groups`] that the syscall table lacks,
+/// as (arch, name): their events would be missing.
+pub fn unknown_syscalls() -> Vec<(u32, &'static str)> {
+    let mut out = Vec::new();
+    for arch in ARCHES {
+        for kind in EventKind::ALL {
+            for group in kind.groups(arch) {
+                for name in group.calls {
+                    if syscalls::number(arch, name).is_none() {
+                        out.push((arch, *name));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The rules of the built-in detection rule: root connects and setsids.
 ///
 /// Why these filters: only root matters (`euid=0`, the detection's user.id),
 /// only IPv4/IPv6 connects are network events, and only a successful setsid
@@ -30,36 +325,20 @@ const SYS_CONNECT: u32 = 3;
 /// netrom, bridge, atmpvc, x25), which userland drops. AF_UNIX (1) and
 /// netlink (16), the common noise, stay out. Kernels without saddr_fam (before
 /// 5.3) refuse the field with EINVAL; `Session` then falls back to
-/// [`without_saddr_fam`].
+/// [`without_saddr_fam`]. accept is filtered the same way: the kernel keeps
+/// the peer's address only when the caller asks for it, so an
+/// accept(fd, NULL, NULL) is not seen (it would have no source.ip either).
 pub fn audetect_rules() -> Vec<AuditRule> {
-    let exit = || AuditRule::new(AUDIT_FILTER_EXIT, AUDIT_ALWAYS);
-    let connect_filters = |r: AuditRule| {
-        r.with_num(AUDIT_EUID, AUDIT_EQUAL, 0)
-            .with_num(AUDIT_SADDR_FAM, AUDIT_GREATER_THAN_OR_EQUAL, AF_INET)
-            .with_num(AUDIT_SADDR_FAM, AUDIT_LESS_THAN_OR_EQUAL, AF_INET6)
-            .with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, KEY_CONNECT)
-    };
-    let setsid_filters = |r: AuditRule| {
-        r.with_num(AUDIT_EUID, AUDIT_EQUAL, 0)
-            .with_num(AUDIT_SUCCESS, AUDIT_EQUAL, 1)
-            .with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, KEY_SETSID)
-    };
-    let b64 = || exit().with_num(AUDIT_ARCH, AUDIT_EQUAL, AUDIT_ARCH_X86_64);
-    let b32 = || exit().with_num(AUDIT_ARCH, AUDIT_EQUAL, AUDIT_ARCH_I386);
-    vec![
-        // x86_64: connect 42, setsid 112.
-        connect_filters(b64().with_syscall(42)),
-        setsid_filters(b64().with_syscall(112)),
-        // i386 (32-bit processes): connect 362, or socketcall 102 with
-        // call SYS_CONNECT (older libcs), and setsid 66.
-        connect_filters(b32().with_syscall(362)),
-        connect_filters(
-            b32()
-                .with_syscall(102)
-                .with_num(AUDIT_ARG0, AUDIT_EQUAL, SYS_CONNECT),
-        ),
-        setsid_filters(b32().with_syscall(66)),
-    ]
+    rules_for(&[
+        Wanted {
+            kind: EventKind::ConnectionAttempted,
+            root_only: true,
+        },
+        Wanted {
+            kind: EventKind::SessionIdChange,
+            root_only: true,
+        },
+    ])
 }
 
 /// The rule without its saddr_fam conditions, for kernels that do not know
@@ -131,6 +410,180 @@ mod tests {
         assert_eq!(w(buflen), 16);
         assert_eq!(&d[RULE_DATA_HEADER_LEN..], b"audetect-connect");
         assert_eq!(d.len(), RULE_DATA_HEADER_LEN + 16);
+    }
+
+    fn all(root_only: bool) -> Vec<Wanted> {
+        EventKind::ALL
+            .into_iter()
+            .map(|kind| Wanted { kind, root_only })
+            .collect()
+    }
+
+    fn rendered(wanted: &[Wanted]) -> Vec<String> {
+        rules_for(wanted)
+            .iter()
+            .map(AuditRule::to_auditctl)
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_s_syscalls_are_in_the_table() {
+        assert_eq!(unknown_syscalls(), vec![]);
+    }
+
+    #[test]
+    fn every_kind_encodes_and_is_keyed_as_its_own() {
+        for root_only in [true, false] {
+            for rule in rules_for(&all(root_only)) {
+                let bytes = rule.to_bytes().unwrap();
+                assert_eq!(AuditRule::from_bytes(&bytes).unwrap(), rule, "{rule}");
+                assert!(is_audetect_rule(&rule));
+                assert!(!rule.syscalls.is_empty(), "{rule}");
+                let euid = rule.fields.iter().any(|f| f.field == AUDIT_EUID);
+                assert_eq!(euid, root_only && rule.action == AUDIT_ALWAYS, "{rule}");
+            }
+        }
+        let mut keys: Vec<&[u8]> = EventKind::ALL.iter().map(|k| k.key()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), EventKind::ALL.len(), "one key per kind");
+        for kind in EventKind::ALL {
+            assert!(kind.key().starts_with(KEY_PREFIX));
+            assert_eq!(EventKind::from_action(kind.action()), Some(kind));
+        }
+        assert_eq!(EventKind::from_action("already_running"), None);
+    }
+
+    #[test]
+    fn the_builtin_set_is_connect_and_setsid_for_root() {
+        assert_eq!(
+            rendered(&[
+                Wanted {
+                    kind: EventKind::SessionIdChange,
+                    root_only: true
+                },
+                Wanted {
+                    kind: EventKind::ConnectionAttempted,
+                    root_only: true
+                },
+            ]),
+            audetect_rules()
+                .iter()
+                .map(AuditRule::to_auditctl)
+                .collect::<Vec<_>>(),
+            "kinds come in one order, whatever the order asked"
+        );
+        assert_eq!(rules_for(&[]), vec![]);
+    }
+
+    #[test]
+    fn a_kind_is_root_only_if_every_request_says_so() {
+        let exec = |root_only| Wanted {
+            kind: EventKind::Exec,
+            root_only,
+        };
+        assert_eq!(
+            rendered(&[exec(true), exec(false)]),
+            [
+                "-a always,exit -F arch=b64 -S execve,execveat -F success=1 -F key=audetect-exec",
+                "-a always,exit -F arch=b32 -S execve,execveat -F success=1 -F key=audetect-exec",
+            ]
+        );
+        assert_eq!(
+            rendered(&[exec(true)]),
+            [
+                "-a always,exit -F arch=b64 -S execve,execveat -F euid=0 -F success=1 -F key=audetect-exec",
+                "-a always,exit -F arch=b32 -S execve,execveat -F euid=0 -F success=1 -F key=audetect-exec",
+            ]
+        );
+    }
+
+    /// Threads are dropped first, on clone's first argument.
+    #[test]
+    fn fork_drops_clone_threads_first() {
+        let rules = rules_for(&[Wanted {
+            kind: EventKind::Fork,
+            root_only: false,
+        }]);
+        let text: Vec<String> = rules.iter().map(AuditRule::to_auditctl).collect();
+        assert_eq!(
+            text,
+            [
+                "-a never,exit -F arch=b64 -S clone -F a0&0x10000 -F key=audetect-fork",
+                "-a always,exit -F arch=b64 -S clone,fork,vfork,clone3 -F success=1 -F key=audetect-fork",
+                "-a never,exit -F arch=b32 -S clone -F a0&0x10000 -F key=audetect-fork",
+                "-a always,exit -F arch=b32 -S fork,clone,vfork,clone3 -F success=1 -F key=audetect-fork",
+            ]
+        );
+        let never = rules[0].to_bytes().unwrap();
+        let w = |i: usize| u32::from_ne_bytes(never[i * 4..i * 4 + 4].try_into().unwrap());
+        assert_eq!((w(0), w(1)), (AUDIT_FILTER_EXIT, AUDIT_NEVER));
+        assert_eq!(w(3 + 1), 1 << (56 - 32), "clone = 56 on x86_64");
+        let (fields, values, flags) = (3 + 64, 3 + 128, 3 + 192);
+        assert_eq!(
+            (w(fields + 1), w(values + 1), w(flags + 1)),
+            (AUDIT_ARG0, 0x1_0000, AUDIT_BIT_MASK),
+            "a0 & CLONE_THREAD"
+        );
+    }
+
+    #[test]
+    fn files_are_created_by_o_creat_opens_and_the_rest() {
+        let b64: Vec<String> = rendered(&[Wanted {
+            kind: EventKind::Creation,
+            root_only: false,
+        }])
+        .into_iter()
+        .filter(|r| r.contains("arch=b64"))
+        .collect();
+        assert_eq!(
+            b64,
+            [
+                "-a always,exit -F arch=b64 -S creat,link,symlink,mknod,mknodat,linkat,symlinkat,openat2 -F success=1 -F key=audetect-create",
+                "-a always,exit -F arch=b64 -S open -F a1&0x40 -F success=1 -F key=audetect-create",
+                "-a always,exit -F arch=b64 -S openat -F a2&0x40 -F success=1 -F key=audetect-create",
+            ]
+        );
+    }
+
+    #[test]
+    fn i386_accepts_and_uid_changes_have_their_own_calls() {
+        let text = rendered(&[
+            Wanted {
+                kind: EventKind::ConnectionAccepted,
+                root_only: false,
+            },
+            Wanted {
+                kind: EventKind::UidChange,
+                root_only: true,
+            },
+        ]);
+        assert_eq!(
+            text,
+            [
+                "-a always,exit -F arch=b64 -S accept,accept4 -F success=1 -F saddr_fam>=2 -F saddr_fam<=10 -F key=audetect-accept",
+                "-a always,exit -F arch=b64 -S setuid,setreuid,setresuid,setfsuid -F euid=0 -F success=1 -F key=audetect-uid",
+                "-a always,exit -F arch=b32 -S accept4 -F success=1 -F saddr_fam>=2 -F saddr_fam<=10 -F key=audetect-accept",
+                "-a always,exit -F arch=b32 -S socketcall -F a0=0x5 -F success=1 -F saddr_fam>=2 -F saddr_fam<=10 -F key=audetect-accept",
+                "-a always,exit -F arch=b32 -S socketcall -F a0=0x12 -F success=1 -F saddr_fam>=2 -F saddr_fam<=10 -F key=audetect-accept",
+                "-a always,exit -F arch=b32 -S setuid,setreuid,setfsuid,setresuid,setreuid32,setresuid32,setuid32,setfsuid32 -F euid=0 -F success=1 -F key=audetect-uid",
+            ]
+        );
+    }
+
+    /// exit_group never returns: no success filter, or nothing would match.
+    #[test]
+    fn process_ends_have_no_success_filter() {
+        assert_eq!(
+            rendered(&[Wanted {
+                kind: EventKind::End,
+                root_only: false
+            }]),
+            [
+                "-a always,exit -F arch=b64 -S exit_group -F key=audetect-exit",
+                "-a always,exit -F arch=b32 -S exit_group -F key=audetect-exit",
+            ]
+        );
     }
 
     #[test]

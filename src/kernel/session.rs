@@ -91,6 +91,9 @@ pub struct Session {
     socket: AuditSocket,
     initial: AuditStatus,
     changes: Changes,
+    /// The rules asked for: what a new rule set is compared with. Each is
+    /// in `installed` or `adopted`, or stands for its fallback in `installed`.
+    wanted: Vec<AuditRule>,
     installed: Vec<AuditRule>,
     /// Rules someone else had loaded that audetect relies on.
     adopted: Vec<AuditRule>,
@@ -101,6 +104,13 @@ pub struct Session {
     /// Keep audit enabled while running (the `enable` setting).
     keep_enabled: bool,
     stopped: bool,
+}
+
+/// What `replace_rules` did to the kernel's rules, in auditctl syntax.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RulesChanged {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
 }
 
 /// What `check_and_repair` found and did.
@@ -125,7 +135,8 @@ impl Session {
         Session::start_with_rules(settings, audetect_rules())
     }
 
-    /// `start` with another rule set (tests; future rule sets).
+    /// `start` with another rule set: the rules the loaded detection rules
+    /// need ([`rules_for`](super::rules_for)), or a test's.
     pub fn start_with_rules(
         settings: &SessionSettings,
         rules: Vec<AuditRule>,
@@ -136,6 +147,7 @@ impl Session {
             socket,
             initial,
             changes: Changes::default(),
+            wanted: rules.clone(),
             installed: Vec::new(),
             adopted: Vec::new(),
             fallbacks: Vec::new(),
@@ -307,49 +319,128 @@ impl Session {
         }
 
         for rule in rules {
-            // Saved after each rule, not before: a rule that turns out to
-            // be someone else's (EEXIST) must never be in the record.
-            match self.socket.add_rule(&rule) {
-                Ok(()) => {
-                    self.installed.push(rule);
-                    self.save()?;
-                }
-                Err(e) if e.errno() == Some(libc::EINVAL) => {
-                    let Some(fallback) = without_saddr_fam(&rule) else {
-                        return Err(KernelError::context(format!("adding rule {rule}"), e));
-                    };
-                    if self.installed.contains(&fallback) {
-                        self.fallbacks.push(format!(
-                            "kernel refused saddr_fam in {rule}; its fallback is already installed"
-                        ));
-                        continue;
-                    }
-                    log::warn!(
-                        "the kernel refused saddr_fam (EINVAL, kernel older than 5.3?); \
-                         installing {fallback} instead: non-IP connects will reach audetect \
-                         and be dropped there"
-                    );
-                    self.socket.add_rule(&fallback).map_err(|e| {
-                        KernelError::context(format!("adding fallback rule {fallback}"), e)
-                    })?;
-                    self.fallbacks.push(format!(
-                        "kernel refused saddr_fam; installed {fallback} instead of {rule}"
-                    ));
-                    self.installed.push(fallback);
-                    self.save()?;
-                }
-                Err(e) if e.errno() == Some(libc::EEXIST) => {
-                    // Loaded by someone else (augenrules): used, watched,
-                    // and not ours to remove later.
-                    log::info!("rule already present, used and left to its owner: {rule}");
-                    self.fallbacks
-                        .push(format!("already present, not installed by us: {rule}"));
-                    self.adopted.push(rule);
-                }
-                Err(e) => return Err(KernelError::context(format!("adding rule {rule}"), e)),
-            }
+            self.add(rule)?;
         }
         Ok(())
+    }
+
+    /// Adds one rule, or its fallback without saddr_fam on a kernel that
+    /// refuses the field; a rule someone else loaded is adopted.
+    fn add(&mut self, rule: AuditRule) -> Result<(), KernelError> {
+        // Saved after each rule, not before: a rule that turns out to
+        // be someone else's (EEXIST) must never be in the record.
+        match self.socket.add_rule(&rule) {
+            Ok(()) => {
+                self.installed.push(rule);
+                self.save()
+            }
+            Err(e) if e.errno() == Some(libc::EINVAL) => {
+                let Some(fallback) = without_saddr_fam(&rule) else {
+                    return Err(KernelError::context(format!("adding rule {rule}"), e));
+                };
+                if self.installed.contains(&fallback) {
+                    self.fallbacks.push(format!(
+                        "kernel refused saddr_fam in {rule}; its fallback is already installed"
+                    ));
+                    return Ok(());
+                }
+                log::warn!(
+                    "the kernel refused saddr_fam (EINVAL, kernel older than 5.3?); \
+                     installing {fallback} instead: non-IP connects will reach audetect \
+                     and be dropped there"
+                );
+                self.socket.add_rule(&fallback).map_err(|e| {
+                    KernelError::context(format!("adding fallback rule {fallback}"), e)
+                })?;
+                self.fallbacks.push(format!(
+                    "kernel refused saddr_fam; installed {fallback} instead of {rule}"
+                ));
+                self.installed.push(fallback);
+                self.save()
+            }
+            Err(e) if e.errno() == Some(libc::EEXIST) => {
+                // Loaded by someone else (augenrules): used, watched,
+                // and not ours to remove later.
+                log::info!("rule already present, used and left to its owner: {rule}");
+                self.fallbacks
+                    .push(format!("already present, not installed by us: {rule}"));
+                self.adopted.push(rule);
+                Ok(())
+            }
+            Err(e) => Err(KernelError::context(format!("adding rule {rule}"), e)),
+        }
+    }
+
+    /// Follows a new rule set (a reload whose detection rules need other
+    /// events): first adds what the running set lacks, then removes what
+    /// only it had, so an event both need is never unaudited meanwhile.
+    /// New rules go to the end of the kernel's list; that keeps fork's
+    /// `never` rule before its `always` rule, as both come and go together.
+    /// A rule someone else loaded is no longer watched, and left in place.
+    /// With audit locked (enabled=2) nothing can change: an error, and the
+    /// running rules stay.
+    pub fn replace_rules(&mut self, rules: Vec<AuditRule>) -> Result<RulesChanged, KernelError> {
+        if self.socket.status()?.enabled == AUDIT_LOCKED {
+            return Err(KernelError::Protocol {
+                op: "replacing the audit rules",
+                detail: "audit is locked (enabled=2): its rules cannot change until reboot".into(),
+            });
+        }
+        let mut changed = RulesChanged::default();
+        let old = std::mem::take(&mut self.wanted);
+        let mut done = Vec::new();
+        for rule in rules.iter().filter(|r| !old.contains(r)) {
+            let had = self.installed.len();
+            if let Err(e) = self.add(rule.clone()) {
+                // The running set stays, with what was added so far: the
+                // next reload, and stop, account for it.
+                self.wanted = old;
+                self.wanted.extend(done);
+                return Err(e);
+            }
+            changed
+                .added
+                .extend(self.installed[had..].iter().map(AuditRule::to_auditctl));
+            done.push(rule.clone());
+        }
+        let mut first: Option<KernelError> = None;
+        for rule in old.iter().filter(|r| !rules.contains(r)) {
+            if self.adopted.contains(rule) {
+                log::info!("no longer needed, left to its owner: {rule}");
+                self.adopted.retain(|r| r != rule);
+            }
+            let fallback = without_saddr_fam(rule).filter(|fb| {
+                !rules
+                    .iter()
+                    .any(|r| r == fb || without_saddr_fam(r).as_ref() == Some(fb))
+            });
+            let Some(ours) = self
+                .installed
+                .iter()
+                .position(|r| r == rule || Some(r) == fallback.as_ref())
+            else {
+                continue;
+            };
+            let target = self.installed[ours].clone();
+            match self.socket.delete_rule(&target) {
+                Ok(()) => {}
+                Err(e) if e.errno() == Some(libc::ENOENT) => {
+                    log::warn!("rule already removed by someone else: {target}")
+                }
+                Err(e) => {
+                    first.get_or_insert(KernelError::context(format!("removing rule {target}"), e));
+                    continue;
+                }
+            }
+            self.installed.remove(ours);
+            changed.removed.push(target.to_auditctl());
+        }
+        self.wanted = rules;
+        self.save()?;
+        match first {
+            Some(e) => Err(e),
+            None => Ok(changed),
+        }
     }
 
     /// Removes the rules this session added and restores the status fields
@@ -509,6 +600,12 @@ impl Session {
                 Ok(())
             }
         }
+    }
+
+    /// The rules asked for (by start or the last `replace_rules`), before
+    /// any fallback.
+    pub fn wanted(&self) -> &[AuditRule] {
+        &self.wanted
     }
 
     /// The rules this session added (and will remove).
