@@ -266,7 +266,7 @@ impl Session {
                 KernelError::context(
                     format!(
                         "audit is locked (enabled=2) and this rule is not loaded: {rule} \
-                         (load audit-rules/audetect.rules before the lock, or reboot)"
+                         (load the rules `audetect rules -c CONFIG` prints before the lock, or reboot)"
                     ),
                     e,
                 )
