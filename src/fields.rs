@@ -58,6 +58,10 @@ pub const FIELDS: &[(&str, &str)] = &[
         "SYSCALL tty= names a terminal",
     ),
     ("process.exit_code", "exit_group's status (end)"),
+    (
+        "process.entry_leader.entry_meta.type",
+        "\"container\" when a container runtime (containerd-shim, runc, crun, conmon) started it or an ancestor; else null",
+    ),
     ("process.user.id", "SYSCALL euid="),
     ("process.group.id", "SYSCALL egid="),
     ("process.real_user.id", "SYSCALL uid="),
@@ -242,6 +246,9 @@ impl Event for EcsEvent {
             "process.working_directory" => opt_text(p.working_directory.as_deref()),
             "process.interactive" => Value::Bool(p.interactive),
             "process.exit_code" => p.exit_code.map_or(Value::Null, Value::Int),
+            "process.entry_leader.entry_meta.type" => {
+                opt_text(p.entry_leader.as_ref().map(|e| e.entry_meta.kind))
+            }
             "process.user.id" | "user.id" => text(&self.user.id),
             "process.group.id" | "group.id" => text(&self.group.id),
             "user.name" => opt_text(self.user.name.as_deref()),
@@ -307,9 +314,10 @@ mod tests {
         let kinds = crate::testkit::kinds_ecs();
         assert!(scenarios.len() > 2 && kinds.len() > 10);
         let ecs: Vec<&EcsEvent> = scenarios.iter().chain(kinds).collect();
-        // Live only (replay has no passwd of the logged host): normalize's
-        // tests check it with a fake one.
-        let live_only = ["user.name"];
+        // Live only (replay has no passwd of the logged host), and only in
+        // containers, which the fixtures have none of: normalize's tests
+        // check them with a fake passwd and a made-up container runtime.
+        let live_only = ["user.name", "process.entry_leader.entry_meta.type"];
         for (name, _) in FIELDS.iter().filter(|(n, _)| !live_only.contains(n)) {
             assert!(
                 ecs.iter().any(|e| e.field(name) != Value::Null),

@@ -36,6 +36,7 @@ fn event(action: &'static str, entity: &str, ms: u64, serial: u64) -> EcsEvent {
             pid: 1,
             entity_id: entity.into(),
             image: image("/tmp/actor"),
+            entry_leader: None,
             working_directory: None,
             interactive: false,
             exit_code: None,

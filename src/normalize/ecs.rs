@@ -81,6 +81,10 @@ pub struct ProcessFields {
     pub working_directory: Option<String>,
     /// It has a controlling terminal (SYSCALL tty= is not "(none)").
     pub interactive: bool,
+    /// Set to a container's when a container runtime started it or an
+    /// ancestor; audetect does not name other entry leaders.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_leader: Option<EntryLeader>,
     /// exit_group's status (end events).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i64>,
@@ -94,6 +98,26 @@ impl ProcessFields {
 
     pub fn name(&self) -> Option<&str> {
         self.image.name.as_deref()
+    }
+}
+
+/// Defend's session view: the process that entered the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryLeader {
+    pub entry_meta: EntryMeta,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryMeta {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl EntryLeader {
+    pub fn container() -> EntryLeader {
+        EntryLeader {
+            entry_meta: EntryMeta { kind: "container" },
+        }
     }
 }
 

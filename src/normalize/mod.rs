@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use ecs::{
-    AuditFields, AuditSource, EcsEvent, Endpoint, EventFields, FileExt, FileFields, FileName,
-    GroupFields, Host, HostOs, Id, Network, ParentFields, ProcessFields, RealId, UserFields,
+    AuditFields, AuditSource, EcsEvent, Endpoint, EntryLeader, EventFields, FileExt, FileFields,
+    FileName, GroupFields, Host, HostOs, Id, Network, ParentFields, ProcessFields, RealId,
+    UserFields,
 };
 
 use crate::parse::{decode_sockaddr, types, Record, SockAddr};
@@ -237,6 +238,9 @@ impl<P: ProcSource> Normalizer<P> {
             infos.iter().map(|(pid, i)| (*pid, i.start)).collect();
         let boot: Arc<str> = self.proc.boot_id().into();
         let n = infos.len();
+        let mut infos = infos;
+        // Parents first, so that children learn from them (in_container).
+        infos.sort_by_key(|(_, i)| i.start);
         for (pid, info) in infos {
             let parent = starts
                 .get(&info.ppid)
@@ -411,6 +415,7 @@ impl<P: ProcSource> Normalizer<P> {
         let (child_id, child_source) = self.processes.entity(&self.proc, child, &ses, event.time);
         let now = event.time.as_millis();
         let parent_image = self.image_of(&parent, event);
+        let parent_image_for_event = parent_image.clone();
         match self.table.get_mut(&child_id) {
             // The child's exec can reach us before its parent's fork event.
             Some(e) => {
@@ -439,13 +444,20 @@ impl<P: ProcSource> Normalizer<P> {
             interactive: parent.interactive,
             executable: parent.executable.clone(),
         };
-        Ok(Some(self.build(
+        let mut ev = self.build(
             event,
             sc,
             s,
             kind("process", "start", "fork", "success"),
             name,
-        )))
+        );
+        // At the fork the child ran its parent's program, even when its own
+        // exec (a vfork or posix_spawn child's) reached us first.
+        let image = parent_image_for_event;
+        ev.audetect.audit.args_truncated = image.args_truncated;
+        ev.process.working_directory = cwd_of(event).or_else(|| image.working_directory.clone());
+        ev.process.image = image;
+        Ok(Some(ev))
     }
 
     /// exit_group: the process ends with status a0; the table keeps it a
@@ -840,6 +852,11 @@ impl<P: ProcSource> Normalizer<P> {
             process: ProcessFields {
                 pid: s.pid,
                 entity_id: s.entity.to_string(),
+                entry_leader: self
+                    .table
+                    .get(&s.entity)
+                    .filter(|e| e.in_container)
+                    .map(|_| EntryLeader::container()),
                 image,
                 working_directory,
                 interactive: s.interactive,

@@ -503,3 +503,86 @@ fn an_exec_of_ten_thousand_arguments_is_one_bounded_event() {
     assert!(e.audetect.audit.args_truncated);
     assert!(e.process.interactive, "tty=pts0");
 }
+
+/// A container runtime's child and its children are in a container
+/// (process.entry_leader.entry_meta.type); the runtime itself is not.
+#[test]
+fn processes_under_a_container_runtime_are_in_a_container() {
+    let sc = |serial: u32, nr: u32, exit: u32, pid: u32, ppid: u32, exe: &str| {
+        format!(
+            "type=SYSCALL msg=audit(1700000000.001:{serial}): arch=c000003e syscall={nr} success=yes exit={exit} a0=1200011 items=0 ppid={ppid} pid={pid} uid=0 gid=0 euid=0 egid=0 tty=(none) ses=4 exe=\"{exe}\"\n"
+        )
+    };
+    let shim = "/usr/bin/containerd-shim-runc-v2";
+    let text = [
+        sc(1, 59, 0, 100, 1, shim),
+        sc(2, 56, 101, 100, 1, shim),
+        sc(3, 59, 0, 101, 100, "/bin/sh"),
+        sc(4, 56, 102, 101, 100, "/bin/sh"),
+        sc(5, 59, 0, 102, 101, "/usr/bin/curl"),
+    ]
+    .concat();
+    let mut r = Reassembler::default();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
+    }
+    r.flush(&mut out);
+    let mut n = Normalizer::new(FakeProc::default());
+    let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
+    fn kind(e: &EcsEvent) -> crate::eql::Value<'_> {
+        crate::eql::Event::field(e, "process.entry_leader.entry_meta.type")
+    }
+    let of = |action: &str, name: &str| {
+        evs.iter()
+            .find(|e| e.event.action == action && e.process.name() == Some(name))
+            .unwrap()
+    };
+    assert_eq!(
+        kind(of("exec", "containerd-shim-runc-v2")),
+        crate::eql::Value::Null
+    );
+    assert_eq!(
+        kind(of("exec", "sh")),
+        crate::eql::Value::Str("container".into())
+    );
+    assert_eq!(
+        kind(of("exec", "curl")),
+        crate::eql::Value::Str("container".into())
+    );
+}
+
+/// A posix_spawn child's exec can reach audetect before its parent's clone:
+/// the fork event still shows the parent's program, the child's exec its own.
+#[test]
+fn a_fork_reported_after_the_child_s_exec_shows_the_parent_s_program() {
+    let text = "type=SYSCALL msg=audit(1700000000.001:1): arch=c000003e syscall=59 success=yes exit=0 a0=1 items=0 ppid=1 pid=9 uid=0 gid=0 euid=0 egid=0 tty=(none) ses=4 exe=\"/usr/bin/python3\"\n\
+                type=SYSCALL msg=audit(1700000000.002:3): arch=c000003e syscall=59 success=yes exit=0 a0=1 items=0 ppid=9 pid=10 uid=0 gid=0 euid=0 egid=0 tty=(none) ses=4 exe=\"/usr/bin/dash\"\n\
+                type=EXECVE msg=audit(1700000000.002:3): argc=2 a0=\"sh\" a1=\"-c\"\n\
+                type=SYSCALL msg=audit(1700000000.002:2): arch=c000003e syscall=435 success=yes exit=10 a0=1 items=0 ppid=1 pid=9 uid=0 gid=0 euid=0 egid=0 tty=(none) ses=4 exe=\"/usr/bin/python3\"\n";
+    let mut r = Reassembler::default();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
+    }
+    r.flush(&mut out);
+    let mut n = Normalizer::new(FakeProc::default());
+    let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
+    let fork = evs.iter().find(|e| e.event.action == "fork").unwrap();
+    let exec = evs
+        .iter()
+        .find(|e| e.event.action == "exec" && e.process.pid == 10)
+        .unwrap();
+    assert_eq!(fork.process.pid, 10);
+    assert_eq!(fork.process.name(), Some("python3"));
+    assert_eq!(exec.process.name(), Some("dash"));
+    assert_eq!(fork.process.entity_id, exec.process.entity_id);
+    assert_eq!(
+        exec.process
+            .parent
+            .image
+            .as_ref()
+            .and_then(|i| i.name.as_deref()),
+        Some("python3")
+    );
+}

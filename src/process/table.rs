@@ -106,6 +106,12 @@ impl Image {
     }
 }
 
+/// Whether a program of this name starts containers' processes: what their
+/// children run is in a container (as Elastic's session view decides).
+pub fn is_container_runtime(name: &str) -> bool {
+    name.starts_with("containerd-shim") || matches!(name, "runc" | "crun" | "conmon")
+}
+
 /// The last path component (the whole string when it has no `/`).
 pub fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
@@ -156,6 +162,9 @@ pub struct Entry {
     exited_ms: Option<u64>,
     /// Record time (ms) of its latest event, for eviction.
     seen_ms: u64,
+    /// A container runtime started it or an ancestor (Defend's entry
+    /// leader of type "container"); learnt from the parent at insertion.
+    pub in_container: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +186,7 @@ impl Entry {
             interactive: None,
             exited_ms: None,
             seen_ms: 0,
+            in_container: false,
         }
     }
 }
@@ -246,6 +256,14 @@ impl ProcessTable {
     /// Adds or replaces what is known of `id`.
     pub fn insert(&mut self, id: EntityId, mut entry: Entry, now_ms: u64) {
         entry.seen_ms = now_ms;
+        if let Some(parent) = entry.parent.as_ref().and_then(|p| self.entries.get(p)) {
+            entry.in_container |= parent.in_container
+                || parent
+                    .image
+                    .name
+                    .as_deref()
+                    .is_some_and(is_container_runtime);
+        }
         self.sweep(now_ms);
         if !self.entries.contains_key(&id)
             && (self.entries.len() >= MAX_ENTRIES || self.bytes >= MAX_BYTES)
@@ -436,5 +454,26 @@ mod tests {
         assert!(t.get(&id(3)).is_some(), "seen recently");
         assert!(t.get(&id(MAX_ENTRIES as u32)).is_some(), "the newest");
         assert!(t.get(&id(10)).is_none(), "among the oldest");
+    }
+
+    #[test]
+    fn a_container_runtime_s_descendants_are_in_a_container() {
+        let mut t = ProcessTable::new();
+        t.insert(
+            id(1),
+            Entry::new(image("/usr/bin/containerd-shim-runc-v2"), None, 0),
+            0,
+        );
+        t.insert(id(2), Entry::new(image("/bin/sh"), Some(id(1)), 1), 0);
+        t.insert(id(3), Entry::new(image("/usr/bin/curl"), Some(id(2)), 2), 0);
+        t.insert(id(4), Entry::new(image("/bin/sh"), None, 0), 0);
+        t.insert(id(5), Entry::new(image("/usr/bin/curl"), Some(id(4)), 4), 0);
+        assert!(
+            !t.get(&id(1)).unwrap().in_container,
+            "the shim runs on the host"
+        );
+        assert!(t.get(&id(2)).unwrap().in_container);
+        assert!(t.get(&id(3)).unwrap().in_container, "inherited");
+        assert!(!t.get(&id(5)).unwrap().in_container);
     }
 }
