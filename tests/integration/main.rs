@@ -8,6 +8,7 @@ mod e2e32;
 mod forwarding;
 mod hostile;
 mod kernel_rules;
+mod pack;
 mod rsyslog;
 mod snapshot;
 mod syslog;
