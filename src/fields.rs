@@ -112,8 +112,14 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("file.Ext.original.extension", "a rename's old extension"),
     ("source.ip", "SOCKADDR saddr= of accept (the peer)"),
     ("source.port", "SOCKADDR saddr= of accept (the peer)"),
-    ("destination.ip", "SOCKADDR saddr= (connect)"),
-    ("destination.port", "SOCKADDR saddr= (connect)"),
+    (
+        "destination.ip",
+        "SOCKADDR saddr= (connect); the accepted socket's own address (accept, live)",
+    ),
+    (
+        "destination.port",
+        "SOCKADDR saddr= (connect); the accepted socket's own port (accept, live)",
+    ),
     (
         "network.transport",
         "\"tcp\" (connect: the socket's protocol from /proc/PID/fd; accept)",

@@ -526,6 +526,11 @@ impl<P: ProcSource> Normalizer<P> {
             }
             self.stats.accepts += 1;
             let s = self.subject(event, sc)?;
+            // The accepted socket is the new fd, exit=; its own end is
+            // destination.*, as Defend has it.
+            let local = u32::try_from(exit)
+                .ok()
+                .and_then(|fd| self.proc.socket_local(s.pid, fd));
             let mut ev = self.build(
                 event,
                 sc,
@@ -534,6 +539,10 @@ impl<P: ProcSource> Normalizer<P> {
                 name,
             );
             ev.source = Some(Endpoint { ip, port });
+            ev.destination = local.map(|a| Endpoint {
+                ip: a.ip().to_canonical().to_string(),
+                port: a.port(),
+            });
             ev.network = Some(Network {
                 transport: "tcp",
                 ip_version,

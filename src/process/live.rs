@@ -179,6 +179,20 @@ impl ProcSource for LiveProc {
         proc_text::status_tgid(&status)
     }
 
+    fn socket_local(&self, pid: u32, fd: u32) -> Option<std::net::SocketAddr> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let pin = self.pin(pid)?;
+        // SAFETY: pidfd_getfd with a pidfd we own, a target fd number and
+        // no flags; returns a new fd (close-on-exec) or -1.
+        let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pin.fd.as_raw_fd(), fd, 0) };
+        let raw = i32::try_from(got).ok().filter(|&fd| fd >= 0)?;
+        // SAFETY: a new fd from the kernel, ours alone. Closing a duplicate
+        // leaves the process's connection open.
+        let dup = unsafe { OwnedFd::from_raw_fd(raw) };
+        // getsockname; anything but an inet socket fails here.
+        std::net::TcpStream::from(dup).local_addr().ok()
+    }
+
     fn user_name(&self, uid: u32) -> Option<String> {
         // Local accounts only: NSS (LDAP, sssd) would mean a network call
         // on the receive path.

@@ -71,6 +71,11 @@ pub trait ProcSource {
     fn thread_group(&self, _tid: u32) -> Option<u32> {
         None
     }
+    /// The local address of the socket at `fd` of `pid` (an accepted
+    /// connection's own end: audit records only the peer's).
+    fn socket_local(&self, _pid: u32, _fd: u32) -> Option<std::net::SocketAddr> {
+        None
+    }
     /// The user name of `uid` (the host's passwd database).
     fn user_name(&self, _uid: u32) -> Option<String> {
         None
