@@ -114,11 +114,11 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("source.port", "SOCKADDR saddr= of accept (the peer)"),
     (
         "destination.ip",
-        "SOCKADDR saddr= (connect); the accepted socket's own address (accept, live)",
+        "SOCKADDR saddr= (connect); the accepted socket's own address (accept, live, while its process holds it)",
     ),
     (
         "destination.port",
-        "SOCKADDR saddr= (connect); the accepted socket's own port (accept, live)",
+        "SOCKADDR saddr= (connect); the accepted socket's own port (accept, live, while its process holds it)",
     ),
     (
         "network.transport",

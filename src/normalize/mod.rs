@@ -528,9 +528,15 @@ impl<P: ProcSource> Normalizer<P> {
             let s = self.subject(event, sc)?;
             // The accepted socket is the new fd, exit=; its own end is
             // destination.*, as Defend has it.
-            let local = u32::try_from(exit)
-                .ok()
-                .and_then(|fd| self.proc.socket_local(s.pid, fd));
+            // The listening socket (fd) has the same port, and an address
+            // too unless it listens on all of them.
+            let local = [
+                u32::try_from(exit).ok(),
+                fd.and_then(|f| u32::try_from(f).ok()),
+            ]
+            .into_iter()
+            .flatten()
+            .find_map(|fd| self.proc.socket_local(s.pid, fd));
             let mut ev = self.build(
                 event,
                 sc,

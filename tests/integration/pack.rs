@@ -1229,16 +1229,19 @@ fn cgi_server_accept_miss(c: &Ctx) -> Res<()> {
 }
 
 /// Listens on ADDR:11434, connects to itself from ADDR, accepts.
-const OLLAMA: &str = "import os, socket, sys\n\
+const OLLAMA: &str = "import os, select, socket, sys\n\
     addr = sys.argv[1]\n\
     s = socket.socket()\n\
     s.bind((addr, 11434))\n\
     s.listen()\n\
     c = socket.create_connection((addr, 11434), source_address=(addr, 0))\n\
     a, peer = s.accept()\n\
-    print('pid', os.getpid(), flush=True)\n";
+    print('pid', os.getpid(), flush=True)\n\
+    select.select([a], [], [], 1)\n";
 
 /// The fake ollama in a network namespace of its own, where `addr` is on lo.
+/// Like a real server it waits for the request (a second) before it closes:
+/// audetect reads the accepted socket's own address from the live process.
 fn ollama(c: &Ctx, addr: &str) -> Res<Ran> {
     let script = c.write("ollama.py", OLLAMA)?;
     let ollama = c.path("ollama");
