@@ -1,6 +1,6 @@
 //! Issue 14's live evidence: Elastic's Linux rule pack loaded whole into one
 //! daemon, real processes staging a sample of its rules across every kind of
-//! event, and a near miss of each that must not raise that rule. PACK.md lists them.
+//! event, and a near miss of each that must not raise that rule. the README lists them.
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -176,14 +176,12 @@ fn pack_sample_spans_every_kind_but_load_module() {
     names.dedup();
     assert!(names.len() >= 25, "{} rules", names.len());
     assert_eq!(names.len() + 1, CASES.len());
-    let doc = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/PACK.md"),
-    )
-    .expect("read PACK.md");
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("read the README");
     for case in CASES {
         assert!(
             doc.contains(&format!("| {} | {} |", case.rule, case.kind)),
-            "PACK.md has no row for {} ({})",
+            "the README has no row for {} ({})",
             case.rule,
             case.kind
         );
@@ -1406,7 +1404,7 @@ fn system_binary_mv_miss(c: &Ctx) -> Res<()> {
     Ok(())
 }
 
-/// The sample. PACK.md has one row per entry, with the commands.
+/// The sample. the README has one row per entry, with the commands.
 const CASES: &[Case] = &[
     Case {
         rule: "Potential Reverse Shell Activity via Terminal",
