@@ -104,6 +104,31 @@ fn to_value<T: Serialize>(v: &T) -> Value {
 /// events are one process entity (described as of the last event, after any
 /// execve; its parent when all events name the same one), the user when all
 /// share it, the destination when every event that has one has the same.
+/// The events with every command line (the process's and its parent's)
+/// cut to `budget` bytes.
+fn trim_args(events: &[EcsEvent], budget: usize) -> Vec<EcsEvent> {
+    events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if let Some(i) = e.process.image.within(budget) {
+                e.process.image = std::sync::Arc::new(i);
+                e.audetect.audit.args_truncated = true;
+            }
+            let parent = e
+                .process
+                .parent
+                .image
+                .as_ref()
+                .and_then(|i| i.within(budget));
+            if let Some(i) = parent {
+                e.process.parent.image = Some(std::sync::Arc::new(i));
+            }
+            e
+        })
+        .collect()
+}
+
 fn top_fields(events: &[EcsEvent]) -> Map<String, Value> {
     let [first, .., last] = events else {
         return match events.first().map(to_value) {
@@ -178,6 +203,9 @@ struct KibanaAlert<'a> {
 #[derive(Serialize)]
 struct Host<'a> {
     name: &'a str,
+    /// host.id and host.os.type, as the events have them.
+    id: &'a str,
+    os: &'a crate::normalize::HostOs,
 }
 
 /// Builds the alert for a match. `now` is when the alert is made: the one
@@ -224,7 +252,7 @@ pub fn build_with_snapshot(
         base.remove(own);
     }
     let timestamp = timefmt::rfc3339_micros(sec, micros);
-    let serialize = |top: Map<String, Value>| {
+    let serialize = |top: Map<String, Value>, events: &[EcsEvent]| {
         let doc = AlertDoc {
             timestamp: &timestamp,
             event: json!({"kind": "signal"}),
@@ -242,19 +270,42 @@ pub fn build_with_snapshot(
                     original_event: original_event.as_ref(),
                 },
             },
-            host: Host { name: host_name },
-            events: &m.events,
+            host: Host {
+                name: host_name,
+                id: &first.host.id,
+                os: &first.host.os,
+            },
+            events,
             top,
         };
         serde_json::to_string(&doc).unwrap_or_else(|e| unreachable!("alert serializes: {e}"))
     };
-    let json = loop {
+    // Command lines the events carry (each up to the process table's bound)
+    // are cut, shorter and shorter, each event marked args_truncated: first
+    // until the audit part takes at most half the cap (the snapshot's most
+    // telling parts need the rest), then, if the snapshot is bare, until the
+    // whole fits.
+    let base_of = |events: &[EcsEvent]| {
+        let mut top = top_fields(events);
+        for own in ["event", "@timestamp", "rule", "kibana", "host", "events"] {
+            top.remove(own);
+        }
+        top
+    };
+    let mut events = std::borrow::Cow::Borrowed(&m.events[..]);
+    let mut budget = crate::process::MAX_ARGS_BYTES / 4;
+    while budget >= 16 && serialize(base.clone(), &events).len() > max_bytes / 2 {
+        events = std::borrow::Cow::Owned(trim_args(&m.events, budget));
+        base = base_of(&events);
+        budget /= 4;
+    }
+    let mut json = loop {
         let Some(snap) = &mut snapshot else {
-            break serialize(base);
+            break serialize(base.clone(), &events);
         };
         let mut top = base.clone();
         add_snapshot(&mut top, snapshot::render(snap));
-        let json = serialize(top);
+        let json = serialize(top, &events);
         if json.len() <= max_bytes || snap.not_taken.is_some() {
             break json;
         }
@@ -263,6 +314,15 @@ pub fn build_with_snapshot(
             break json;
         }
     };
+    while json.len() > max_bytes && budget >= 16 {
+        let events = trim_args(&m.events, budget);
+        let mut top = base_of(&events);
+        if let Some(snap) = &snapshot {
+            add_snapshot(&mut top, snapshot::render(snap));
+        }
+        json = serialize(top, &events);
+        budget /= 4;
+    }
     Alert {
         json,
         severity: Severity::from_rule_severity(&rule.severity),

@@ -15,6 +15,8 @@ pub struct EcsEvent {
     #[serde(rename = "@timestamp")]
     pub timestamp: String,
     pub event: EventFields,
+    /// Not written with each event: the alert names its host once.
+    #[serde(skip)]
     pub host: Arc<Host>,
     pub process: ProcessFields,
     pub user: UserFields,

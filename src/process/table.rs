@@ -95,6 +95,37 @@ impl Image {
         }
     }
 
+    /// The image with its arguments cut to `max_bytes` in all (an alert's
+    /// size cap); None when they already fit.
+    pub fn within(&self, max_bytes: usize) -> Option<Image> {
+        let args = self.args.as_ref()?;
+        if args.iter().map(String::len).sum::<usize>() <= max_bytes {
+            return None;
+        }
+        let mut left = max_bytes;
+        let mut kept = Vec::new();
+        for a in args {
+            if left == 0 {
+                break;
+            }
+            let mut end = a.len().min(left);
+            while !a.is_char_boundary(end) {
+                end -= 1;
+            }
+            kept.push(a[..end].to_owned());
+            left -= end;
+        }
+        let mut out = Image::new(
+            self.executable.clone(),
+            Some(kept),
+            self.args_count,
+            true,
+            self.working_directory.clone(),
+        );
+        out.from_title = self.from_title;
+        Some(out)
+    }
+
     /// Bytes this image holds, for the table's bound.
     pub fn bytes(&self) -> usize {
         let s = |o: &Option<String>| o.as_ref().map_or(0, String::len);
