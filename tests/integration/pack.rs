@@ -152,6 +152,57 @@ fn kernel_pack_rules_alert_on_staged_behaviour_and_not_on_near_misses() {
     );
 }
 
+/// Replay gets the same model: the whole pack over a real process tree's
+/// records (tests/fixtures/kinds.log) raises the rule its `touch -t` stages,
+/// with the parent's name from the process table, and loads as many rules
+/// as check-config says.
+#[test]
+fn replay_runs_the_pack_on_an_auditd_log() {
+    let pack = match pack_dir() {
+        Ok(p) => p,
+        Err(why) => return skip("replay_runs_the_pack_on_an_auditd_log", why),
+    };
+    let dir = std::env::temp_dir().join(format!("audetect-replay-pack-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("pack.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detection]\nrule_paths = [{:?}]\n",
+            pack.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_audetect"))
+        .arg("replay")
+        .arg("-c")
+        .arg(&config)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/kinds.log"
+        ))
+        .output()
+        .expect("run audetect replay");
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("0 malformed"), "{err}");
+    let alerts: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let touch = alerts
+        .iter()
+        .find(|a| rule_name(a) == Some("Timestomping using Touch Command"))
+        .unwrap_or_else(|| panic!("no timestomping alert: {alerts:#?}\n{err}"));
+    assert_eq!(
+        touch["process"]["command_line"],
+        "touch -t 202001010000 created.sh"
+    );
+    assert_eq!(touch["process"]["parent"]["name"], "bash");
+    assert_eq!(alerts.len(), 1, "only what the log stages: {alerts:#?}");
+}
+
 /// The rules of the sample: all distinct but one (staged once by setuid, once by setgid).
 #[test]
 fn pack_sample_spans_every_kind_but_load_module() {
