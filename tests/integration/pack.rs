@@ -203,6 +203,87 @@ fn replay_runs_the_pack_on_an_auditd_log() {
     assert_eq!(alerts.len(), 1, "only what the log stages: {alerts:#?}");
 }
 
+/// The built-in rule's verdicts (issue 2's, as tests/integration/e2e.rs
+/// stages them one daemon each) hold in one daemon with the whole pack
+/// loaded beside it: the pack's other rules and audit rules change nothing.
+#[test]
+fn kernel_builtin_rule_verdicts_hold_with_the_pack_loaded() {
+    let lock = kernel_test!(test_name!());
+    let pack = match pack_dir() {
+        Ok(p) => p,
+        Err(why) => return skip(test_name!(), why),
+    };
+    let d = Daemon::start(
+        lock,
+        &format!(
+            "[detection]\nrule_paths = [{:?}]\n",
+            pack.display().to_string()
+        ),
+    );
+    let p = crate::daemon::ports();
+    let l6 = TcpListener::bind("[::1]:0").expect("listen on ::1");
+    let port6 = l6.local_addr().expect("addr").port();
+    let (open, closed) = (p.open, p.closed);
+    let alerting: Vec<Vec<String>> = vec![
+        vec![format!("tcp4:{open}"), "setsid".into()],
+        vec![format!("tcp6:{port6}"), "setsid".into()],
+        vec![format!("tcp4:{closed}"), "setsid".into()],
+        vec![format!("tcp4nb:{open}"), "setsid".into()],
+        vec![format!("tcp4:{open}"), "thread-setsid".into()],
+        vec![format!("tcp4:{open}"), "setsid".into(), "exit".into()],
+        vec![
+            format!("tcp4:{closed}"),
+            format!("tcp4:{open}"),
+            "setsid".into(),
+        ],
+    ];
+    let quiet: Vec<Vec<String>> = vec![
+        vec!["drop-root".into(), format!("tcp4:{open}"), "setsid".into()],
+        vec!["setsid".into(), format!("tcp4:{open}")],
+        vec![format!("tcp4:{open}"), "child-setsid".into()],
+        vec![format!("udp4:{open}"), "setsid".into(), "sleep:1000".into()],
+        vec![format!("tcp4:{open}")],
+    ];
+    let pids = |cases: &[Vec<String>]| -> Vec<(u32, String)> {
+        cases
+            .iter()
+            .map(|steps| {
+                let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+                (run_actor(actor(), &steps).pid, steps.join(" "))
+            })
+            .collect()
+    };
+    let yes = pids(&alerting);
+    let no = pids(&quiet);
+    // The canary is the built-in rule's own positive, after all the others.
+    let all = d.canary(open);
+    let builtin = "Suspicious Network Connection Attempt by Root";
+    let of = |pid: u32| {
+        all.iter()
+            .filter(|a| a["process"]["pid"] == pid && rule_name(a) == Some(builtin))
+            .count()
+    };
+    let mut wrong = Vec::new();
+    for (pid, steps) in &yes {
+        if of(*pid) != 1 {
+            wrong.push(format!(
+                "{steps}: {} alerts of the built-in rule, want 1",
+                of(*pid)
+            ));
+        }
+    }
+    for (pid, steps) in &no {
+        if of(*pid) != 0 {
+            wrong.push(format!(
+                "{steps}: {} alerts of the built-in rule, want 0",
+                of(*pid)
+            ));
+        }
+    }
+    d.stop();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// The rules of the sample: all distinct but one (staged once by setuid, once by setgid).
 #[test]
 fn pack_sample_spans_every_kind_but_load_module() {
