@@ -31,6 +31,11 @@ pub struct DetectStats {
 
 struct Running {
     rule: Rule,
+    /// Per kind of event (`fields::KINDS`' order), whether any filter of
+    /// the rule may pass it: the rest of the rules never see that event,
+    /// which changes nothing (a filter that cannot match leaves a matcher
+    /// as it was, and expiry is by the time of the events it does see).
+    kinds: Vec<bool>,
     matcher: Matcher<EcsEvent>,
     window: u64,
     in_window: u32,
@@ -39,6 +44,7 @@ struct Running {
 
 pub struct Detector {
     running: Vec<Running>,
+    schema: crate::eql::Schema,
     max_pending_events: usize,
     stats: DetectStats,
 }
@@ -49,6 +55,7 @@ impl Detector {
     pub fn new(rules: Vec<Rule>, max_pending_events: usize) -> Self {
         let mut d = Detector {
             running: Vec::new(),
+            schema: crate::fields::schema(),
             max_pending_events,
             stats: DetectStats::default(),
         };
@@ -58,6 +65,7 @@ impl Detector {
 
     fn start(&self, rule: Rule) -> Running {
         Running {
+            kinds: crate::needs::kinds_of(&rule, &self.schema),
             matcher: Matcher::with_limits(
                 Arc::clone(&rule.query),
                 self.max_pending_events,
@@ -84,6 +92,7 @@ impl Detector {
                 Some(i) => {
                     kept += 1;
                     let mut r = old.swap_remove(i);
+                    r.kinds = crate::needs::kinds_of(&rule, &self.schema);
                     r.rule = rule;
                     r
                 }
@@ -115,7 +124,13 @@ impl Detector {
     /// Feeds one event to every rule; matches within their rule's
     /// max_signals are appended to `out`.
     pub fn on_event(&mut self, event: &EcsEvent, out: &mut Vec<Match>) {
+        let kind = crate::fields::KINDS
+            .iter()
+            .position(|(action, _, _)| *action == event.event.action);
         for r in &mut self.running {
+            if kind.is_some_and(|k| !r.kinds.get(k).copied().unwrap_or(true)) {
+                continue;
+            }
             for events in r.matcher.on_event(event) {
                 self.stats.matches += 1;
                 let window = events.last().map_or(0, |e| e.time.as_millis() / WINDOW_MS);

@@ -94,6 +94,26 @@ impl Needs {
     }
 }
 
+/// For each of `schema.kinds`, in its order, whether some filter of `rule`
+/// may pass an event of that kind: the detector feeds a rule only the
+/// events it may use.
+pub fn kinds_of(rule: &Rule, schema: &Schema) -> Vec<bool> {
+    schema
+        .kinds
+        .iter()
+        .map(|kind| {
+            let known = |name: &str| {
+                kind.iter()
+                    .find(|(field, _)| field == name)
+                    .map(|(_, value)| value.clone())
+            };
+            filters(&rule.query)
+                .into_iter()
+                .any(|f| rule.query.filter_may_match(f, &known))
+        })
+        .collect()
+}
+
 /// The kinds of event that `rules` need, each kind being the field values
 /// `schema.kinds` fixes for it (event.action among them). A kind is needed
 /// by a rule when one of its filters that an event must pass (each stage,
