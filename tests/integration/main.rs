@@ -1,6 +1,7 @@
 //! The integration test binary: kernel, syslog and CLI tests share one harness.
 
 mod auditd;
+mod bad_input;
 mod cli;
 mod daemon;
 mod e2e;
