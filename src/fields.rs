@@ -29,7 +29,11 @@ pub const FIELDS: &[(&str, &str)] = &[
     ),
     ("host.os.type", "always \"linux\""),
     ("host.id", "/etc/machine-id"),
-    ("host.name", "the host name (or [detection] host_name)"),
+    ("host.name", "the host name (/proc/sys/kernel/hostname)"),
+    (
+        "agent.id",
+        "host.id: one audetect per host, as one Elastic agent",
+    ),
     ("process.pid", "SYSCALL pid= (the thread-group id); the child's for fork"),
     (
         "process.entity_id",
@@ -242,6 +246,7 @@ impl Event for EcsEvent {
             "host.os.type" => text("linux"),
             "host.id" => text(&self.host.id),
             "host.name" => text(&self.host.name),
+            "agent.id" => text(&self.host.id),
             "process.pid" => Value::Int(i64::from(p.pid)),
             "process.entity_id" => text(&p.entity_id),
             "process.executable" => opt_text(p.executable()),
