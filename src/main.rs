@@ -7,21 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-const ABOUT: &str = "Real-time detections from the Linux kernel audit stream.
-
-audetect installs a few audit rules (connect and setsid by root), reads the
-records the kernel emits, and runs detection rules on them as they arrive:
-Elastic detection-rules TOML files with EQL queries, from
-/etc/audetect/rules.d, and the built-in rule, Elastic's \"Suspicious Network
-Connection Attempt by Root\" (a root process that attempts an outbound TCP
-connection and then calls setsid() within a minute). Alerts are JSON
-documents sent to syslog (default /dev/log) or written as JSON lines.
-
-It must run as root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ). On stop (SIGTERM,
-SIGINT) it removes the rules it added and restores the audit status it changed.";
-
 #[derive(Parser)]
-#[command(name = "audetect", version, about = ABOUT, long_about = ABOUT)]
+#[command(name = "audetect", version, about = commands::ABOUT, long_about = commands::ABOUT)]
 struct Cli {
     /// Log level of audetect's own messages on stderr: error, warn, info, debug.
     #[arg(long, global = true, value_enum, default_value_t = LogLevel::Info, value_name = "LEVEL")]
@@ -76,6 +63,10 @@ enum Command {
         config: Option<PathBuf>,
         /// auditd log files; none, or "-", reads stdin
         files: Vec<PathBuf>,
+        /// Also write every normalized event (ECS, one JSON per line, before
+        /// the alerts it leads to): what a rule sees, for when it does not fire
+        #[arg(long)]
+        events: bool,
     },
     /// Run as an auditd plugin: records on stdin in auditd's string format,
     /// alerts to the configured outputs, until auditd closes the stream.
@@ -133,7 +124,11 @@ fn main() {
     audetect::logging::init(cli.log_level.into());
     let result = match cli.command {
         Command::Run { config } => commands::run::run(config.as_deref()),
-        Command::Replay { config, files } => commands::replay::run(config.as_deref(), &files),
+        Command::Replay {
+            config,
+            files,
+            events,
+        } => commands::replay::run(config.as_deref(), &files, events),
         Command::Rules { config } => commands::rules::run(config.as_deref()),
         Command::CheckConfig { config, verbose } => {
             commands::check_config::run(config.as_deref(), verbose)

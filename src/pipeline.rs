@@ -23,6 +23,9 @@ pub struct PipelineStats {
     pub detect: DetectStats,
 }
 
+/// What `Pipeline::set_event_tap` takes.
+pub type EventTap = Box<dyn FnMut(&normalize::EcsEvent)>;
+
 pub struct Pipeline<P: ProcSource> {
     reassembler: Reassembler,
     normalizer: Normalizer<P>,
@@ -35,6 +38,8 @@ pub struct Pipeline<P: ProcSource> {
     alerts: u64,
     /// Takes the triage snapshot of each match; none without it.
     snapshots: Option<Box<dyn Snapshotter>>,
+    /// Sees every normalized event before detection (`replay --events`).
+    event_tap: Option<EventTap>,
     max_alert_bytes: usize,
 }
 
@@ -52,6 +57,7 @@ impl<P: ProcSource> Pipeline<P> {
             malformed: 0,
             alerts: 0,
             snapshots: None,
+            event_tap: None,
             max_alert_bytes: usize::MAX,
         }
     }
@@ -61,6 +67,11 @@ impl<P: ProcSource> Pipeline<P> {
     pub fn set_snapshots(&mut self, snapshots: Box<dyn Snapshotter>, max_alert_bytes: usize) {
         self.snapshots = Some(snapshots);
         self.max_alert_bytes = max_alert_bytes;
+    }
+
+    /// Every normalized event is shown to `tap` before detection sees it.
+    pub fn set_event_tap(&mut self, tap: EventTap) {
+        self.event_tap = Some(tap);
     }
 
     /// Learns the processes running now (live only), so that later events'
@@ -135,6 +146,9 @@ impl<P: ProcSource> Pipeline<P> {
             let Some(ecs) = self.normalizer.normalize(&event) else {
                 continue;
             };
+            if let Some(tap) = &mut self.event_tap {
+                tap(&ecs);
+            }
             self.detector.on_event(&ecs, &mut self.matches);
             for m in self.matches.drain(..) {
                 self.alerts += 1;

@@ -13,7 +13,9 @@ use crate::snapshot::NotTaken;
 use super::{feed_lines, host_name, load_config, load_rules, shut_down, DaemonError, Sink};
 
 /// Replays `files` ("-" or none: stdin) and exits at the end of the input.
-pub fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<(), DaemonError> {
+/// With `events`, every normalized event is written too, before the alerts
+/// it leads to (`event.kind` "event"; alerts have "signal").
+pub fn replay(path: Option<&Path>, files: &[PathBuf], events: bool) -> Result<(), DaemonError> {
     let (config, _) = load_config(path)?;
     let rules = load_rules(&config)?;
     let mut pipeline = Pipeline::new(
@@ -26,12 +28,24 @@ pub fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<(), DaemonError>
         Box::new(NotTaken("replay: the processes of a log are not live")),
         config.snapshot.max_alert_bytes,
     );
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let out = std::rc::Rc::new(std::cell::RefCell::new(std::io::BufWriter::new(
+        std::io::stdout().lock(),
+    )));
+    let tap_error: std::rc::Rc<std::cell::Cell<Option<std::io::ErrorKind>>> = Default::default();
+    if events {
+        let (out, tap_error) = (out.clone(), tap_error.clone());
+        pipeline.set_event_tap(Box::new(move |e| {
+            let line = serde_json::to_string(e)
+                .unwrap_or_else(|e| unreachable!("an event serializes: {e}"));
+            if let Err(e) = writeln!(out.borrow_mut(), "{line}") {
+                tap_error.set(Some(e.kind()));
+            }
+        }));
+    }
     let mut write_error = None;
     let mut emit = |alert: Alert| {
         if write_error.is_none() {
-            if let Err(e) = writeln!(out, "{}", alert.json) {
+            if let Err(e) = writeln!(out.borrow_mut(), "{}", alert.json) {
                 write_error = Some(e);
             }
         }
@@ -61,10 +75,10 @@ pub fn replay(path: Option<&Path>, files: &[PathBuf]) -> Result<(), DaemonError>
         feed_lines(&mut *reader, &mut line, &mut pipeline, &mut emit)?;
     }
     shut_down(None, &mut pipeline, Sink::Emit(&mut emit));
-    if let Some(e) = write_error {
+    if let Some(e) = write_error.or_else(|| tap_error.get().map(std::io::Error::from)) {
         return Err(DaemonError::WriteAlerts(e));
     }
-    out.flush().map_err(DaemonError::WriteAlerts)?;
+    out.borrow_mut().flush().map_err(DaemonError::WriteAlerts)?;
     let s = pipeline.stats();
     let secs = started.elapsed().as_secs_f64();
     log::info!(

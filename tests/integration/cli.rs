@@ -88,6 +88,52 @@ fn replay_of_captured_scenarios_alerts_per_process() {
     );
 }
 
+/// `replay --events` writes what the rules see: every normalized event of
+/// the real process tree in tests/fixtures/kinds.log, each kind, before the
+/// alerts (none here, with the built-in rule).
+#[test]
+fn replay_events_shows_every_normalized_event() {
+    let kinds = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kinds.log");
+    let out = audetect(&["replay", "--events", kinds]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert!(
+        docs.iter().all(|d| d["event"]["kind"] == "event"),
+        "no alerts"
+    );
+    let actions: std::collections::BTreeSet<&str> = docs
+        .iter()
+        .filter_map(|d| d["event"]["action"].as_str())
+        .collect();
+    for a in [
+        "exec",
+        "fork",
+        "end",
+        "uid_change",
+        "creation",
+        "deletion",
+        "rename",
+    ] {
+        assert!(actions.contains(a), "no {a} event: {actions:?}");
+    }
+    let rm = docs
+        .iter()
+        .find(|d| d["event"]["action"] == "deletion" && d["process"]["name"] == "rm")
+        .expect("rm's deletion");
+    assert_eq!(rm["process"]["parent"]["name"], "bash");
+    assert!(
+        audetect(&["replay", kinds]).stdout.is_empty(),
+        "without --events, alerts only"
+    );
+}
+
 #[test]
 fn replay_counts_and_skips_malformed_records() {
     let mut input = b"garbage line\ntype=SYSCALL msg=audit(broken\n".to_vec();
