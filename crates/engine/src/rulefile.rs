@@ -1,7 +1,7 @@
 //! Detection rules as content: Elastic detection-rules TOML files (and the
 //! built-in rule, embedded) loaded, checked and compiled once at start.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use crate::eql::{EqlError, Query, Schema};
 /// The built-in rule: Elastic's "Suspicious Network Connection Attempt by Root".
 pub const BUILTIN: &[(&str, &str)] = &[(
     "suspicious_network_connection_attempt_by_root.toml",
-    include_str!("../rules/suspicious_network_connection_attempt_by_root.toml"),
+    include_str!("../../../rules/suspicious_network_connection_attempt_by_root.toml"),
 )];
 
 /// Elastic's "maximum alerts per execution" when a rule does not say.
@@ -38,7 +38,7 @@ pub enum RuleError {
         name: String,
         error: EqlError,
     },
-    /// A well-formed rule audetect cannot run: skipped by [`load`].
+    /// A well-formed rule audetect cannot run: skipped by [`compile`].
     /// `reason` is short, to group by; `detail` adds where and what is supplied.
     #[error("{origin}: rule {name:?}: skipped: {detail}")]
     Unsupported {
@@ -311,10 +311,6 @@ fn query_position(
     e
 }
 
-/// Where rules come from when the config names no `rule_paths`; a host
-/// may not have it.
-pub const DEFAULT_RULE_DIR: &str = "/etc/audetect/rules.d";
-
 /// A rule file audetect read but will not run, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -357,22 +353,30 @@ impl RuleSet {
     }
 }
 
-/// Deepest directory nesting read under a rule path: detection-rules' own
-/// tree is two levels deep; the bound stops a symlink loop.
-const MAX_DEPTH: usize = 16;
+/// One rule file's text as the daemon read it (`audetect::rulefile::load`),
+/// and whether it was found by reading a directory rather than named itself.
+#[derive(Debug, Clone)]
+pub struct RuleText {
+    pub path: PathBuf,
+    pub text: String,
+    pub found_in_dir: bool,
+}
 
-/// Loads the rules in force: the built-in ones (if enabled), then every
-/// `*.toml` in `paths` (files, or directory trees read in path order); a
-/// file rule with a built-in rule's id replaces it. Two files with one id is
-/// an error, and so is a file that is not TOML, a rule that lacks a required
-/// key or whose query does not parse. A well-formed rule audetect cannot run
-/// (another rule type or OS, a field, category, function or event kind it
-/// does not supply, maturity "deprecated") is set aside in
-/// [`RuleSet::skipped`] with the reason, and so is a TOML file in a directory
-/// that holds no `[rule]` (detection-rules' tree has such files). A missing
-/// default directory (/etc/audetect/rules.d, which a host may not have) is
-/// fine; any other missing path is an error.
-pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<RuleSet, RuleError> {
+/// Compiles the rules in force: the built-in ones (if enabled), then every
+/// rule file of `files`, in order; a file rule with a built-in rule's id
+/// replaces it. Two files with one id is an error, and so is a file that is
+/// not TOML, a rule that lacks a required key or whose query does not parse.
+/// A well-formed rule audetect cannot run (another rule type or OS, a
+/// field, category, function or event kind it does not supply, maturity
+/// "deprecated") is set aside in [`RuleSet::skipped`] with the reason, and
+/// so is a TOML file found in a directory that holds no `[rule]`
+/// (detection-rules' tree has such files). An `Err` item of `files` (a file
+/// the caller could not read) stops the compile there with that error.
+pub fn compile(
+    builtin: bool,
+    files: impl IntoIterator<Item = Result<RuleText, RuleError>>,
+    schema: &Schema,
+) -> Result<RuleSet, RuleError> {
     let mut set = RuleSet::default();
     let rules = &mut set.rules;
     if builtin {
@@ -383,78 +387,76 @@ pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<RuleSet
     let builtin_count = rules.len();
     // The file that replaced each built-in rule, so a second one is an error.
     let mut replaced_by: Vec<Option<String>> = vec![None; builtin_count];
-    for path in paths {
-        let missing_ok = path.as_path() == Path::new(DEFAULT_RULE_DIR);
-        for (file, found_in_dir) in rule_files(path, missing_ok)? {
-            let text = std::fs::read_to_string(&file).map_err(|source| RuleError::Read {
-                path: file.clone(),
-                source,
-            })?;
-            let origin = file.display().to_string();
-            if found_in_dir && !has_rule_table(&text) {
+    for file in files {
+        let RuleText {
+            path: file,
+            text,
+            found_in_dir,
+        } = file?;
+        let origin = file.display().to_string();
+        if found_in_dir && !has_rule_table(&text) {
+            set.skipped.push(Skipped {
+                name: file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                origin,
+                reason: "not a detection rule (no [rule] table)".into(),
+            });
+            continue;
+        }
+        if let Some(maturity) = deprecated(&text) {
+            set.skipped.push(Skipped {
+                name: rule_name(&text).unwrap_or_default(),
+                origin,
+                reason: format!("maturity {maturity:?}"),
+            });
+            continue;
+        }
+        let rule = match parse_rule(&text, &origin, schema) {
+            Ok(rule) => rule,
+            Err(RuleError::Unsupported {
+                origin,
+                name,
+                reason,
+                ..
+            }) => {
                 set.skipped.push(Skipped {
-                    name: file
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    origin,
-                    reason: "not a detection rule (no [rule] table)".into(),
-                });
-                continue;
-            }
-            if let Some(maturity) = deprecated(&text) {
-                set.skipped.push(Skipped {
-                    name: rule_name(&text).unwrap_or_default(),
-                    origin,
-                    reason: format!("maturity {maturity:?}"),
-                });
-                continue;
-            }
-            let rule = match parse_rule(&text, &origin, schema) {
-                Ok(rule) => rule,
-                Err(RuleError::Unsupported {
                     origin,
                     name,
                     reason,
-                    ..
-                }) => {
-                    set.skipped.push(Skipped {
-                        origin,
-                        name,
-                        reason,
-                    });
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            match rules.iter().position(|r| r.meta.id == rule.meta.id) {
-                Some(i) if i < builtin_count && replaced_by[i].is_some() => {
-                    return Err(RuleError::Duplicate {
-                        origin: rule.meta.origin.clone(),
-                        name: rule.meta.name.clone(),
-                        id: rule.meta.id.clone(),
-                        other: replaced_by[i].clone().unwrap_or_default(),
-                    })
-                }
-                Some(i) if i < builtin_count => {
-                    replaced_by[i] = Some(rule.meta.origin.clone());
-                    log::info!(
-                        "{} replaces the built-in rule {:?}",
-                        rule.meta.origin,
-                        rules[i].meta.name
-                    );
-                    rules[i] = rule;
-                }
-                Some(i) => {
-                    return Err(RuleError::Duplicate {
-                        origin: rule.meta.origin.clone(),
-                        name: rule.meta.name.clone(),
-                        id: rule.meta.id.clone(),
-                        other: rules[i].meta.origin.clone(),
-                    })
-                }
-                None => rules.push(rule),
+                });
+                continue;
             }
+            Err(e) => return Err(e),
+        };
+        match rules.iter().position(|r| r.meta.id == rule.meta.id) {
+            Some(i) if i < builtin_count && replaced_by[i].is_some() => {
+                return Err(RuleError::Duplicate {
+                    origin: rule.meta.origin.clone(),
+                    name: rule.meta.name.clone(),
+                    id: rule.meta.id.clone(),
+                    other: replaced_by[i].clone().unwrap_or_default(),
+                })
+            }
+            Some(i) if i < builtin_count => {
+                replaced_by[i] = Some(rule.meta.origin.clone());
+                log::info!(
+                    "{} replaces the built-in rule {:?}",
+                    rule.meta.origin,
+                    rules[i].meta.name
+                );
+                rules[i] = rule;
+            }
+            Some(i) => {
+                return Err(RuleError::Duplicate {
+                    origin: rule.meta.origin.clone(),
+                    name: rule.meta.name.clone(),
+                    id: rule.meta.id.clone(),
+                    other: rules[i].meta.origin.clone(),
+                })
+            }
+            None => rules.push(rule),
         }
     }
     Ok(set)
@@ -480,51 +482,3 @@ fn rule_name(text: &str) -> Option<String> {
     let t: toml::Table = toml::from_str(text).ok()?;
     Some(t.get("rule")?.get("name")?.as_str()?.to_owned())
 }
-
-/// The rule files under `path`, in path order, each with whether it was
-/// found by reading a directory (rather than named itself).
-fn rule_files(path: &Path, missing_ok: bool) -> Result<Vec<(PathBuf, bool)>, RuleError> {
-    let meta = match std::fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing_ok => return Ok(vec![]),
-        Err(source) => {
-            return Err(RuleError::Read {
-                path: path.to_owned(),
-                source,
-            })
-        }
-    };
-    if !meta.is_dir() {
-        return Ok(vec![(path.to_owned(), false)]);
-    }
-    let mut files = Vec::new();
-    walk(path, 0, &mut files)?;
-    files.sort();
-    Ok(files.into_iter().map(|f| (f, true)).collect())
-}
-
-fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), RuleError> {
-    let read_err = |source| RuleError::Read {
-        path: dir.to_owned(),
-        source,
-    };
-    for entry in std::fs::read_dir(dir).map_err(read_err)? {
-        let Ok(entry) = entry else { continue };
-        let p = entry.path();
-        // Hidden entries (.git, editors' swap files) are not rules.
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if p.is_dir() {
-            if depth + 1 < MAX_DEPTH {
-                walk(&p, depth + 1, files)?;
-            }
-        } else if p.extension().is_some_and(|x| x == "toml") && p.is_file() {
-            files.push(p);
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests;

@@ -1,12 +1,11 @@
 //! Processes: the entity id that names one process for its whole life, the
 //! tracker that ties a record's pid to it, the table of what each process
-//! runs, and the seam to live processes.
+//! runs, and the seam to live processes (`ProcSource`).
 //!
-//! `entity`, `proc_text`, `source`, `table` and `tracker` are pure (no I/O, no imports
-//! of `live`); `live` is the one reader of the host's /proc behind the seam.
+//! All of it is pure; the one reader of the host's /proc behind the seam is
+//! the daemon's `process::live` (the root package).
 
 mod entity;
-pub mod live;
 pub mod proc_text;
 mod source;
 mod table;

@@ -1,53 +1,18 @@
-//! The triage snapshot: at the moment a rule matches, a bounded look at the
-//! process (command line, ancestry, sockets, stdio) and the host's logins.
-//!
-//! The look itself is I/O at the edge (`live.rs`, a procfs root that tests
-//! fake); what it found is plain data (`Snapshot`), which `render.rs` turns
-//! into alert fields and shrinks to a size cap without any I/O.
+//! The triage snapshot's model: what a bounded look at the matched process
+//! found (`Snapshot`), the process it is about (`Target`), and the
+//! `Snapshotter` seam. `render.rs` turns a snapshot into alert fields and
+//! shrinks it to a size cap; `tables.rs` parses socket-table lines. No I/O:
+//! the look itself is the daemon's `snapshot::live` (the root package).
 
-mod fddup;
-mod live;
 mod render;
-mod tables;
-mod utmp;
-mod worker;
+pub mod tables;
 
-pub use worker::OnWorker;
-
-#[cfg(test)]
-mod tests;
-
-pub use live::{LiveSnapshotter, Paths};
-pub use render::{render, shrink, Rendered};
-
-use std::time::Duration;
+pub use render::{render, shrink, tty_name, Rendered};
 
 use serde::Serialize;
 
 use crate::detect::Match;
 use crate::process::EntityId;
-
-/// `[snapshot]`: whether a snapshot is taken when a rule matches, what it
-/// reads and its bounds.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SnapshotSettings {
-    pub enabled: bool,
-    /// The time one snapshot may take; pieces not done by then are marked.
-    pub time_budget: Duration,
-    /// The largest alert document, in bytes, that the snapshot may grow an
-    /// alert to; past it, its lowest-priority parts are dropped and marked.
-    pub max_alert_bytes: usize,
-    pub process: bool,
-    pub hash: bool,
-    pub hash_max_bytes: u64,
-    pub ancestry: bool,
-    pub max_ancestors: usize,
-    pub sockets: bool,
-    pub max_sockets: usize,
-    pub stdio: bool,
-    pub sessions: bool,
-    pub max_sessions: usize,
-}
 
 /// What happened to one piece of the snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,21 +45,21 @@ pub struct Piece {
 }
 
 impl Piece {
-    fn ok() -> Piece {
+    pub fn ok() -> Piece {
         Piece {
             status: Status::Ok,
             reason: None,
         }
     }
 
-    fn new(status: Status, reason: impl Into<String>) -> Piece {
+    pub fn new(status: Status, reason: impl Into<String>) -> Piece {
         Piece {
             status,
             reason: Some(reason.into()),
         }
     }
 
-    fn disabled() -> Piece {
+    pub fn disabled() -> Piece {
         Piece {
             status: Status::Disabled,
             reason: None,
