@@ -1,31 +1,27 @@
 //! audetect: Linux kernel audit records in, detections out. The modules follow
 //! the pipeline: kernel → receive → parse → reassemble → normalize → detect → alert → output.
+//!
+//! This package is the daemon: every room that does I/O. The pure rooms are
+//! crates of their own (crates/eql, crates/audit, crates/engine) and the
+//! netlink edge is crates/kernel; they are re-exported here under the paths
+//! the daemon, the integration tests and the fuzz targets use.
 
-pub mod alert;
+pub use audetect_audit::{parse, reassemble, syscalls, timefmt};
+pub use audetect_engine::{alert, detect, fields, needs, normalize, pipeline};
+pub use audetect_eql as eql;
+pub use audetect_kernel as kernel;
+
+/// The checks of the fuzz targets (fuzz/), with the `fuzzing` feature only.
+#[cfg(feature = "fuzzing")]
+pub use audetect_engine::{fuzz_checks, testkit};
+
 pub mod caps;
 pub mod config;
 pub mod daemon;
-pub mod detect;
-pub mod eql;
-pub mod fields;
-/// The checks of the fuzz targets (fuzz/): built for them and for the unit tests only.
-#[cfg(any(test, feature = "fuzzing"))]
-pub mod fuzz_checks;
-pub mod kernel;
 pub mod logging;
-pub mod needs;
-pub mod normalize;
 pub mod output;
-pub mod parse;
-pub mod pipeline;
 pub mod process;
-pub mod reassemble;
 pub mod receive;
 pub mod rulefile;
 pub mod snapshot;
 pub mod status;
-pub mod syscalls;
-/// Test support the unit tests and the fuzz checks share.
-#[cfg(any(test, feature = "fuzzing"))]
-pub mod testkit;
-pub mod timefmt;

@@ -8,8 +8,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use super::proc_text;
-use super::source::{ProcError, ProcInfo, ProcSource, Transport};
-use super::table::Creds;
+use super::{Creds, ProcError, ProcInfo, ProcSource, Transport};
 
 /// A pidfd (Linux 5.3+): it refers to one process for its whole life, and
 /// polls readable once that process has exited.

@@ -1,21 +1,7 @@
-//! Processes: the entity id that names one process for its whole life, the
-//! tracker that ties a record's pid to it, the table of what each process
-//! runs, and the seam to live processes.
-//!
-//! `entity`, `proc_text`, `source`, `table` and `tracker` are pure (no I/O, no imports
-//! of `live`); `live` is the one reader of the host's /proc behind the seam.
+//! Processes: the pure model of audetect-engine (`process::*`: the entity
+//! id, the tracker, the table, the `ProcSource` seam), and `live`, the one
+//! reader of the host's /proc behind that seam.
 
-mod entity;
+pub use audetect_engine::process::*;
+
 pub mod live;
-pub mod proc_text;
-mod source;
-mod table;
-mod tracker;
-
-pub use entity::{EntityId, EntityIdError, Start};
-pub use source::{NoProc, ProcError, ProcInfo, ProcSource, Transport};
-pub use table::{
-    base_name, Creds, Entry, Image, ProcessTable, TableStats, EXITED_TTL_MS, MAX_ARGS,
-    MAX_ARGS_BYTES, MAX_BYTES, MAX_ENTRIES,
-};
-pub use tracker::{EntitySource, Tracker, TrackerStats, MAX_KNOWN, MAX_PINNED, PIN_SWEEP_MS};

@@ -201,17 +201,6 @@ pub(super) fn container_id(cgroup: &str) -> Option<String> {
     None
 }
 
-/// A tty_nr as the device name `ps` shows.
-pub(super) fn tty_name(major: u32, minor: u32) -> Option<String> {
-    match major {
-        136..=143 => Some(format!("pts/{}", (major - 136) * 256 + minor)),
-        4 if minor < 64 => Some(format!("tty{minor}")),
-        4 => Some(format!("ttyS{}", minor - 64)),
-        5 if minor == 1 => Some("console".into()),
-        _ => None,
-    }
-}
-
 /// Names from /etc/passwd or /etc/group, read once per snapshot and only if
 /// asked. Users known only to NSS services (LDAP, sssd) keep their ids only:
 /// asking those would put the network on the alert path.

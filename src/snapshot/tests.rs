@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::live::{cgroup_path, container_id, parse_id_file, tty_name};
+use super::live::{cgroup_path, container_id, parse_id_file};
 use super::*;
 use crate::alert::Alert;
 use crate::config::{Config, SnapshotConfig};

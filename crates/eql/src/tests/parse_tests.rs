@@ -2,7 +2,7 @@
 //! refused one fails with its message at the exact line and column.
 
 use super::{compile, compile_err, ev, list, s, schema, test_schema};
-use crate::eql::{Matcher, Query, Value};
+use crate::{Matcher, Query, Value};
 use std::sync::Arc;
 
 /// Compiles, then says whether the query matches this one event.

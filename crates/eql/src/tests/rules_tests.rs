@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{list, s, schema, Ev};
-use crate::eql::{Matcher, Query, Schema, Value};
+use crate::{Matcher, Query, Schema, Value};
 
 /// Compiles `q`, growing a schema with every field and category the query
 /// names until it compiles; fails on any other error.

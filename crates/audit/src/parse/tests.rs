@@ -3,7 +3,7 @@
 
 use super::*;
 
-const FIXTURE: &str = include_str!("../../tests/fixtures/scenarios.log");
+const FIXTURE: &str = include_str!("../../../../tests/fixtures/scenarios.log");
 
 fn fixture_line(needle: &str) -> &'static str {
     FIXTURE

@@ -2,9 +2,9 @@
 //! fuzz/README.md) replayed with the target's own checks, and round-trip
 //! properties of what audit hex-encodes, on inputs from a seeded generator.
 
-use super::*;
 use crate::fuzz_checks::{corpus, record_input};
 use crate::normalize::Normalizer;
+use crate::parse::*;
 use crate::process::NoProc;
 use crate::reassemble::Reassembler;
 use crate::testkit;

@@ -522,6 +522,4 @@ pub fn decode_sockaddr(b: &[u8]) -> Option<SockAddr> {
 }
 
 #[cfg(test)]
-mod fuzz_corpus_tests;
-#[cfg(test)]
 mod tests;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{compile, ev, list, s, Ev};
-use crate::eql::pattern::{lucene_to_rust, Cidr, Wildcard};
-use crate::eql::{Matcher, Value};
+use crate::pattern::{lucene_to_rust, Cidr, Wildcard};
+use crate::{Matcher, Value};
 
 fn proc_ev(fields: &[(&str, Value<'static>)]) -> Ev {
     let mut all = vec![("event.category", list(&["process"]))];
@@ -433,10 +433,10 @@ fn patterns_on_numbers_do_not_allocate() {
     let q = compile(r#"any where process.pid : ("4*", "x") and process.pid regex "4[0-9]+""#);
     let e = ev(1, &[("process.pid", Value::Int(4217))]);
     let cond = &q.conds[0];
-    assert!(crate::eql::eval::matches(cond, &e));
+    assert!(crate::eval::matches(cond, &e));
     let before = super::allocations();
     for _ in 0..100 {
-        assert!(crate::eql::eval::matches(cond, &e));
+        assert!(crate::eval::matches(cond, &e));
     }
     assert_eq!(super::allocations() - before, 0);
 }

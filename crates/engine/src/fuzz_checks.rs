@@ -17,7 +17,7 @@ use crate::testkit;
 fn rule() -> Arc<RuleMeta> {
     static RULE: OnceLock<Arc<RuleMeta>> = OnceLock::new();
     RULE.get_or_init(|| {
-        let rules = rulefile::load(true, &[], &crate::fields::schema())
+        let rules = rulefile::compile(true, [], &crate::fields::schema())
             .expect("built-in rule")
             .rules;
         Arc::clone(&rules[0].meta)
@@ -134,7 +134,7 @@ pub fn eql_input(data: &[u8]) {
 #[cfg(test)]
 pub(crate) fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../../fuzz/corpus")
         .join(target);
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -153,3 +153,8 @@ pub(crate) fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     );
     files
 }
+
+#[cfg(test)]
+mod eql_corpus_tests;
+#[cfg(test)]
+mod parse_corpus_tests;

@@ -372,7 +372,7 @@ mod tests {
 
     #[test]
     fn rules_match_the_rules_file() {
-        let file = include_str!("../../audit-rules/audetect.rules");
+        let file = include_str!("../../../audit-rules/audetect.rules");
         let lines: Vec<&str> = file
             .lines()
             .map(str::trim)

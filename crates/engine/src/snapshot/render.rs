@@ -228,7 +228,7 @@ fn extras(s: &Snapshot) -> Map<String, Value> {
     if let Some(pgid) = p.process_group_id {
         m.insert("process_group_id".into(), pgid.into());
     }
-    if let Some(name) = p.tty.and_then(|(ma, mi)| super::live::tty_name(ma, mi)) {
+    if let Some(name) = p.tty.and_then(|(ma, mi)| tty_name(ma, mi)) {
         m.insert("tty_name".into(), name.into());
     }
     if let Some(st) = p.state {
@@ -485,4 +485,15 @@ fn shorten_args(s: &mut Snapshot, excess: usize) -> bool {
         format!("{kept}{of} kept, {after_len} bytes"),
     );
     true
+}
+
+/// A tty_nr as the device name `ps` shows.
+pub fn tty_name(major: u32, minor: u32) -> Option<String> {
+    match major {
+        136..=143 => Some(format!("pts/{}", (major - 136) * 256 + minor)),
+        4 if minor < 64 => Some(format!("tty{minor}")),
+        4 => Some(format!("ttyS{}", minor - 64)),
+        5 if minor == 1 => Some("console".into()),
+        _ => None,
+    }
 }

@@ -9,6 +9,9 @@ mod status;
 
 use std::time::Duration;
 
+// The per-arch syscall table the rule encoder reads (the audit model).
+use audetect_audit::syscalls;
+
 pub use netlink::{
     AuditSocket, RecvOutcome, AUDIT_ADD_RULE, AUDIT_DEL_RULE, AUDIT_FIRST_RECORD, AUDIT_GET,
     AUDIT_LIST_RULES, AUDIT_NLGRP_READLOG, AUDIT_SET, RECV_BUFFER_SIZE,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{compile, list, s, test_schema, Ev};
-use crate::eql::{Matcher, Query, Value};
+use crate::{Matcher, Query, Value};
 
 /// An event with an explicit (ms, tiebreaker) ordinal.
 fn at(ms: u64, tie: u64, fields: &[(&str, Value<'static>)]) -> Ev {

@@ -2,7 +2,7 @@
 //! sample semantics, and real Elastic rule queries.
 
 mod eval_tests;
-mod fuzz_corpus_tests;
+mod literal_tests;
 mod parse_tests;
 mod reach_tests;
 mod rules_tests;

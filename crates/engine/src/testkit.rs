@@ -9,9 +9,9 @@ use crate::process::{NoProc, ProcSource};
 use crate::reassemble::{Event, Reassembler};
 
 /// tests/fixtures/scenarios.log: three runs of the test actor, as auditd logged them.
-pub const SCENARIOS: &str = include_str!("../tests/fixtures/scenarios.log");
+pub const SCENARIOS: &str = include_str!("../../../tests/fixtures/scenarios.log");
 /// One real process tree doing every kind of event (see capture.py).
-pub const KINDS: &str = include_str!("../tests/fixtures/kinds.log");
+pub const KINDS: &str = include_str!("../../../tests/fixtures/kinds.log");
 
 /// `records` through `reassembler`, flushed at the end: every event they make.
 pub fn reassemble(

@@ -2,7 +2,7 @@
 //! kind are known: what the rule loader and the audit-rule planner rely on.
 
 use super::{compile, compile_err, list, s};
-use crate::eql::Value;
+use crate::Value;
 
 /// What the kind table knows of an event of `category` and `action`, of
 /// type start: those fields, nothing else.
