@@ -15,6 +15,19 @@ const FIRST_RECORD_TYPE: u16 = 1100;
 /// The kernel's "are you alive?" probe to the registered daemon, sent when
 /// anyone asks to register or unregister: a binary pid, not a record.
 const AUDIT_REPLACE: u16 = 1329;
+const CONFIG_CHANGE: u16 = 1305;
+
+/// Whether a CONFIG_CHANGE record says an audit daemon registered:
+/// `op=set audit_pid=N old=M ... res=1` with N not 0.
+fn sets_a_daemon(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    let field = |k: &str| {
+        text.split_ascii_whitespace()
+            .find_map(|f| f.strip_prefix(k))
+            .map(str::to_owned)
+    };
+    field("audit_pid=").is_some_and(|p| p != "0") && field("res=").as_deref() == Some("1")
+}
 
 /// Records as the kernel sent them, many to a channel message: the receive
 /// thread reads each datagram straight into `data`, so a record is copied
@@ -122,6 +135,10 @@ pub enum ReceiveEvent {
     HandedOver { pid: u32 },
     /// Registered as the audit daemon again after a hand-over.
     Reclaimed,
+    /// After a hand-over, the kernel said another daemon registered
+    /// (CONFIG_CHANGE `op=set audit_pid=N`, N not 0): once none is
+    /// registered again, that one has stopped.
+    OtherDaemonRegistered,
 }
 
 /// What the daemon asks of the receive thread, which owns the socket.
@@ -433,6 +450,12 @@ impl Drain {
                     if msg_type < FIRST_RECORD_TYPE {
                         continue;
                     }
+                    if !self.unicast
+                        && msg_type == CONFIG_CHANGE
+                        && sets_a_daemon(&window[body.clone()])
+                    {
+                        let _ = self.events.send(ReceiveEvent::OtherDaemonRegistered);
+                    }
                     if truncated {
                         counters.truncated.fetch_add(1, Ordering::Relaxed);
                     }
@@ -501,5 +524,27 @@ fn pass_on(
             }
             Err(TrySendError::Disconnected(_)) => return false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sets_a_daemon;
+
+    #[test]
+    fn a_daemon_registering_is_told_from_one_leaving_and_from_a_refusal() {
+        // As the kernel writes them (audit_log_config_change).
+        assert!(sets_a_daemon(
+            b"op=set audit_pid=11607 old=0 auid=4294967295 ses=4294967295 res=1"
+        ));
+        assert!(!sets_a_daemon(
+            b"op=set audit_pid=0 old=11607 auid=4294967295 ses=4294967295 res=1"
+        ));
+        assert!(!sets_a_daemon(
+            b"op=set audit_pid=11607 old=42 auid=4294967295 ses=4294967295 res=0"
+        ));
+        assert!(!sets_a_daemon(
+            b"auid=0 ses=1 op=add_rule key=\"audetect-exec\" list=4 res=1"
+        ));
     }
 }

@@ -18,6 +18,10 @@ use crate::receive::{ReceiveCommand, ReceiveEvent, Receiver, Source};
 use crate::status;
 use crate::timefmt;
 
+/// How long after handing the socket over audetect waits for another audit
+/// daemon to take it before registering again.
+const RECLAIM_GRACE: Duration = Duration::from_secs(60);
+
 use super::log_suppressed;
 
 /// The daemon's periodic duties beside the pipeline: keep the kernel state
@@ -36,6 +40,11 @@ pub struct Supervisor {
     /// audetect handed the socket to another audit daemon: once none is
     /// registered any more, it registers again.
     handed_over: bool,
+    /// When it handed over, and whether another daemon has registered
+    /// since: the refused daemon itself exits, and its operator needs time
+    /// to start it again before audetect takes the socket back.
+    handed_over_at: Instant,
+    daemon_seen: bool,
 }
 
 impl Supervisor {
@@ -72,6 +81,8 @@ impl Supervisor {
             kernel_lost: initial_lost,
             logged: status::Stats::default(),
             handed_over: false,
+            handed_over_at: Instant::now(),
+            daemon_seen: false,
         }
     }
 
@@ -111,11 +122,15 @@ impl Supervisor {
                         .unwrap_or_else(|_| "?".into());
                     log::warn!(
                         "process {pid} ({comm}) asked to become the audit daemon and was refused by the kernel while audetect held the audit socket; \
-                         audetect handed the socket over and now listens on the multicast group: start that daemon again and both will run"
+                         audetect handed the socket over and now listens on the multicast group: start that daemon again (within {} s, or audetect takes the socket back) and both will run",
+                        RECLAIM_GRACE.as_secs()
                     );
                     self.stats.source = "multicast".into();
                     self.handed_over = true;
+                    self.handed_over_at = Instant::now();
+                    self.daemon_seen = false;
                 }
+                ReceiveEvent::OtherDaemonRegistered => self.daemon_seen = true,
                 ReceiveEvent::Reclaimed => {
                     log::info!(
                         "the audit daemon audetect had handed the socket to is gone: registered as the audit daemon again"
@@ -127,12 +142,20 @@ impl Supervisor {
         }
     }
 
-    /// After a hand-over: when the kernel shows no audit daemon any more (it
-    /// stopped), ask the receive thread to register again; it reports back
-    /// once it has.
+    /// After a hand-over: when the kernel shows no audit daemon any more
+    /// (the one that took the socket stopped, or none came within
+    /// RECLAIM_GRACE), ask the receive thread to register again; it reports
+    /// back once it has.
     fn watch_reclaim(&mut self, receiver: &Receiver, daemon_pid: Option<u32>) {
-        if self.handed_over && daemon_pid == Some(0) {
-            receiver.send(ReceiveCommand::Reclaim);
+        if !self.handed_over {
+            return;
+        }
+        match daemon_pid {
+            Some(0) if self.daemon_seen || self.handed_over_at.elapsed() >= RECLAIM_GRACE => {
+                receiver.send(ReceiveCommand::Reclaim);
+            }
+            Some(pid) if pid != 0 => self.daemon_seen = true,
+            _ => {}
         }
     }
 

@@ -115,6 +115,13 @@ type Key = (Timestamp, u64);
 struct Open {
     event: Event,
     ignored: bool,
+    /// Its SYSCALL record has come (kept, or dropped as unwanted).
+    has_syscall: bool,
+    /// Its EOE, or its PROCTITLE, came before its SYSCALL: the order of
+    /// `ausearch` output (EOE first) and of some captures. The event ends
+    /// at its SYSCALL when the EOE came first, else at its EOE.
+    saw_eoe: bool,
+    saw_title: bool,
 }
 
 const RECENT: usize = 512;
@@ -197,6 +204,7 @@ impl Reassembler {
             self.newest = head.time;
         }
         let ends = matches!(head.rtype, types::EOE | types::PROCTITLE);
+        let is_syscall = head.rtype == types::SYSCALL;
         if let Some(pos) = self
             .open
             .iter()
@@ -207,37 +215,43 @@ impl Reassembler {
                 open.ignored = true;
                 open.event.records.clear();
             }
-            if ends {
-                let mut open = self.open.remove(pos).unwrap_or_else(|| unreachable!());
-                if head.rtype != types::EOE && !open.ignored {
-                    open.event.records.push(head.into_record());
-                }
-                self.finish(open, false, out);
-            } else if !open.ignored {
+            open.has_syscall |= is_syscall;
+            // In the kernel's order the SYSCALL comes first and PROCTITLE
+            // or EOE last; in the reverse order the SYSCALL comes last.
+            let done = (ends && open.has_syscall && !open.saw_title)
+                || (head.rtype == types::EOE && open.has_syscall)
+                || (is_syscall && open.saw_eoe);
+            if head.rtype != types::EOE && !open.ignored {
                 open.event.records.push(head.into_record());
+            }
+            open.saw_eoe |= head.rtype == types::EOE;
+            open.saw_title |= head.rtype == types::PROCTITLE && !open.has_syscall;
+            if done {
+                let open = self.open.remove(pos).unwrap_or_else(|| unreachable!());
+                self.finish(open, false, out);
             }
         } else if self.recent_set.contains(&key) {
             if head.rtype != types::EOE {
                 self.stats.late_records += 1;
             }
-        } else if head.rtype == types::EOE {
-            // An EOE with nothing open: the event's records were all lost.
-            self.stats.late_records += 1;
         } else {
             let ignored = unwanted;
             let open = Open {
                 event: Event {
                     time: head.time,
                     serial: head.serial,
-                    records: if ignored {
+                    records: if ignored || head.rtype == types::EOE {
                         Vec::new()
                     } else {
                         vec![head.into_record()]
                     },
                 },
                 ignored,
+                has_syscall: is_syscall,
+                saw_eoe: head.rtype == types::EOE,
+                saw_title: head.rtype == types::PROCTITLE,
             };
-            if ends || !is_syscall_part(head.rtype) {
+            if !is_syscall_part(head.rtype) && !ends {
                 self.finish(open, false, out);
             } else {
                 if self.open.len() >= self.max_open {
@@ -274,6 +288,11 @@ impl Reassembler {
 
     fn finish(&mut self, open: Open, incomplete: bool, out: &mut Vec<Event>) {
         let key = (open.event.time, open.event.serial);
+        if !open.ignored && open.event.records.is_empty() {
+            // An EOE alone: the event's other records were lost.
+            self.stats.late_records += 1;
+            return;
+        }
         if self.recent_set.insert(key) {
             if self.recent.len() == RECENT {
                 if let Some(oldest) = self.recent.pop_front() {
@@ -343,6 +362,41 @@ mod tests {
         let (events, _) = run(&[SYSCALL_A, EOE_A]);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].records.len(), 1);
+    }
+
+    /// `ausearch` lists an event's records EOE first and SYSCALL last; some
+    /// captures put PROCTITLE before SYSCALL. Neither loses a record.
+    #[test]
+    fn record_order_within_an_event_does_not_matter() {
+        let (events, stats) = run(&[
+            EOE_A,
+            PROCTITLE_A,
+            SYSCALL_A,
+            PROCTITLE_B,
+            SOCKADDR_B,
+            SYSCALL_B,
+        ]);
+        let serials: Vec<u64> = events.iter().map(|e| e.serial).collect();
+        assert_eq!(serials, [10], "B waits for its EOE or the timeout");
+        assert_eq!(events[0].records.len(), 2);
+        assert_eq!((stats.late_records, stats.incomplete), (0, 0));
+        let (events, stats) = run(&[
+            PROCTITLE_B,
+            SYSCALL_B,
+            SOCKADDR_B,
+            "type=EOE msg=audit(1700000000.101:11): ",
+        ]);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].records.len(), 3, "{:?}", events[0].records);
+        assert_eq!((stats.late_records, stats.incomplete), (0, 0));
+    }
+
+    #[test]
+    fn an_eoe_alone_is_a_late_record_once_its_time_is_past() {
+        let later = "type=SYSCALL msg=audit(1700000003.000:12): arch=c000003e syscall=112 success=yes exit=5 pid=7";
+        let (events, stats) = run(&[EOE_A, later]);
+        assert!(events.is_empty());
+        assert_eq!((stats.late_records, stats.events), (1, 0));
     }
 
     #[test]
