@@ -134,6 +134,35 @@ fn replay_events_shows_every_normalized_event() {
     );
 }
 
+/// A log of two hosts (auditd's `node=`): a connect on hostA and a setsid
+/// by the same pid on hostB are two processes; hostA's own setsid alerts,
+/// with hostA's name (tests/fixtures/nodes.log, real-shaped records).
+#[test]
+fn replay_keeps_the_processes_of_each_node_apart() {
+    let nodes = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nodes.log");
+    let out = audetect(&["replay", nodes]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let a = &alerts[0];
+    assert_eq!(a["host"]["name"], "hostA");
+    assert_eq!(
+        a["events"][1]["audetect"]["audit"]["serial"], 11,
+        "hostA's own setsid"
+    );
+    assert!(a["process"]["entity_id"]
+        .as_str()
+        .unwrap()
+        .contains("@hostA:1648:"));
+}
+
 #[test]
 fn replay_counts_and_skips_malformed_records() {
     let mut input = b"garbage line\ntype=SYSCALL msg=audit(broken\n".to_vec();

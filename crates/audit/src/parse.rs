@@ -99,6 +99,9 @@ pub struct Record {
     pub type_name: Option<Box<str>>,
     pub time: Timestamp,
     pub serial: u64,
+    /// The `node=` a log line began with (auditd's name_format): which host
+    /// wrote it, when a log holds several.
+    pub node: Option<Box<str>>,
     text: Box<[u8]>,
     fields: Vec<FieldSpan>,
 }
@@ -183,6 +186,7 @@ impl Record {
             type_name: self.type_name.as_deref(),
             time: self.time,
             serial: self.serial,
+            node: self.node.as_deref().map(str::as_bytes),
             text: &self.text,
         }
     }
@@ -228,6 +232,8 @@ pub struct Head<'a> {
     type_name: Option<&'a str>,
     pub time: Timestamp,
     pub serial: u64,
+    /// The log line's `node=`, if any.
+    pub node: Option<&'a [u8]>,
     text: &'a [u8],
 }
 
@@ -258,6 +264,9 @@ impl<'a> Head<'a> {
             type_name: self.type_name.map(Box::from),
             time: self.time,
             serial: self.serial,
+            node: self
+                .node
+                .map(|n| String::from_utf8_lossy(n).into_owned().into_boxed_str()),
             text: self.text.into(),
             fields,
         }
@@ -284,9 +293,11 @@ pub fn netlink_head(rtype: u16, body: &[u8]) -> Result<Head<'_>, ParseError> {
 /// The head of one line of an auditd log.
 pub fn log_line_head(line: &[u8]) -> Result<Head<'_>, ParseError> {
     let mut line = trim_end(line);
-    if line.starts_with(b"node=") {
-        let space = memchr(b' ', line).ok_or(ParseError::BadType)?;
-        line = &line[space + 1..];
+    let mut node = None;
+    if let Some(rest) = line.strip_prefix(b"node=") {
+        let space = memchr(b' ', rest).ok_or(ParseError::BadType)?;
+        node = Some(&rest[..space]).filter(|n| !n.is_empty());
+        line = &rest[space + 1..];
     }
     let line = line.strip_prefix(b"type=").ok_or(ParseError::BadType)?;
     let space = memchr(b' ', line).ok_or(ParseError::BadType)?;
@@ -296,7 +307,9 @@ pub fn log_line_head(line: &[u8]) -> Result<Head<'_>, ParseError> {
         .ok_or(ParseError::NoHeader)?;
     let (rtype, type_name) = type_from_name(name)?;
     let (time, serial, fields) = parse_header(rest)?;
-    Ok(head(rtype, type_name, time, serial, fields))
+    let mut h = head(rtype, type_name, time, serial, fields);
+    h.node = node;
+    Ok(h)
 }
 
 fn type_from_name(name: &[u8]) -> Result<(u16, Option<&str>), ParseError> {
@@ -374,6 +387,7 @@ fn head<'a>(
         type_name,
         time,
         serial,
+        node: None,
         text: trim_end(text),
     }
 }

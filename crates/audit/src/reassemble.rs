@@ -18,6 +18,11 @@ impl Event {
     pub fn record(&self, rtype: u16) -> Option<&Record> {
         self.records.iter().find(|r| r.rtype == rtype)
     }
+
+    /// The host a multi-host log names (`node=`), if it names one.
+    pub fn node(&self) -> Option<&str> {
+        self.records.first()?.node.as_deref()
+    }
 }
 
 /// Counters a user can read to see what reassembly had to do.
@@ -107,12 +112,24 @@ pub struct Reassembler {
     stats: ReassemblyStats,
 }
 
-type Key = (Timestamp, u64);
+/// Time, serial and the node's name hashed (0 for none): two hosts of one
+/// log can give the same serial at the same time.
+type Key = (Timestamp, u64, u64);
+
+fn node_hash(node: Option<&[u8]>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    node.map_or(0, |n| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        n.hash(&mut h);
+        h.finish() | 1
+    })
+}
 
 /// An event still collecting records. An ignored one (its SYSCALL record is
 /// of a call nobody wants) keeps no records: it is only tracked so that its
 /// other records are recognised and dropped without being parsed.
 struct Open {
+    key: Key,
     event: Event,
     ignored: bool,
     /// Its SYSCALL record has come (kept, or dropped as unwanted).
@@ -198,18 +215,14 @@ impl Reassembler {
     /// its event is wanted; completed events are appended to `out`.
     pub fn push_head(&mut self, head: Head<'_>, out: &mut Vec<Event>) {
         let unwanted = head.rtype == types::SYSCALL && !self.wanted(&head);
-        let key = (head.time, head.serial);
+        let key = (head.time, head.serial, node_hash(head.node));
         self.serials.see(head.serial, head.time.as_millis());
         if head.time > self.newest {
             self.newest = head.time;
         }
         let ends = matches!(head.rtype, types::EOE | types::PROCTITLE);
         let is_syscall = head.rtype == types::SYSCALL;
-        if let Some(pos) = self
-            .open
-            .iter()
-            .rposition(|o| (o.event.time, o.event.serial) == key)
-        {
+        if let Some(pos) = self.open.iter().rposition(|o| o.key == key) {
             let open = &mut self.open[pos];
             if !open.ignored && unwanted {
                 open.ignored = true;
@@ -237,6 +250,7 @@ impl Reassembler {
         } else {
             let ignored = unwanted;
             let open = Open {
+                key,
                 event: Event {
                     time: head.time,
                     serial: head.serial,
@@ -287,7 +301,7 @@ impl Reassembler {
     }
 
     fn finish(&mut self, open: Open, incomplete: bool, out: &mut Vec<Event>) {
-        let key = (open.event.time, open.event.serial);
+        let key = open.key;
         if !open.ignored && open.event.records.is_empty() {
             // An EOE alone: the event's other records were lost.
             self.stats.late_records += 1;

@@ -229,6 +229,12 @@ pub fn build_with_snapshot(
         unreachable!("a match has events")
     };
     let last = m.events.last().unwrap_or(first);
+    // A multi-host log's node, else this host.
+    let host_name = if first.host.from_log {
+        first.host.name.as_str()
+    } else {
+        host_name
+    };
     let mut categories: Vec<&str> = Vec::new();
     for c in m.events.iter().flat_map(|e| e.event.category.iter()) {
         if !categories.contains(c) {
@@ -271,6 +277,7 @@ pub fn build_with_snapshot(
                 },
             },
             host: Host {
+                // A multi-host log's node, else this host.
                 name: host_name,
                 id: &first.host.id,
                 os: &first.host.os,

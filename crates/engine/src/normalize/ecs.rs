@@ -42,6 +42,9 @@ pub struct Host {
     pub id: String,
     pub name: String,
     pub os: HostOs,
+    /// Named by a multi-host log's `node=`, not the host audetect runs on.
+    #[serde(skip)]
+    pub from_log: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,6 +59,15 @@ impl Host {
             id: id.into(),
             name: name.into(),
             os: HostOs { kind: "linux" },
+            from_log: false,
+        }
+    }
+
+    /// The host a log line's `node=` names; its name stands for its id.
+    pub fn node(name: &str) -> Host {
+        Host {
+            from_log: true,
+            ..Host::new(name, name)
         }
     }
 }

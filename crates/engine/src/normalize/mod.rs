@@ -175,6 +175,8 @@ pub struct Normalizer<P: ProcSource> {
     /// What each entity runs, and its parent.
     table: ProcessTable,
     host: Arc<Host>,
+    /// The hosts a multi-host log names (`node=`), by name.
+    nodes: HashMap<String, Arc<Host>>,
     /// uid → name, forgotten every USER_NAMES_MS of record time so that
     /// accounts added or renamed show.
     user_names: HashMap<u32, Option<Arc<str>>>,
@@ -208,6 +210,7 @@ impl<P: ProcSource> Normalizer<P> {
             proc,
             table: ProcessTable::new(),
             host: Arc::new(host),
+            nodes: HashMap::new(),
             user_names: HashMap::new(),
             user_names_ms: 0,
             stats: NormalizeStats::default(),
@@ -412,7 +415,7 @@ impl<P: ProcSource> Normalizer<P> {
         self.stats.forks += 1;
         let parent = self.subject(event, sc)?;
         let ses = session(sc);
-        let (child_id, child_source) = self.processes.entity(&self.proc, child, &ses, event.time);
+        let (child_id, child_source) = self.entity(child, &ses, event);
         let now = event.time.as_millis();
         let parent_image = self.image_of(&parent, event);
         let parent_image_for_event = parent_image.clone();
@@ -684,7 +687,7 @@ impl<P: ProcSource> Normalizer<P> {
             .and_then(|v| v.untrusted())
             .map(|b| String::from_utf8_lossy(&b).into_owned());
         let ses = session(sc);
-        let (entity, source) = self.processes.entity(&self.proc, pid, &ses, event.time);
+        let (entity, source) = self.entity(pid, &ses, event);
         Ok(Subject {
             pid,
             ppid,
@@ -739,6 +742,43 @@ impl<P: ProcSource> Normalizer<P> {
         image
     }
 
+    /// The entity of `pid` as of `event`. In a log of several hosts
+    /// (`node=`), each host's processes are its own: the node joins the
+    /// boot id.
+    fn entity(&mut self, pid: u32, ses: &str, event: &Event) -> (EntityId, EntitySource) {
+        let (id, source) = self.processes.entity(&self.proc, pid, ses, event.time);
+        match event.node() {
+            Some(node) => {
+                let boot: Arc<str> = format!("{}@{node}", id.boot_id).into();
+                (
+                    EntityId {
+                        boot_id: boot,
+                        ..id
+                    },
+                    source,
+                )
+            }
+            None => (id, source),
+        }
+    }
+
+    /// The host of `event`: the one audetect runs on, or the `node=` a
+    /// multi-host log names (its host.id is then the node's name too).
+    fn host_of(&mut self, event: &Event) -> Arc<Host> {
+        let Some(node) = event.node() else {
+            return self.host.clone();
+        };
+        if let Some(h) = self.nodes.get(node) {
+            return h.clone();
+        }
+        if self.nodes.len() >= 1024 {
+            self.nodes.clear();
+        }
+        let h = Arc::new(Host::node(node));
+        self.nodes.insert(node.to_owned(), h.clone());
+        h
+    }
+
     /// The entity of the process at `ppid` when the event was written.
     /// A parent never seen alive gets the fallback form with the child's
     /// session, which a parent most often shares: in replay, its own
@@ -751,7 +791,7 @@ impl<P: ProcSource> Normalizer<P> {
             .record(types::SYSCALL)
             .map(|sc| session(sc).into_owned())
             .unwrap_or_default();
-        let (id, _) = self.processes.entity(&self.proc, ppid, &ses, event.time);
+        let (id, _) = self.entity(ppid, &ses, event);
         Some(id)
     }
 
@@ -852,7 +892,7 @@ impl<P: ProcSource> Normalizer<P> {
         EcsEvent {
             timestamp: timefmt::rfc3339_millis(event.time.sec, u32::from(event.time.msec)),
             event: fields,
-            host: self.host.clone(),
+            host: self.host_of(event),
             user,
             group: GroupFields::new(u64::from(s.creds.egid), u64::from(s.creds.gid)),
             audetect: AuditFields {
