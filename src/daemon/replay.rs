@@ -54,10 +54,12 @@ pub fn replay(path: Option<&Path>, files: &[PathBuf], events: bool) -> Result<()
     let inputs: Vec<Option<&PathBuf>> = if stdin_only {
         vec![None]
     } else {
-        files
-            .iter()
-            .map(|f| (f.as_os_str() != "-").then_some(f))
-            .collect()
+        oldest_first(
+            files
+                .iter()
+                .map(|f| (f.as_os_str() != "-").then_some(f))
+                .collect(),
+        )
     };
     let started = Instant::now();
     let mut line = Vec::with_capacity(1024);
@@ -92,6 +94,21 @@ pub fn replay(path: Option<&Path>, files: &[PathBuf], events: bool) -> Result<()
         peak_rss_kib().map_or("?".into(), |k| k.to_string()),
         s.detect.dropped_pending
     );
+    // What the input lacked, by kind: nothing is dropped without a count.
+    let r = &s.reassembly;
+    let n = &s.normalize;
+    if r.incomplete + r.late_records + r.missing_serials + n.malformed_events + n.without_address
+        > 0
+    {
+        log::warn!(
+            "the input was not whole: {} events without their last record, {} records after their event, {} serials missing, {} events lacking a field audetect needs, {} connects or accepts without an address (SOCKADDR)",
+            r.incomplete,
+            r.late_records,
+            r.missing_serials,
+            n.malformed_events,
+            n.without_address
+        );
+    }
     Ok(())
 }
 
@@ -100,4 +117,45 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The files in the order of their first record's time, so that a shell's
+/// `audit.log*` (newest first: audit.log, audit.log.1, ...) replays as it
+/// happened; stdin and files with no record keep their place relative to
+/// the rest. Says so when the order changes.
+fn oldest_first(inputs: Vec<Option<&PathBuf>>) -> Vec<Option<&PathBuf>> {
+    let first_time = |f: Option<&PathBuf>| -> Option<u64> {
+        let file = std::fs::File::open(f?).ok()?;
+        std::io::BufReader::new(file)
+            .split(b'\n')
+            .take(1000)
+            .map_while(Result::ok)
+            .find_map(|l| {
+                crate::parse::log_line_head(&l)
+                    .ok()
+                    .map(|h| h.time.as_millis())
+            })
+    };
+    let mut keyed: Vec<(u64, usize, Option<&PathBuf>)> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (first_time(*f).unwrap_or(u64::MAX), i, *f))
+        .collect();
+    if keyed.iter().any(|k| k.0 == u64::MAX) {
+        return inputs; // stdin, or a file without records: keep the order given
+    }
+    keyed.sort_by_key(|&(t, i, _)| (t, i));
+    let sorted: Vec<Option<&PathBuf>> = keyed.into_iter().map(|(_, _, f)| f).collect();
+    if sorted != inputs {
+        let names: Vec<String> = sorted
+            .iter()
+            .flatten()
+            .map(|f| f.display().to_string())
+            .collect();
+        log::info!(
+            "replaying the files oldest first, by their first record: {}",
+            names.join(", ")
+        );
+    }
+    sorted
 }

@@ -292,6 +292,8 @@ pub fn netlink_head(rtype: u16, body: &[u8]) -> Result<Head<'_>, ParseError> {
 
 /// The head of one line of an auditd log.
 pub fn log_line_head(line: &[u8]) -> Result<Head<'_>, ParseError> {
+    // A UTF-8 byte order mark (a log that went through an editor).
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
     let mut line = trim_end(line);
     let mut node = None;
     if let Some(rest) = line.strip_prefix(b"node=") {
@@ -358,7 +360,12 @@ fn parse_header(body: &[u8]) -> Result<(Timestamp, u64, &[u8]), ParseError> {
         .ok_or(ParseError::BadTimestamp)?;
     let serial = parse_decimal(&stamp[colon + 1..]).ok_or(ParseError::BadTimestamp)?;
     let rest = &body[close + 1..];
-    let rest = rest.strip_prefix(b":").ok_or(ParseError::BadTimestamp)?;
+    // auditd writes an EOE as `msg=audit(...)` with no colon, and nothing after.
+    let rest = match rest.strip_prefix(b":") {
+        Some(r) => r,
+        None if rest.is_empty() => rest,
+        None => return Err(ParseError::BadTimestamp),
+    };
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);
     Ok((
         Timestamp {

@@ -151,3 +151,19 @@ fn malformed_lines_are_errors_not_panics() {
     assert_eq!(r.get("pid").unwrap().decimal(), Some(5));
     assert_eq!(r.get("k").unwrap().raw, b"unterminated");
 }
+
+/// What real logs carry that the kernel never writes: auditd's EOE without
+/// the colon, a byte order mark on the first line, a `node=` name.
+#[test]
+fn eoe_without_a_colon_a_bom_and_a_node_parse() {
+    let eoe = parse_log_line(b"type=EOE msg=audit(1364481363.243:24287)").unwrap();
+    assert_eq!((eoe.rtype, eoe.serial), (types::EOE, 24287));
+    let bom = parse_log_line(
+        b"\xEF\xBB\xBFtype=SYSCALL msg=audit(1364481363.243:24287): arch=c000003e syscall=2 pid=1",
+    )
+    .unwrap();
+    assert_eq!(bom.rtype, types::SYSCALL);
+    let node = parse_log_line(b"node=web01 type=EOE msg=audit(1364481363.243:24287): ").unwrap();
+    assert_eq!(node.node.as_deref(), Some("web01"));
+    assert!(parse_log_line(b"type=EOE msg=audit(1364481363.243:24287)x").is_err());
+}

@@ -150,6 +150,8 @@ pub struct NormalizeStats {
     pub entity_fallbacks: u64,
     /// Events of our syscalls that lacked a record or field they need.
     pub malformed_events: u64,
+    /// connect/accept events with no SOCKADDR record (or an unreadable one).
+    pub without_address: u64,
     pub table: TableStats,
 }
 
@@ -514,7 +516,9 @@ impl<P: ProcSource> Normalizer<P> {
             .and_then(|v| crate::parse::decode_hex(v.raw))
             .and_then(|b| decode_sockaddr(&b))
         else {
-            // No address copied: not a connection to or from anything.
+            // The kernel writes a SOCKADDR whenever it copied an address; a
+            // log without one lost it (or the caller passed none).
+            self.stats.without_address += 1;
             return Ok(None);
         };
         let (ip, port, ip_version) = match &addr {
