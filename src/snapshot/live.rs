@@ -20,7 +20,6 @@ use super::{
 };
 use crate::process::live::read_btime;
 use crate::process::proc_text::{parse_stat, split_args, status_gids, status_uids, Stat};
-use crate::process::EntityId;
 use crate::timefmt;
 
 mod ancestry;
@@ -294,14 +293,11 @@ impl Snapshotter for LiveSnapshotter {
             },
             ProcessFacts {
                 pid: target.pid,
-                entity_id: Some(target.entity_id.clone()),
+                entity_id: Some(target.entity.to_string()),
                 ..ProcessFacts::default()
             },
         );
-        let boot_id = target
-            .entity_id
-            .parse::<EntityId>()
-            .map_or_else(|_| "unknown-boot".into(), |id| id.boot_id);
+        let boot_id = target.entity.boot_id.clone();
         let found = self.find(target);
         let mut exe_file = None;
         match &found {
@@ -388,7 +384,7 @@ impl LiveSnapshotter {
                 status: Status::Gone,
                 reason: format!(
                     "process {pid} had exited before audetect first looked at it (entity id {} has no start time)",
-                    target.entity_id
+                    target.entity
                 ),
             });
         };

@@ -16,6 +16,7 @@ use super::*;
 use crate::alert::Alert;
 use crate::config::{Config, SnapshotConfig};
 use crate::pipeline::Pipeline;
+use crate::process::EntityId;
 use crate::process::NoProc;
 
 const BOOT: &str = "11111111-2222-3333-4444-555555555555";
@@ -362,7 +363,7 @@ fn config() -> SnapshotConfig {
 fn target(pid: u32, start: u64, ppid: u32) -> Target {
     Target {
         pid,
-        entity_id: format!("{BOOT}:{pid}:{start}"),
+        entity: EntityId::new(BOOT, pid, start),
         ppid,
         record_sec: BTIME + 100,
         args: Some(vec!["/bin/rsh".into(), "-i".into()]),
@@ -588,7 +589,7 @@ fn a_reused_pid_is_not_taken_for_the_process() {
 fn a_process_never_seen_alive_is_not_looked_up() {
     let (host, _) = reverse_shell_host();
     let mut t = target(500, 100, 400);
-    t.entity_id = format!("{BOOT}:500:ses7");
+    t.entity = EntityId::fallback(BOOT, 500, "7");
     let snap = host.snapshotter(config()).take(&t);
     assert_eq!(snap.pieces.process.status, Status::Gone);
     assert!(snap
@@ -801,7 +802,7 @@ impl Snapshotter for Fixed {
             s.process.session_id = Some(target.pid);
         }
         s.process.pid = target.pid;
-        s.process.entity_id = Some(target.entity_id.clone());
+        s.process.entity_id = Some(target.entity.to_string());
         s
     }
 }

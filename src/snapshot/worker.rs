@@ -130,7 +130,7 @@ mod tests {
     fn target() -> Target {
         Target {
             pid: 1,
-            entity_id: "b:1:1".into(),
+            entity: crate::process::EntityId::new("b", 1, 1),
             ppid: 0,
             record_sec: 0,
             args: None,

@@ -363,7 +363,7 @@ fn parse_header(body: &[u8]) -> Result<(Timestamp, u64, &[u8]), ParseError> {
     // auditd writes an EOE as `msg=audit(...)` with no colon, and nothing after.
     let rest = match rest.strip_prefix(b":") {
         Some(r) => r,
-        None if rest.is_empty() => rest,
+        None if trim_end(rest).is_empty() => &rest[..0],
         None => return Err(ParseError::BadTimestamp),
     };
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);

@@ -125,7 +125,7 @@ impl LiveSnapshotter {
     ) -> Leaders {
         let own = Brief {
             pid: target.pid,
-            entity_id: target.entity_id.clone(),
+            entity_id: target.entity.to_string(),
             executable: s.process.executable.clone(),
             args: None,
             args_truncated: false,

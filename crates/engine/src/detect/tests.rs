@@ -35,6 +35,7 @@ fn event(action: &'static str, entity: &str, ms: u64, serial: u64) -> EcsEvent {
         process: ProcessFields {
             pid: 1,
             entity_id: entity.into(),
+            entity: crate::process::EntityId::fallback("b", 1, entity),
             image: image("/tmp/actor"),
             entry_leader: None,
             working_directory: None,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::parse::Timestamp;
-use crate::process::Image;
+use crate::process::{EntityId, Image};
 
 /// An ECS document for one detected-upon event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,6 +85,10 @@ pub struct EventFields {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProcessFields {
     pub pid: u32,
+    /// The entity, typed, for the code; `entity_id` is its ECS string form,
+    /// made once, which rules compare and join on.
+    #[serde(skip)]
+    pub entity: EntityId,
     pub entity_id: String,
     /// What the process runs: its executable (SYSCALL exe=), argv and
     /// command line, from its exec, the process table or PROCTITLE.

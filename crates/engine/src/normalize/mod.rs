@@ -911,6 +911,7 @@ impl<P: ProcSource> Normalizer<P> {
             process: ProcessFields {
                 pid: s.pid,
                 entity_id: s.entity.to_string(),
+                entity: s.entity.clone(),
                 entry_leader: self
                     .table
                     .get(&s.entity)

@@ -298,9 +298,9 @@ impl Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub pid: u32,
-    /// `BOOT_ID:PID:START`, or the fallback `BOOT_ID:PID:sesSES` of a
-    /// process never seen alive.
-    pub entity_id: String,
+    /// Boot id, pid and start time, or the fallback form (the audit
+    /// session for the start) of a process never seen alive.
+    pub entity: EntityId,
     /// ppid= of the record.
     pub ppid: u32,
     /// The record's time, seconds since the epoch.
@@ -322,7 +322,7 @@ impl Target {
         let last = m.events.last()?;
         Some(Target {
             pid: last.process.pid,
-            entity_id: last.process.entity_id.clone(),
+            entity: last.process.entity.clone(),
             ppid: last.process.parent.pid,
             record_sec: last.time.sec,
             args: last.process.image.args.clone(),
@@ -334,7 +334,7 @@ impl Target {
     /// The start time in clock ticks the entity id was built from, if it
     /// has one (not the fallback form).
     pub fn start_ticks(&self) -> Option<u64> {
-        self.entity_id.parse::<EntityId>().ok()?.start_ticks()
+        self.entity.start_ticks()
     }
 }
 
