@@ -109,6 +109,14 @@ pub fn replay(path: Option<&Path>, files: &[PathBuf], events: bool) -> Result<()
             n.without_address
         );
     }
+    if r.unknown_arch > 0 {
+        let known: Vec<&str> = crate::syscalls::ARCHES.iter().map(|a| a.name).collect();
+        log::warn!(
+            "{} events of an arch audetect has no syscall table for were not read (it knows {})",
+            r.unknown_arch,
+            known.join(", ")
+        );
+    }
     Ok(())
 }
 

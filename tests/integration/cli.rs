@@ -214,6 +214,38 @@ fn replay_reports_what_the_input_lacked() {
     );
 }
 
+/// An arm64 host's records (tests/fixtures/aarch64.log, real-shaped:
+/// connect 203 and setsid 157 of the generic table) raise the built-in
+/// rule; an arch audetect has no table for is reported, not dropped silently.
+#[test]
+fn replay_reads_aarch64_and_reports_an_unknown_arch() {
+    let log = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/aarch64.log");
+    let out = audetect(&["replay", log]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["process"]["pid"], 812);
+    assert_eq!(alerts[0]["destination"]["port"], 8080);
+    // The same records as ppc64le's (AUDIT_ARCH_PPC64LE, no table here).
+    let ppc = std::fs::read_to_string(log)
+        .unwrap()
+        .replace("c00000b7", "c0000015");
+    let out = replay_stdin(ppc.as_bytes());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        err.contains("2 events of an arch audetect has no syscall table for"),
+        "{err}"
+    );
+}
+
 #[test]
 fn replay_counts_and_skips_malformed_records() {
     let mut input = b"garbage line\ntype=SYSCALL msg=audit(broken\n".to_vec();

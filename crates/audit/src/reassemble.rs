@@ -36,6 +36,9 @@ pub struct ReassemblyStats {
     /// Events of system calls no detection uses, dropped unparsed (counted
     /// in `events` too).
     pub ignored: u64,
+    /// Of those, events of an arch audetect has no syscall table for
+    /// (`arch=` unknown): reported, since no rule could ever see them.
+    pub unknown_arch: u64,
     /// Serial numbers never seen, though later ones were: events the kernel
     /// (or the socket) lost on the way to us.
     pub missing_serials: u64,
@@ -109,6 +112,9 @@ pub struct Reassembler {
     serials: SerialGaps,
     /// The system calls whose events are emitted; all when None.
     wanted: Option<SyscallSet>,
+    /// Events of an arch with no syscall table (counted where `wanted`
+    /// reads them, hence a Cell).
+    unknown_arch: std::cell::Cell<u64>,
     stats: ReassemblyStats,
 }
 
@@ -168,6 +174,7 @@ impl Reassembler {
             newest: Timestamp::default(),
             serials: SerialGaps::default(),
             wanted: None,
+            unknown_arch: std::cell::Cell::new(0),
             stats: ReassemblyStats::default(),
         }
     }
@@ -192,7 +199,12 @@ impl Reassembler {
             head.field("syscall").and_then(|v| v.decimal()),
         ) {
             (Some(arch), Some(nr)) => match (u32::try_from(arch), u32::try_from(nr)) {
-                (Ok(arch), Ok(nr)) => wanted.contains(arch, nr),
+                (Ok(arch), Ok(nr)) => {
+                    if crate::syscalls::arch(arch).is_none() {
+                        self.unknown_arch.set(self.unknown_arch.get() + 1);
+                    }
+                    wanted.contains(arch, nr)
+                }
                 _ => false,
             },
             _ => true,
@@ -202,6 +214,7 @@ impl Reassembler {
     pub fn stats(&self) -> ReassemblyStats {
         ReassemblyStats {
             missing_serials: self.serials.missing,
+            unknown_arch: self.unknown_arch.get(),
             ..self.stats
         }
     }

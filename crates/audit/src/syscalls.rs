@@ -4,6 +4,7 @@
 /// `AUDIT_ARCH_*` values: what `arch=` carries in records and in rules.
 pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
 
 /// One arch: its audit id and the system calls audetect knows by name.
 #[derive(Debug)]
@@ -49,6 +50,12 @@ pub static ARCHES: &[Arch] = &[
         bits: 32,
         calls: I386,
     },
+    Arch {
+        id: AUDIT_ARCH_AARCH64,
+        name: "aarch64",
+        bits: 64,
+        calls: AARCH64,
+    },
 ];
 
 /// The arch of an `AUDIT_ARCH_*` value, if audetect knows it.
@@ -61,8 +68,23 @@ pub fn arch(id: u32) -> Option<&'static Arch> {
 pub fn native() -> u32 {
     if cfg!(target_arch = "x86") {
         AUDIT_ARCH_I386
+    } else if cfg!(target_arch = "aarch64") {
+        AUDIT_ARCH_AARCH64
     } else {
         AUDIT_ARCH_X86_64
+    }
+}
+
+/// The arches whose processes run on the host audetect was built for: its
+/// own, then its 32-bit compat arch where audetect knows that one's table
+/// (x86_64 runs i386 processes; arm64's AArch32 table is not here yet).
+pub fn host_arches() -> &'static [u32] {
+    if cfg!(target_arch = "x86") {
+        &[AUDIT_ARCH_I386]
+    } else if cfg!(target_arch = "aarch64") {
+        &[AUDIT_ARCH_AARCH64]
+    } else {
+        &[AUDIT_ARCH_X86_64, AUDIT_ARCH_I386]
     }
 }
 
@@ -204,6 +226,45 @@ const I386: &[(u32, &str)] = &[
     (437, "openat2"),
 ];
 
+/// arm64 uses the generic table (include/uapi/asm-generic/unistd.h): no
+/// open, creat, fork, rename or unlink of its own, only their *at forms.
+const AARCH64: &[(u32, &str)] = &[
+    (33, "mknodat"),
+    (35, "unlinkat"),
+    (36, "symlinkat"),
+    (37, "linkat"),
+    (38, "renameat"),
+    (56, "openat"),
+    (93, "exit"),
+    (94, "exit_group"),
+    (105, "init_module"),
+    (117, "ptrace"),
+    (129, "kill"),
+    (143, "setregid"),
+    (144, "setgid"),
+    (145, "setreuid"),
+    (146, "setuid"),
+    (147, "setresuid"),
+    (149, "setresgid"),
+    (151, "setfsuid"),
+    (152, "setfsgid"),
+    (157, "setsid"),
+    (198, "socket"),
+    (200, "bind"),
+    (201, "listen"),
+    (202, "accept"),
+    (203, "connect"),
+    (206, "sendto"),
+    (220, "clone"),
+    (221, "execve"),
+    (242, "accept4"),
+    (273, "finit_module"),
+    (276, "renameat2"),
+    (281, "execveat"),
+    (435, "clone3"),
+    (437, "openat2"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +285,9 @@ mod tests {
         assert_eq!(name(0xB7, 42), None);
         assert_eq!(number(AUDIT_ARCH_I386, "setsid"), Some(66));
         assert_eq!(number(AUDIT_ARCH_X86_64, "socketcall"), None);
+        assert_eq!(name(AUDIT_ARCH_AARCH64, 203), Some("connect"));
+        assert_eq!(number(AUDIT_ARCH_AARCH64, "setsid"), Some(157));
+        assert_eq!(number(AUDIT_ARCH_AARCH64, "open"), None, "only openat");
         for a in ARCHES {
             for &(nr, n) in a.calls {
                 assert_eq!(a.number_of(n), Some(nr), "{} {n}", a.name);
