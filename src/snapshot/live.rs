@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -78,7 +78,14 @@ pub struct LiveSnapshotter {
     btime: Option<u64>,
     hz: u64,
     hashes: HashMap<FileKey, String>,
+    /// Hashes the time budget cut short, resumed where they stopped by the
+    /// next snapshot of the same file: a large executable is read once in
+    /// all, over several alerts, not started again each time.
+    partial: HashMap<FileKey, (Sha256, u64)>,
 }
+
+/// Hashes kept half done at once.
+const PARTIAL_HASHES: usize = 16;
 
 impl LiveSnapshotter {
     pub fn new(paths: Paths, config: SnapshotSettings) -> Self {
@@ -89,6 +96,7 @@ impl LiveSnapshotter {
             btime,
             hz: procfs::ticks_per_second().max(1),
             hashes: HashMap::new(),
+            partial: HashMap::new(),
         }
     }
 
@@ -553,10 +561,16 @@ impl LiveSnapshotter {
                 ),
             );
         }
-        let mut hasher = Sha256::new();
-        let mut reader = file.take(max);
+        let (mut hasher, mut done) = self
+            .partial
+            .remove(&key)
+            .unwrap_or_else(|| (Sha256::new(), 0));
+        let mut file = file;
+        if done > 0 && file.seek(io::SeekFrom::Start(done)).is_err() {
+            (hasher, done) = (Sha256::new(), 0);
+        }
+        let mut reader = file.take(max.saturating_sub(done));
         let mut buf = vec![0u8; HASH_CHUNK];
-        let mut done = 0u64;
         loop {
             match reader.read(&mut buf) {
                 Ok(0) => break,
@@ -568,7 +582,14 @@ impl LiveSnapshotter {
                 Err(e) => return Piece::new(io_status(&e), format!("exe: {e}")),
             }
             if done < meta.size() && budget.spent() {
-                return budget.piece(&format!("hashed {done} of {} bytes", meta.size()));
+                if self.partial.len() >= PARTIAL_HASHES {
+                    self.partial.clear();
+                }
+                self.partial.insert(key, (hasher, done));
+                return budget.piece(&format!(
+                    "hashed {done} of {} bytes; the next snapshot of this executable goes on from there",
+                    meta.size()
+                ));
             }
         }
         // Hashed is what was read: a file changed meanwhile (or cut short)

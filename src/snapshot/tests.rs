@@ -1060,3 +1060,48 @@ fn empty_arguments_dropped_for_the_cap_are_marked() {
         s.dropped
     );
 }
+
+/// A hash the time budget cuts short goes on where it stopped at the next
+/// snapshot of the same executable: a large binary gets its hash after a few
+/// alerts (here the budget is tight so that several snapshots share the
+/// work on most machines), and the hash is that of the whole file.
+#[test]
+fn a_hash_cut_by_the_budget_is_resumed_by_the_next_snapshot() {
+    let (host, _) = reverse_shell_host();
+    let big: Vec<u8> = (0..48u32 << 20).map(|i| (i % 251) as u8).collect();
+    host.file("rsh", &big);
+    let mut snapshotter = host.snapshotter(SnapshotConfig {
+        time_budget: Duration::from_millis(30),
+        hash_max_bytes: 64 << 20,
+        ..config()
+    });
+    let mut cut = 0;
+    let mut snap = snapshotter.take(&target(500, 100, 400));
+    for _ in 0..500 {
+        if snap.pieces.hash.status == Status::Ok {
+            break;
+        }
+        let reason = snap.pieces.hash.reason.clone().unwrap_or_default();
+        if snap.pieces.hash.status == Status::TimeBudget && reason.contains("hashed") {
+            assert!(reason.contains("goes on from there"), "{reason}");
+            cut += 1;
+        }
+        snap = snapshotter.take(&target(500, 100, 400));
+    }
+    eprintln!("hash cut short {cut} times before it completed");
+    assert_eq!(
+        snap.pieces.hash.status,
+        Status::Ok,
+        "{:?}",
+        snap.pieces.hash
+    );
+    let want: String = Sha256::digest(&big)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        snap.process.sha256.as_deref(),
+        Some(want.as_str()),
+        "after {cut} cut short"
+    );
+}
