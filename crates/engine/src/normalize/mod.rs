@@ -263,13 +263,13 @@ impl<P: ProcSource> Normalizer<P> {
         let arch = sc.get("arch")?.hex()?;
         let (name, call) = syscall(arch, sc.get("syscall")?.decimal()?)?;
         let result = match call {
-            Call::Setsid => self.session_change(event, sc),
+            Call::Setsid | Call::SetUid | Call::SetGid | Call::LoadModule => {
+                self.process_change(event, sc, name, call)
+            }
             Call::Connect | Call::Socketcall | Call::Accept => self.network(event, sc, name, call),
             Call::Exec => self.exec(event, sc, name),
             Call::Fork => self.fork(event, sc, name),
             Call::Exit => self.exit(event, sc, name),
-            Call::SetUid | Call::SetGid => self.credentials(event, sc, name, call),
-            Call::LoadModule => self.load_module(event, sc, name),
             Call::Create | Call::Delete | Call::Rename => self.file(event, sc, name, call),
         };
         match result {
@@ -281,26 +281,9 @@ impl<P: ProcSource> Normalizer<P> {
         }
     }
 
-    fn session_change(
-        &mut self,
-        event: &Event,
-        sc: &Record,
-    ) -> Result<Option<EcsEvent>, Malformed> {
-        if !succeeded(sc) {
-            return Ok(None);
-        }
-        self.stats.session_changes += 1;
-        let s = self.subject(event, sc)?;
-        Ok(Some(self.build(
-            event,
-            sc,
-            s,
-            kind("process", "change", "session_id_change", "success"),
-            "setsid",
-        )))
-    }
-
-    fn credentials(
+    /// The process events that are one successful call and nothing more:
+    /// setsid, the set*id families, module loads.
+    fn process_change(
         &mut self,
         event: &Event,
         sc: &Record,
@@ -310,38 +293,23 @@ impl<P: ProcSource> Normalizer<P> {
         if !succeeded(sc) {
             return Ok(None);
         }
-        self.stats.credential_changes += 1;
-        let s = self.subject(event, sc)?;
-        let action = if call == Call::SetUid {
-            "uid_change"
-        } else {
-            "gid_change"
+        let (counter, kind_of_change, action) = match call {
+            Call::Setsid => (
+                &mut self.stats.session_changes,
+                "change",
+                "session_id_change",
+            ),
+            Call::SetUid => (&mut self.stats.credential_changes, "change", "uid_change"),
+            Call::SetGid => (&mut self.stats.credential_changes, "change", "gid_change"),
+            _ => (&mut self.stats.module_loads, "start", "load_module"),
         };
-        Ok(Some(self.build(
-            event,
-            sc,
-            s,
-            kind("process", "change", action, "success"),
-            name,
-        )))
-    }
-
-    fn load_module(
-        &mut self,
-        event: &Event,
-        sc: &Record,
-        name: &'static str,
-    ) -> Result<Option<EcsEvent>, Malformed> {
-        if !succeeded(sc) {
-            return Ok(None);
-        }
-        self.stats.module_loads += 1;
+        *counter += 1;
         let s = self.subject(event, sc)?;
         Ok(Some(self.build(
             event,
             sc,
             s,
-            kind("process", "start", "load_module", "success"),
+            kind("process", kind_of_change, action, "success"),
             name,
         )))
     }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use super::*;
 use crate::parse::parse_log_line;
 use crate::process::ProcError;
-use crate::reassemble::Reassembler;
 use crate::testkit;
 
 const FIXTURE: &str = testkit::SCENARIOS;
@@ -209,12 +208,7 @@ fn setsid_that_failed_and_non_inet_connects_are_ignored() {
                 type=SYSCALL msg=audit(1700000000.001:2): arch=c000003e syscall=42 success=no exit=-101 a0=3 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n\
                 type=SOCKADDR msg=audit(1700000000.001:2): saddr=0200BCAD7F0000010000000000000000\n\
                 type=SYSCALL msg=audit(1700000000.001:3): arch=c000003e syscall=42 success=yes exit=0 a0=3 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n";
-    let mut r = Reassembler::default();
-    let mut out = Vec::new();
-    for l in text.lines() {
-        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
-    }
-    r.flush(&mut out);
+    let out = testkit::reassemble_log(text);
     let mut n = Normalizer::new(FakeProc::default());
     assert!(out.iter().all(|e| n.normalize(e).is_none()));
     assert_eq!(n.stats().connects_ignored, 1, "ENETUNREACH sent no SYN");
@@ -226,11 +220,7 @@ fn i386_socketcall_connect_is_an_attempt() {
                 type=SOCKETCALL msg=audit(1700000000.001:1): nargs=3 a0=5 a1=ffe0 a2=10\n\
                 type=SOCKADDR msg=audit(1700000000.001:1): saddr=0200BCAD7F0000010000000000000000\n\
                 type=PROCTITLE msg=audit(1700000000.001:1): proctitle=78\n";
-    let mut r = Reassembler::default();
-    let mut out = Vec::new();
-    for l in text.lines() {
-        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
-    }
+    let out = testkit::reassemble_log(text);
     let mut n = Normalizer::new(FakeProc::default());
     let e = n.normalize(&out[0]).unwrap();
     assert_eq!(e.event.action, "connection_attempted");
@@ -306,12 +296,7 @@ fn proctitle_and_cwd_land_in_the_event() {
          type=PROCTITLE msg=audit(1700000000.001:2): proctitle={long}\n\
          type=SYSCALL msg=audit(1700000000.001:3): arch=c000003e syscall=112 success=yes exit=9 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n"
     );
-    let mut r = Reassembler::default();
-    let mut out = Vec::new();
-    for l in text.lines() {
-        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
-    }
-    r.flush(&mut out);
+    let out = testkit::reassemble_log(&text);
     let mut n = Normalizer::new(FakeProc::default());
     let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
     let p: Vec<_> = evs.iter().map(|e| &e.process).collect();
@@ -448,12 +433,7 @@ fn a_path_with_a_newline_and_a_name_that_is_not_utf8_are_clear_events() {
         hex(b"/tmp/\xff\xfe"),
         hex(b"/tmp/\xff\xfe.bin"),
     );
-    let mut r = Reassembler::default();
-    let mut out = Vec::new();
-    for l in text.lines() {
-        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
-    }
-    r.flush(&mut out);
+    let out = testkit::reassemble_log(&text);
     let mut n = Normalizer::new(FakeProc::default());
     let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
     assert_eq!(evs.len(), 2);
@@ -486,12 +466,7 @@ fn an_exec_of_ten_thousand_arguments_is_one_bounded_event() {
             chunk.join(" ")
         ));
     }
-    let mut r = Reassembler::default();
-    let mut out = Vec::new();
-    for l in text.lines() {
-        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
-    }
-    r.flush(&mut out);
+    let out = testkit::reassemble_log(&text);
     let mut n = Normalizer::new(FakeProc::default());
     let e = n.normalize(&out[0]).unwrap();
     assert_eq!(e.event.action, "exec");
@@ -522,12 +497,7 @@ fn processes_under_a_container_runtime_are_in_a_container() {
         sc(5, 59, 0, 102, 101, "/usr/bin/curl"),
     ]
     .concat();
-    let mut r = Reassembler::default();
-    let mut out = Vec::new();
-    for l in text.lines() {
-        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
-    }
-    r.flush(&mut out);
+    let out = testkit::reassemble_log(&text);
     let mut n = Normalizer::new(FakeProc::default());
     let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
     fn kind(e: &EcsEvent) -> crate::eql::Value<'_> {
@@ -560,12 +530,7 @@ fn a_fork_reported_after_the_child_s_exec_shows_the_parent_s_program() {
                 type=SYSCALL msg=audit(1700000000.002:3): arch=c000003e syscall=59 success=yes exit=0 a0=1 items=0 ppid=9 pid=10 uid=0 gid=0 euid=0 egid=0 tty=(none) ses=4 exe=\"/usr/bin/dash\"\n\
                 type=EXECVE msg=audit(1700000000.002:3): argc=2 a0=\"sh\" a1=\"-c\"\n\
                 type=SYSCALL msg=audit(1700000000.002:2): arch=c000003e syscall=435 success=yes exit=10 a0=1 items=0 ppid=1 pid=9 uid=0 gid=0 euid=0 egid=0 tty=(none) ses=4 exe=\"/usr/bin/python3\"\n";
-    let mut r = Reassembler::default();
-    let mut out = Vec::new();
-    for l in text.lines() {
-        r.push(parse_log_line(l.as_bytes()).unwrap(), &mut out);
-    }
-    r.flush(&mut out);
+    let out = testkit::reassemble_log(text);
     let mut n = Normalizer::new(FakeProc::default());
     let evs: Vec<EcsEvent> = out.iter().filter_map(|e| n.normalize(e)).collect();
     let fork = evs.iter().find(|e| e.event.action == "fork").unwrap();
