@@ -40,6 +40,14 @@ fn replay_stdin(input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Each line of the command's stdout, as JSON.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect()
+}
+
 fn alert_pids(out: &Output) -> Vec<u64> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -100,10 +108,7 @@ fn replay_events_shows_every_normalized_event() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let docs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let docs = json_lines(&out);
     assert!(
         docs.iter().all(|d| d["event"]["kind"] == "event"),
         "no alerts"
@@ -146,10 +151,7 @@ fn replay_keeps_the_processes_of_each_node_apart() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let alerts = json_lines(&out);
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     let a = &alerts[0];
     assert_eq!(a["host"]["name"], "hostA");
@@ -226,10 +228,7 @@ fn replay_reads_aarch64_and_reports_an_unknown_arch() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
+    let alerts = json_lines(&out);
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["process"]["pid"], 812);
     assert_eq!(alerts[0]["destination"]["port"], 8080);
