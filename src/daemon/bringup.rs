@@ -289,3 +289,18 @@ pub fn notify_ready() {
         log::warn!("cannot notify systemd: {e}");
     }
 }
+
+/// What a run did, for its last log line: records, events and alerts, and
+/// where the alerts went.
+pub fn counts(s: &crate::pipeline::PipelineStats, o: &OutputStats) -> String {
+    format!(
+        "{} records ({} malformed), {} events, {} alerts ({} to syslog, {} as JSON lines, {} dropped)",
+        s.records,
+        s.malformed_records,
+        s.reassembly.events,
+        s.alerts,
+        o.sent_syslog,
+        o.sent_jsonl,
+        o.dropped_queue_full
+    )
+}

@@ -13,7 +13,7 @@ mod selftest;
 mod setup;
 mod supervisor;
 
-pub use bringup::{shut_down, Kernel, OpenKernel, Signals, Sink, Stopped};
+pub use bringup::{counts, shut_down, Kernel, OpenKernel, Signals, Sink, Stopped};
 pub use error::DaemonError;
 pub use feed::{feed_batch, feed_lines};
 pub use plugin::plugin;

@@ -44,15 +44,6 @@ pub fn plugin(path: Option<&Path>) -> Result<(), DaemonError> {
     let stopped = shut_down(None, &mut pipeline, Sink::Outputs(outputs));
     let o = stopped.outputs.unwrap_or_default();
     let s = pipeline.stats();
-    log::info!(
-        "end of auditd's stream: {} records ({} malformed), {} events, {} alerts ({} to syslog, {} as JSON lines, {} dropped)",
-        s.records,
-        s.malformed_records,
-        s.reassembly.events,
-        s.alerts,
-        o.sent_syslog,
-        o.sent_jsonl,
-        o.dropped_queue_full
-    );
+    log::info!("end of auditd's stream: {}", super::counts(&s, &o));
     fed
 }

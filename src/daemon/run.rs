@@ -111,17 +111,11 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
     let o = stopped.outputs.unwrap_or_default();
     let c = stopped.received.unwrap_or_default();
     log::info!(
-        "stopped: {} datagrams ({} socket overflows, {} not from the kernel), {} records ({} malformed), {} events, {} alerts ({} to syslog, {} as JSON lines, {} dropped)",
+        "stopped: {} datagrams ({} socket overflows, {} not from the kernel), {}",
         c.datagrams.load(Ordering::Relaxed),
         c.overruns.load(Ordering::Relaxed),
         c.foreign.load(Ordering::Relaxed),
-        s.records,
-        s.malformed_records,
-        s.reassembly.events,
-        s.alerts,
-        o.sent_syslog,
-        o.sent_jsonl,
-        o.dropped_queue_full
+        super::counts(&s, &o)
     );
     stopped.restored
 }

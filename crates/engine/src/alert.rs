@@ -251,12 +251,17 @@ pub fn build_with_snapshot(
         rule.name
     );
     let (sec, micros) = timefmt::split(now);
-    let mut base = top_fields(&m.events);
-    // The alert's own fields win over an event's of the same name.
-    let original_event = base.remove("event");
-    for own in ["@timestamp", "rule", "kibana", "host", "events"] {
-        base.remove(own);
-    }
+    // The alert's own fields win over an event's of the same name; the
+    // event's own `event` goes into kibana.alert.original_event.
+    let base_of = |events: &[EcsEvent]| {
+        let mut top = top_fields(events);
+        let original = top.remove("event");
+        for own in ["@timestamp", "rule", "kibana", "host", "events"] {
+            top.remove(own);
+        }
+        (top, original)
+    };
+    let (mut base, original_event) = base_of(&m.events);
     let timestamp = timefmt::rfc3339_micros(sec, micros);
     let serialize = |top: Map<String, Value>, events: &[EcsEvent]| {
         let doc = AlertDoc {
@@ -292,18 +297,11 @@ pub fn build_with_snapshot(
     // until the audit part takes at most half the cap (the snapshot's most
     // telling parts need the rest), then, if the snapshot is bare, until the
     // whole fits.
-    let base_of = |events: &[EcsEvent]| {
-        let mut top = top_fields(events);
-        for own in ["event", "@timestamp", "rule", "kibana", "host", "events"] {
-            top.remove(own);
-        }
-        top
-    };
     let mut events = std::borrow::Cow::Borrowed(&m.events[..]);
     let mut budget = crate::process::MAX_ARGS_BYTES / 4;
     while budget >= 16 && serialize(base.clone(), &events).len() > max_bytes / 2 {
         events = std::borrow::Cow::Owned(trim_args(&m.events, budget));
-        base = base_of(&events);
+        base = base_of(&events).0;
         budget /= 4;
     }
     let mut json = loop {
@@ -323,7 +321,7 @@ pub fn build_with_snapshot(
     };
     while json.len() > max_bytes && budget >= 16 {
         let events = trim_args(&m.events, budget);
-        let mut top = base_of(&events);
+        let mut top = base_of(&events).0;
         if let Some(snap) = &snapshot {
             add_snapshot(&mut top, snapshot::render(snap));
         }
