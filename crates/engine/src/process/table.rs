@@ -30,6 +30,8 @@ pub const MAX_ARGS: usize = 1_024;
 /// ...and at most this many bytes of them in all. The kernel lets argv
 /// reach 2 MiB or more; a rule tests the first few arguments.
 pub const MAX_ARGS_BYTES: usize = 32 << 10;
+/// The longest path the kernel resolves; an argv[0] longer is no path.
+const PATH_MAX: usize = 4096;
 
 /// One program as a process runs it: what exec gave it. Serialized as the
 /// ECS process fields it gives.
@@ -95,16 +97,22 @@ impl Image {
         }
     }
 
-    /// The image with its arguments cut to `max_bytes` in all (an alert's
-    /// size cap); None when they already fit.
+    /// The image with its arguments after the first cut to `max_bytes` in
+    /// all (an alert's size cap); None when they already fit. argv[0] stays
+    /// whole, up to PATH_MAX: it names the program, and a cut one names
+    /// another.
     pub fn within(&self, max_bytes: usize) -> Option<Image> {
-        let args = self.args.as_ref()?;
-        if args.iter().map(String::len).sum::<usize>() <= max_bytes {
+        let (first, rest) = self.args.as_ref()?.split_first()?;
+        if rest.iter().map(String::len).sum::<usize>() <= max_bytes {
             return None;
         }
+        let mut end = first.len().min(PATH_MAX);
+        while !first.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut kept = vec![first[..end].to_owned()];
         let mut left = max_bytes;
-        let mut kept = Vec::new();
-        for a in args {
+        for a in rest {
             if left == 0 {
                 break;
             }
@@ -411,6 +419,20 @@ mod tests {
         assert!(kept <= MAX_ARGS_BYTES && kept > MAX_ARGS_BYTES - 4);
         assert_eq!(i.args_count, Some(2));
         assert!(i.args_truncated);
+    }
+
+    #[test]
+    fn a_cut_for_an_alert_keeps_the_program_whole() {
+        let program = format!("/{}/actor", "d".repeat(60));
+        let args = vec![program.clone(), "x".repeat(1000), "tail".into()];
+        let i = Image::new(None, Some(args), Some(3), false, None);
+        let cut = i.within(16).expect("over 16 bytes");
+        let kept = cut.args.as_ref().expect("args");
+        assert_eq!(kept[0], program);
+        assert_eq!(kept[1].len(), 16);
+        assert_eq!(kept.len(), 2);
+        assert!(cut.args_truncated);
+        assert!(i.within(2000).is_none());
     }
 
     #[test]
