@@ -3,6 +3,7 @@
 mod auditd;
 mod bad_input;
 mod cli;
+mod corpus;
 mod daemon;
 mod e2e;
 mod e2e32;

@@ -72,7 +72,7 @@ fn fail<T>(why: impl Into<String>) -> Res<T> {
 }
 
 /// The pack's directory, or why there is none here.
-fn pack_dir() -> Result<PathBuf, String> {
+pub(crate) fn pack_dir() -> Result<PathBuf, String> {
     let dir = std::env::var_os("AUDETECT_PACK")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PACK));

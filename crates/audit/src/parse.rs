@@ -360,10 +360,12 @@ fn parse_header(body: &[u8]) -> Result<(Timestamp, u64, &[u8]), ParseError> {
         .ok_or(ParseError::BadTimestamp)?;
     let serial = parse_decimal(&stamp[colon + 1..]).ok_or(ParseError::BadTimestamp)?;
     let rest = &body[close + 1..];
-    // auditd writes an EOE as `msg=audit(...)` with no colon, and nothing after.
+    // auditd writes an EOE as `msg=audit(...)` with no colon, and nothing
+    // after; its own DAEMON_* records as `msg=audit(...) config changed, ...`.
     let rest = match rest.strip_prefix(b":") {
         Some(r) => r,
         None if trim_end(rest).is_empty() => &rest[..0],
+        None if rest.starts_with(b" ") => rest,
         None => return Err(ParseError::BadTimestamp),
     };
     let rest = rest.strip_prefix(b" ").unwrap_or(rest);

@@ -137,7 +137,7 @@ fn malformed_lines_are_errors_not_panics() {
         b"type=SYSCALL msg=audit(1700000000.1:1): x=1",
         b"type=SYSCALL msg=audit(1700000000.001:): x=1",
         b"type=SYS CALL msg=audit(1700000000.001:1): x=1",
-        b"type=SYSCALL msg=audit(1700000000.001:1) x=1",
+        b"type=SYSCALL msg=audit(1700000000.001:1)x=1",
     ] {
         assert!(
             parse_log_line(bad).is_err(),
@@ -166,4 +166,11 @@ fn eoe_without_a_colon_a_bom_and_a_node_parse() {
     let node = parse_log_line(b"node=web01 type=EOE msg=audit(1364481363.243:24287): ").unwrap();
     assert_eq!(node.node.as_deref(), Some("web01"));
     assert!(parse_log_line(b"type=EOE msg=audit(1364481363.243:24287)x").is_err());
+    // auditd's own record, as go-libaudit's rhel7 log has it.
+    let daemon = parse_log_line(
+        b"type=DAEMON_CONFIG msg=audit(1490239800.477:34) config changed, auid=0 pid=1512 res=success",
+    )
+    .unwrap();
+    assert_eq!(daemon.serial, 34);
+    assert_eq!(daemon.get("pid").unwrap().decimal(), Some(1512));
 }

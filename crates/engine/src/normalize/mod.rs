@@ -778,6 +778,21 @@ impl<P: ProcSource> Normalizer<P> {
 
     /// The parent fields of the subject, from the table.
     fn parent_fields(&mut self, s: &Subject, event: &Event) -> ParentFields {
+        // The record's ppid is the parent as the kernel saw it: one that
+        // differs from the table's, the parent exited and the process was
+        // reparented (to init or a subreaper), which Defend's data shows too.
+        let reparented = self
+            .table
+            .get(&s.entity)
+            .is_some_and(|e| s.ppid != 0 && e.ppid != s.ppid);
+        if reparented {
+            let adopter = self.parent_entity(s.ppid, event);
+            if let Some(e) = self.table.get_mut(&s.entity) {
+                e.parent = adopter;
+                e.parent_image = None;
+                e.ppid = s.ppid;
+            }
+        }
         let known = self.table.get(&s.entity).and_then(|e| e.parent.clone());
         let parent = match known {
             Some(p) => Some(p),
