@@ -345,3 +345,30 @@ fn a_process_tree_split_across_files_keeps_each_parents_program() {
     assert_eq!(execs, 17, "{}", r.stderr);
     assert_eq!(with_parent, 16, "every child of apt-get knows it: {}", r.stderr);
 }
+
+/// audetect's syscall tables against audit-userspace's own (`ausyscall`),
+/// which were written from the kernel's headers by other hands.
+#[test]
+fn every_syscall_table_agrees_with_ausyscall() {
+    if let Some(why) = ausearch_missing() {
+        return skip(test_name!(), why);
+    }
+    let mut checked = 0;
+    for arch in audetect::syscalls::ARCHES {
+        // ausyscall names powerpc "ppc", whichever the byte order.
+        let table = match arch.name {
+            "ppc64" | "ppc64le" => "ppc",
+            n => n,
+        };
+        for &(nr, name) in arch.calls() {
+            let out = Command::new("ausyscall")
+                .args([table, &nr.to_string()])
+                .output()
+                .expect("run ausyscall");
+            let theirs = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            assert_eq!(theirs, name, "{} syscall {nr}", arch.name);
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} (arch, number, name) rows agree with ausyscall");
+}

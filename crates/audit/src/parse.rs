@@ -507,10 +507,25 @@ impl SockAddr {
     }
 }
 
-/// Decodes the bytes of a struct sockaddr; None when too short for its family.
+/// Decodes the bytes of a struct sockaddr written on this host; None when
+/// too short for its family.
 pub fn decode_sockaddr(b: &[u8]) -> Option<SockAddr> {
+    decode_sockaddr_of(b, cfg!(target_endian = "little"))
+}
+
+/// Decodes a struct sockaddr from a host of either byte order (a replayed
+/// log of ppc64 or s390x): the family and scope id are in the writer's order,
+/// the port and address in network order.
+pub fn decode_sockaddr_of(b: &[u8], little_endian: bool) -> Option<SockAddr> {
     use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
-    let family = u16::from_ne_bytes([*b.first()?, *b.get(1)?]);
+    let host16 = |x: [u8; 2]| {
+        if little_endian {
+            u16::from_le_bytes(x)
+        } else {
+            u16::from_be_bytes(x)
+        }
+    };
+    let family = host16([*b.first()?, *b.get(1)?]);
     match family {
         2 if b.len() >= 8 => Some(SockAddr::Inet(SocketAddrV4::new(
             Ipv4Addr::new(b[4], b[5], b[6], b[7]),
@@ -521,7 +536,14 @@ pub fn decode_sockaddr(b: &[u8]) -> Option<SockAddr> {
             ip.copy_from_slice(&b[8..24]);
             let scope = b
                 .get(24..28)
-                .map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+                .map_or(0, |s| {
+                    let x = [s[0], s[1], s[2], s[3]];
+                    if little_endian {
+                        u32::from_le_bytes(x)
+                    } else {
+                        u32::from_be_bytes(x)
+                    }
+                });
             Some(SockAddr::Inet6(SocketAddrV6::new(
                 Ipv6Addr::from(ip),
                 u16::from_be_bytes([b[2], b[3]]),

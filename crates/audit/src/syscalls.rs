@@ -5,6 +5,11 @@
 pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
 pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
 pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+/// AArch32 (EABI) processes, on an arm64 kernel built with COMPAT.
+pub const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+pub const AUDIT_ARCH_PPC64: u32 = 0x8000_0015;
+pub const AUDIT_ARCH_PPC64LE: u32 = 0xC000_0015;
+pub const AUDIT_ARCH_S390X: u32 = 0x8000_0016;
 
 /// One arch: its audit id and the system calls audetect knows by name.
 #[derive(Debug)]
@@ -20,6 +25,11 @@ pub struct Arch {
 }
 
 impl Arch {
+    /// (number, name), sorted by number.
+    pub fn calls(&self) -> &'static [(u32, &'static str)] {
+        self.calls
+    }
+
     pub fn name_of(&self, nr: u32) -> Option<&'static str> {
         self.calls
             .binary_search_by_key(&nr, |&(n, _)| n)
@@ -35,8 +45,8 @@ impl Arch {
     }
 }
 
-/// Every arch audetect knows. Another one (aarch64, ppc64le, s390x) is one
-/// more row, with its calls read from that arch's unistd headers.
+/// Every arch audetect knows. Another one is one more row, with its calls
+/// read from that arch's unistd headers.
 pub static ARCHES: &[Arch] = &[
     Arch {
         id: AUDIT_ARCH_X86_64,
@@ -56,6 +66,31 @@ pub static ARCHES: &[Arch] = &[
         bits: 64,
         calls: AARCH64,
     },
+    Arch {
+        id: AUDIT_ARCH_ARM,
+        name: "arm",
+        bits: 32,
+        calls: ARM,
+    },
+    // Big- and little-endian powerpc share one table; audit tells them apart.
+    Arch {
+        id: AUDIT_ARCH_PPC64LE,
+        name: "ppc64le",
+        bits: 64,
+        calls: PPC64,
+    },
+    Arch {
+        id: AUDIT_ARCH_PPC64,
+        name: "ppc64",
+        bits: 64,
+        calls: PPC64,
+    },
+    Arch {
+        id: AUDIT_ARCH_S390X,
+        name: "s390x",
+        bits: 64,
+        calls: S390X,
+    },
 ];
 
 /// The arch of an `AUDIT_ARCH_*` value, if audetect knows it.
@@ -66,26 +101,43 @@ pub fn arch(id: u32) -> Option<&'static Arch> {
 /// The arch audetect was built for, which a rule without `arch=` means
 /// (auditctl reads such a rule as the machine it runs on).
 pub fn native() -> u32 {
-    if cfg!(target_arch = "x86") {
-        AUDIT_ARCH_I386
-    } else if cfg!(target_arch = "aarch64") {
-        AUDIT_ARCH_AARCH64
-    } else {
-        AUDIT_ARCH_X86_64
-    }
+    host_arches()[0]
 }
 
 /// The arches whose processes run on the host audetect was built for: its
-/// own, then its 32-bit compat arch where audetect knows that one's table
-/// (x86_64 runs i386 processes; arm64's AArch32 table is not here yet).
+/// own, then its 32-bit compat arch where that is in common use (x86_64
+/// runs i386 processes, arm64 AArch32 ones; a kernel without COMPAT never
+/// writes those records, and their rules cost it nothing). ppc64le and
+/// s390x kernels can run 32-bit processes too, but no distribution ships
+/// them.
 pub fn host_arches() -> &'static [u32] {
     if cfg!(target_arch = "x86") {
         &[AUDIT_ARCH_I386]
     } else if cfg!(target_arch = "aarch64") {
-        &[AUDIT_ARCH_AARCH64]
+        &[AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM]
+    } else if cfg!(target_arch = "arm") {
+        &[AUDIT_ARCH_ARM]
+    } else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+        &[AUDIT_ARCH_PPC64LE]
+    } else if cfg!(target_arch = "powerpc64") {
+        &[AUDIT_ARCH_PPC64]
+    } else if cfg!(target_arch = "s390x") {
+        &[AUDIT_ARCH_S390X]
     } else {
         &[AUDIT_ARCH_X86_64, AUDIT_ARCH_I386]
     }
+}
+
+/// Whether `arch`'s processes write little-endian words (the kernel's
+/// __AUDIT_ARCH_LE bit): ppc64 and s390x do not.
+pub fn is_little_endian(arch: u32) -> bool {
+    arch & 0x4000_0000 != 0
+}
+
+/// Which argument of clone(2) holds its flags on `arch`: the first, except
+/// on s390x, whose clone takes the new stack first (CLONE_BACKWARDS2).
+pub fn clone_flags_arg(arch: u32) -> usize {
+    usize::from(arch == AUDIT_ARCH_S390X)
 }
 
 /// The name of system call `nr` of `arch`.
@@ -261,6 +313,164 @@ const AARCH64: &[(u32, &str)] = &[
     (273, "finit_module"),
     (276, "renameat2"),
     (281, "execveat"),
+    (435, "clone3"),
+    (437, "openat2"),
+];
+
+/// powerpc (arch/powerpc/kernel/syscalls/syscall.tbl, as the uapi
+/// unistd_64.h gives it): socket calls of its own since 2.6.37 beside
+/// socketcall, and no 32-bit-id set*id32 calls.
+const PPC64: &[(u32, &str)] = &[
+    (1, "exit"),
+    (2, "fork"),
+    (5, "open"),
+    (8, "creat"),
+    (9, "link"),
+    (10, "unlink"),
+    (11, "execve"),
+    (14, "mknod"),
+    (23, "setuid"),
+    (26, "ptrace"),
+    (37, "kill"),
+    (38, "rename"),
+    (40, "rmdir"),
+    (46, "setgid"),
+    (66, "setsid"),
+    (70, "setreuid"),
+    (71, "setregid"),
+    (83, "symlink"),
+    (102, "socketcall"),
+    (120, "clone"),
+    (128, "init_module"),
+    (138, "setfsuid"),
+    (139, "setfsgid"),
+    (164, "setresuid"),
+    (169, "setresgid"),
+    (189, "vfork"),
+    (234, "exit_group"),
+    (286, "openat"),
+    (288, "mknodat"),
+    (292, "unlinkat"),
+    (293, "renameat"),
+    (294, "linkat"),
+    (295, "symlinkat"),
+    (326, "socket"),
+    (327, "bind"),
+    (328, "connect"),
+    (329, "listen"),
+    (330, "accept"),
+    (335, "sendto"),
+    (344, "accept4"),
+    (353, "finit_module"),
+    (357, "renameat2"),
+    (362, "execveat"),
+    (435, "clone3"),
+    (437, "openat2"),
+];
+
+/// s390x (unistd_64.h): its 64-bit set*id calls take the numbers that are
+/// the *32 ones on i386; socket calls of their own since 4.3, and no
+/// accept (only accept4).
+const S390X: &[(u32, &str)] = &[
+    (1, "exit"),
+    (2, "fork"),
+    (5, "open"),
+    (8, "creat"),
+    (9, "link"),
+    (10, "unlink"),
+    (11, "execve"),
+    (14, "mknod"),
+    (26, "ptrace"),
+    (37, "kill"),
+    (38, "rename"),
+    (40, "rmdir"),
+    (66, "setsid"),
+    (83, "symlink"),
+    (102, "socketcall"),
+    (120, "clone"),
+    (128, "init_module"),
+    (190, "vfork"),
+    (203, "setreuid"),
+    (204, "setregid"),
+    (208, "setresuid"),
+    (210, "setresgid"),
+    (213, "setuid"),
+    (214, "setgid"),
+    (215, "setfsuid"),
+    (216, "setfsgid"),
+    (248, "exit_group"),
+    (288, "openat"),
+    (290, "mknodat"),
+    (294, "unlinkat"),
+    (295, "renameat"),
+    (296, "linkat"),
+    (297, "symlinkat"),
+    (344, "finit_module"),
+    (347, "renameat2"),
+    (354, "execveat"),
+    (359, "socket"),
+    (361, "bind"),
+    (362, "connect"),
+    (363, "listen"),
+    (364, "accept4"),
+    (369, "sendto"),
+    (435, "clone3"),
+    (437, "openat2"),
+];
+
+/// AArch32 EABI (unistd-eabi.h): the i386 numbers up to 190 for the old
+/// calls, its own for sockets; no socketcall.
+const ARM: &[(u32, &str)] = &[
+    (1, "exit"),
+    (2, "fork"),
+    (5, "open"),
+    (8, "creat"),
+    (9, "link"),
+    (10, "unlink"),
+    (11, "execve"),
+    (14, "mknod"),
+    (23, "setuid"),
+    (26, "ptrace"),
+    (37, "kill"),
+    (38, "rename"),
+    (40, "rmdir"),
+    (46, "setgid"),
+    (66, "setsid"),
+    (70, "setreuid"),
+    (71, "setregid"),
+    (83, "symlink"),
+    (120, "clone"),
+    (128, "init_module"),
+    (138, "setfsuid"),
+    (139, "setfsgid"),
+    (164, "setresuid"),
+    (170, "setresgid"),
+    (190, "vfork"),
+    (203, "setreuid32"),
+    (204, "setregid32"),
+    (208, "setresuid32"),
+    (210, "setresgid32"),
+    (213, "setuid32"),
+    (214, "setgid32"),
+    (215, "setfsuid32"),
+    (216, "setfsgid32"),
+    (248, "exit_group"),
+    (281, "socket"),
+    (282, "bind"),
+    (283, "connect"),
+    (284, "listen"),
+    (285, "accept"),
+    (290, "sendto"),
+    (322, "openat"),
+    (324, "mknodat"),
+    (328, "unlinkat"),
+    (329, "renameat"),
+    (330, "linkat"),
+    (331, "symlinkat"),
+    (366, "accept4"),
+    (379, "finit_module"),
+    (382, "renameat2"),
+    (387, "execveat"),
     (435, "clone3"),
     (437, "openat2"),
 ];

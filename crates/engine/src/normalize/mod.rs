@@ -17,7 +17,7 @@ pub use ecs::{
     UserFields,
 };
 
-use crate::parse::{decode_sockaddr, types, Record, SockAddr};
+use crate::parse::{decode_sockaddr, decode_sockaddr_of, types, Record, SockAddr};
 use crate::process::proc_text::split_args;
 use crate::process::{
     Creds, EntityId, EntitySource, Entry, Image, ProcSource, ProcessTable, TableStats, Tracker,
@@ -371,7 +371,9 @@ impl<P: ProcSource> Normalizer<P> {
         if child == 0 {
             return Ok(None);
         }
-        let flags = sc.get("a0").and_then(|v| v.hex()).unwrap_or(0);
+        let arch = sc.get("arch").and_then(|v| v.hex()).unwrap_or(0);
+        let flags_arg = ["a0", "a1"][syscalls::clone_flags_arg(u32::try_from(arch).unwrap_or(0))];
+        let flags = sc.get(flags_arg).and_then(|v| v.hex()).unwrap_or(0);
         let thread = match name {
             "clone" => flags & CLONE_THREAD != 0,
             // clone3 takes its flags in a struct audit does not copy.
@@ -482,7 +484,13 @@ impl<P: ProcSource> Normalizer<P> {
             .record(types::SOCKADDR)
             .and_then(|r| r.get("saddr"))
             .and_then(|v| crate::parse::decode_hex(v.raw))
-            .and_then(|b| decode_sockaddr(&b))
+            .and_then(|b| {
+                let arch = sc.get("arch").and_then(|v| v.hex());
+                match arch.and_then(|a| u32::try_from(a).ok()) {
+                    Some(a) => decode_sockaddr_of(&b, syscalls::is_little_endian(a)),
+                    None => decode_sockaddr(&b),
+                }
+            })
         else {
             // The kernel writes a SOCKADDR whenever it copied an address; a
             // log without one lost it (or the caller passed none).
