@@ -47,7 +47,10 @@ fn replay(config: Option<&Path>, inputs: &[PathBuf]) -> Replay {
     }
     let out = cmd.args(inputs).output().expect("run audetect replay");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "replay of {inputs:?} failed: {stderr}");
+    assert!(
+        out.status.success(),
+        "replay of {inputs:?} failed: {stderr}"
+    );
     let (mut events, mut alerts) = (Vec::new(), Vec::new());
     for l in String::from_utf8_lossy(&out.stdout).lines() {
         let v: Value = serde_json::from_str(l).expect("replay prints JSON lines");
@@ -78,7 +81,12 @@ fn summary_count(stderr: &str, before: &str) -> u64 {
         .rev()
         .take_while(char::is_ascii_digit)
         .collect();
-    digits.chars().rev().collect::<String>().parse().expect("a count")
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .expect("a count")
 }
 
 /// A SYSCALL record as `ausearch -i` interprets it, with its SOCKADDR.
@@ -231,7 +239,10 @@ fn the_corpus_raises_no_alert_with_the_builtin_rule_or_the_pack() {
     if let Ok(p) = &pack {
         std::fs::write(
             &config,
-            format!("[detection]\nrule_paths = [{:?}]\n", p.display().to_string()),
+            format!(
+                "[detection]\nrule_paths = [{:?}]\n",
+                p.display().to_string()
+            ),
         )
         .expect("write the config");
     }
@@ -269,9 +280,9 @@ fn corpus_events_agree_with_ausearch_and_none_is_missing() {
                 .and_then(|(_, rest)| rest.split_once(':'))
                 .map_or(String::new(), |(n, _)| n.to_owned());
             let key = (node, serial);
-            let rec = interpreted
-                .get(&key)
-                .unwrap_or_else(|| panic!("{name}: event {serial} has no SYSCALL in ausearch: {e}"));
+            let rec = interpreted.get(&key).unwrap_or_else(|| {
+                panic!("{name}: event {serial} has no SYSCALL in ausearch: {e}")
+            });
             assert_eq!(
                 e["audetect"]["audit"]["syscall"].as_str(),
                 Some(rec.get("syscall")),
@@ -280,11 +291,23 @@ fn corpus_events_agree_with_ausearch_and_none_is_missing() {
             );
             let pid = |v: &Value| v.as_u64().map(|p| p.to_string()).unwrap_or_default();
             if e["event"]["action"] == "fork" {
-                assert_eq!(pid(&e["process"]["parent"]["pid"]), rec.get("pid"), "{name}: {serial}");
+                assert_eq!(
+                    pid(&e["process"]["parent"]["pid"]),
+                    rec.get("pid"),
+                    "{name}: {serial}"
+                );
                 assert_eq!(pid(&e["process"]["pid"]), rec.exit(), "{name}: {serial}");
             } else {
-                assert_eq!(pid(&e["process"]["pid"]), rec.get("pid"), "{name}: {serial}");
-                assert_eq!(pid(&e["process"]["parent"]["pid"]), rec.get("ppid"), "{name}: {serial}");
+                assert_eq!(
+                    pid(&e["process"]["pid"]),
+                    rec.get("pid"),
+                    "{name}: {serial}"
+                );
+                assert_eq!(
+                    pid(&e["process"]["parent"]["pid"]),
+                    rec.get("ppid"),
+                    "{name}: {serial}"
+                );
             }
             if let Some(exe) = e["process"]["executable"].as_str() {
                 assert_eq!(exe, rec.get("exe"), "{name}: {serial}");
@@ -306,8 +329,13 @@ fn corpus_events_agree_with_ausearch_and_none_is_missing() {
             }
         }
     }
-    eprintln!("{checked} events agree with ausearch; {required} calls ausearch shows all became events");
-    assert!(checked >= 100 && required >= 50, "{checked} events, {required} required");
+    eprintln!(
+        "{checked} events agree with ausearch; {required} calls ausearch shows all became events"
+    );
+    assert!(
+        checked >= 100 && required >= 50,
+        "{checked} events, {required} required"
+    );
 }
 
 /// laurel's `tree/` series is one `apt-get update` run in 17 files: replayed
@@ -316,7 +344,11 @@ fn corpus_events_agree_with_ausearch_and_none_is_missing() {
 fn a_process_tree_split_across_files_keeps_each_parents_program() {
     let mut tree: Vec<PathBuf> = logs()
         .into_iter()
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("tree-")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("tree-"))
+        })
         .collect();
     assert_eq!(tree.len(), 17);
     // Newest first, as a shell glob of rotated logs gives them: the order
@@ -343,7 +375,11 @@ fn a_process_tree_split_across_files_keeps_each_parents_program() {
         }
     }
     assert_eq!(execs, 17, "{}", r.stderr);
-    assert_eq!(with_parent, 16, "every child of apt-get knows it: {}", r.stderr);
+    assert_eq!(
+        with_parent, 16,
+        "every child of apt-get knows it: {}",
+        r.stderr
+    );
 }
 
 /// audetect's syscall tables against audit-userspace's own (`ausyscall`),

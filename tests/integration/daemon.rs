@@ -328,15 +328,21 @@ impl Daemon {
     }
 
     /// `stop`, handing back the kernel lock for cleanup the test still owes.
-    pub fn stop_keeping_lock(mut self) -> (String, KernelLock) {
+    pub fn stop_keeping_lock(self) -> (String, KernelLock) {
+        self.stop_by(libc::SIGTERM)
+    }
+
+    /// Stops it with `signal` (SIGTERM as systemd does, SIGINT as Ctrl-C
+    /// does): it must exit 0 and leave the audit state as it found it.
+    pub fn stop_by(mut self, signal: i32) -> (String, KernelLock) {
         let mut child = self.child.take().expect("running");
         // SAFETY: kill on a child pid we own.
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(child.id() as i32, signal) };
         let status = wait_for(Duration::from_secs(10), || child.try_wait().ok().flatten());
         let log = self.log();
         let status = status.unwrap_or_else(|| {
             let _ = child.kill();
-            panic!("audetect did not stop within 10 s of SIGTERM:\n{log}")
+            panic!("audetect did not stop within 10 s of signal {signal}:\n{log}")
         });
         assert!(status.success(), "audetect exited with {status}:\n{log}");
         // Regression: the kernel's AUDIT_REPLACE probe was once parsed as a record.

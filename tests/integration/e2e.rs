@@ -459,3 +459,45 @@ fn kernel_rules_loaded_by_augenrules_still_alert_and_stay() {
         let _ = Command::new("auditctl").args(["-D", "-k", key]).output();
     }
 }
+
+/// The README's quick start, as written: its one-liner (run as root, so
+/// without `sudo`) raises the built-in rule about the child it forks, and
+/// Ctrl-C (SIGINT) stops the daemon with its rules removed and the audit
+/// status as it found it (`stop_by` checks both, and exit 0).
+#[test]
+fn kernel_readme_one_liner_alerts_and_ctrl_c_restores_the_audit_state() {
+    let (lock, _) = kernel_test!();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("sudo python3 -c ") && l.contains("setsid"))
+        .expect("the quick start's one-liner in README.md");
+    let command = line.strip_prefix("sudo ").unwrap_or(line);
+    let d = Daemon::start(lock, "");
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("exec {command}")])
+        .spawn()
+        .expect("run the one-liner");
+    let parent = child.id();
+    assert!(child.wait().expect("the one-liner ends").success());
+    // The alert is about the child it forked: the one whose parent it is.
+    let alert = crate::util::wait_for(std::time::Duration::from_secs(10), || {
+        d.alerts()
+            .into_iter()
+            .find(|a| a["process"]["parent"]["pid"] == parent)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no alert for the one-liner: {:#?}; log:\n{}",
+            d.alerts(),
+            d.log()
+        )
+    });
+    assert_eq!(alert["destination"]["port"], 9, "{alert}");
+    let (log, _lock) = d.stop_by(libc::SIGINT);
+    assert!(
+        log.contains("audit rules: removed 5 of the 5 audetect installed"),
+        "the log says what it undid:\n{log}"
+    );
+}

@@ -206,7 +206,9 @@ fn read_octet_counted(stream: &mut impl Read) -> Result<String, String> {
             other => return Err(format!("byte {other:#04x} where the count belongs")),
         }
     }
-    let n: usize = String::from_utf8_lossy(&len).parse().map_err(|e| format!("{e}"))?;
+    let n: usize = String::from_utf8_lossy(&len)
+        .parse()
+        .map_err(|e| format!("{e}"))?;
     let mut msg = vec![0u8; n];
     stream
         .read_exact(&mut msg)

@@ -534,16 +534,14 @@ pub fn decode_sockaddr_of(b: &[u8], little_endian: bool) -> Option<SockAddr> {
         10 if b.len() >= 24 => {
             let mut ip = [0u8; 16];
             ip.copy_from_slice(&b[8..24]);
-            let scope = b
-                .get(24..28)
-                .map_or(0, |s| {
-                    let x = [s[0], s[1], s[2], s[3]];
-                    if little_endian {
-                        u32::from_le_bytes(x)
-                    } else {
-                        u32::from_be_bytes(x)
-                    }
-                });
+            let scope = b.get(24..28).map_or(0, |s| {
+                let x = [s[0], s[1], s[2], s[3]];
+                if little_endian {
+                    u32::from_le_bytes(x)
+                } else {
+                    u32::from_be_bytes(x)
+                }
+            });
             Some(SockAddr::Inet6(SocketAddrV6::new(
                 Ipv6Addr::from(ip),
                 u16::from_be_bytes([b[2], b[3]]),

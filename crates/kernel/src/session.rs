@@ -534,14 +534,22 @@ impl Session {
             log::error!("{e}");
             first.get_or_insert(e);
         };
-        for rule in std::mem::take(&mut self.installed).iter().rev() {
+        let installed = std::mem::take(&mut self.installed);
+        let mut removed = 0;
+        for rule in installed.iter().rev() {
             match self.socket.delete_rule(rule) {
                 Err(e) if e.errno() == Some(libc::ENOENT) => {
                     log::warn!("rule already removed by someone else: {rule}")
                 }
                 Err(e) => note(KernelError::context(format!("removing rule {rule}"), e)),
-                Ok(()) => {}
+                Ok(()) => removed += 1,
             }
+        }
+        if !installed.is_empty() {
+            log::info!(
+                "audit rules: removed {removed} of the {} audetect installed",
+                installed.len()
+            );
         }
         let changes = std::mem::take(&mut self.changes);
         // Disable first: that stops new records before the limits change.
