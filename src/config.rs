@@ -39,6 +39,9 @@ pub enum ConfigError {
         key: &'static str,
         message: String,
     },
+    /// A config someone other than root could change.
+    #[error("refusing the config: {0}")]
+    Untrusted(String),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -348,10 +351,15 @@ impl Default for Config {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let read_err = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if let Some(why) = crate::trust::untrusted(path, &meta) {
+        return Err(ConfigError::Untrusted(why));
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
     let mut config = parse_str(&text, &path.display().to_string())?;
     // A relative rule path means one next to the config file, not one in
     // whatever directory the daemon happens to start in.

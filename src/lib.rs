@@ -25,3 +25,4 @@ pub mod receive;
 pub mod rulefile;
 pub mod snapshot;
 pub mod status;
+pub mod trust;

@@ -30,22 +30,48 @@ const MAX_DEPTH: usize = 16;
 pub fn load(builtin: bool, paths: &[PathBuf], schema: &Schema) -> Result<RuleSet, RuleError> {
     // Lazily, path by path and file by file, so that the first error in
     // path order is the one reported, as when reading and compiling were one.
+    let digests = std::cell::RefCell::new(Vec::new());
     let files = paths.iter().flat_map(|path| {
         let missing_ok = path.as_path() == Path::new(DEFAULT_RULE_DIR);
         let (found, error) = match rule_files(path, missing_ok) {
             Ok(found) => (found, None),
             Err(e) => (Vec::new(), Some(Err(e))),
         };
-        error.into_iter().chain(
-            found
-                .into_iter()
-                .map(|(file, found_in_dir)| read(file, found_in_dir)),
-        )
+        error
+            .into_iter()
+            .chain(found.into_iter().map(|(file, found_in_dir)| {
+                let text = read(file, found_in_dir)?;
+                digests
+                    .borrow_mut()
+                    .push((text.path.clone(), sha256_hex(&text.text)));
+                Ok(text)
+            }))
     });
-    compile(builtin, files, schema)
+    let mut set = compile(builtin, files, schema)?;
+    set.files = digests.into_inner();
+    Ok(set)
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// One SHA-256 over the rule files read (each path and its text's hash, in
+/// order): a rule set that changed between two starts has another one.
+pub fn digest(set: &RuleSet) -> String {
+    let mut all = String::new();
+    for (path, sha) in &set.files {
+        all.push_str(&format!("{}\0{sha}\n", path.display()));
+    }
+    sha256_hex(&all)
 }
 
 fn read(path: PathBuf, found_in_dir: bool) -> Result<RuleText, RuleError> {
+    trusted(&path)?;
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(RuleText {
             path,
@@ -72,6 +98,7 @@ fn rule_files(path: &Path, missing_ok: bool) -> Result<Vec<(PathBuf, bool)>, Rul
     if !meta.is_dir() {
         return Ok(vec![(path.to_owned(), false)]);
     }
+    trusted(path)?;
     let mut files = Vec::new();
     walk(path, 0, &mut files)?;
     files.sort();
@@ -91,6 +118,7 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), RuleEr
             continue;
         }
         if p.is_dir() {
+            trusted(&p)?;
             if depth + 1 < MAX_DEPTH {
                 walk(&p, depth + 1, files)?;
             }
@@ -99,6 +127,20 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>) -> Result<(), RuleEr
         }
     }
     Ok(())
+}
+
+/// A rule file or directory that only root (or audetect's user) can change:
+/// a rule audetect loads decides what it reports, and a rule with the
+/// built-in rule's id replaces it.
+fn trusted(path: &Path) -> Result<(), RuleError> {
+    let meta = std::fs::metadata(path).map_err(|source| RuleError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    match crate::trust::untrusted(path, &meta) {
+        Some(why) => Err(RuleError::Untrusted(why)),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -62,6 +62,16 @@ pub fn check_outputs(config: &Config) -> Result<(), DaemonError> {
 /// and each at debug level.
 pub fn load_rules(config: &Config) -> Result<Vec<Rule>, DaemonError> {
     let set = load_rule_set(config)?;
+    for (path, sha) in &set.files {
+        log::debug!("rule file {} sha256 {sha}", path.display());
+    }
+    if !set.files.is_empty() {
+        log::info!(
+            "rule files: {} read, sha256 of the set {} (each at debug level)",
+            set.files.len(),
+            rulefile::digest(&set)
+        );
+    }
     if !set.skipped.is_empty() {
         for s in &set.skipped {
             log::debug!("rule {:?} ({}) skipped: {}", s.name, s.origin, s.reason);

@@ -40,10 +40,13 @@ impl JsonlWriter {
                 // O_APPEND keeps each line whole and in place even when
                 // logrotate's copytruncate or another writer shares the file;
                 // 0640 because alerts name users, hosts and commands.
+                // O_NOFOLLOW: a symlink planted at the path would send
+                // alerts (root's writes) wherever it points.
                 let file = OpenOptions::new()
                     .append(true)
                     .create(true)
                     .mode(0o640)
+                    .custom_flags(libc::O_NOFOLLOW)
                     .open(p)
                     .map_err(|source| OutputError::OpenJsonl {
                         path: PathBuf::from(p),

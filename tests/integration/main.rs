@@ -8,6 +8,7 @@ mod daemon;
 mod e2e;
 mod e2e32;
 mod forwarding;
+mod hardening;
 mod hostile;
 mod kernel_rules;
 mod pack;

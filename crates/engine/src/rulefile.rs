@@ -24,6 +24,9 @@ pub enum RuleError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A rule file or directory someone other than root could change.
+    #[error("refusing rules: {0}")]
+    Untrusted(String),
     #[error("{origin}: {message}")]
     Format { origin: String, message: String },
     #[error("{origin}: rule {name:?}: {message}")]
@@ -326,6 +329,9 @@ pub struct Skipped {
 pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub skipped: Vec<Skipped>,
+    /// Each rule file read, with the SHA-256 of its text (hex), in the
+    /// order read: what the daemon logs, so that a changed rule shows.
+    pub files: Vec<(PathBuf, String)>,
 }
 
 impl RuleSet {
@@ -441,7 +447,9 @@ pub fn compile(
             }
             Some(i) if i < builtin_count => {
                 replaced_by[i] = Some(rule.meta.origin.clone());
-                log::info!(
+                // A warning: a file that takes the built-in rule's place
+                // changes what audetect detects by default.
+                log::warn!(
                     "{} replaces the built-in rule {:?}",
                     rule.meta.origin,
                     rules[i].meta.name
