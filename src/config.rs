@@ -138,6 +138,8 @@ struct RawSyslog {
     facility: Spanned<String>,
     #[serde(default = "default_queue_size")]
     queue_size: Spanned<usize>,
+    #[serde(default = "default_queue_bytes")]
+    queue_bytes: Spanned<usize>,
 }
 
 impl Default for RawSyslog {
@@ -148,6 +150,7 @@ impl Default for RawSyslog {
             format: None,
             facility: default_facility(),
             queue_size: default_queue_size(),
+            queue_bytes: default_queue_bytes(),
         }
     }
 }
@@ -264,6 +267,10 @@ fn default_facility() -> Spanned<String> {
 }
 fn default_queue_size() -> Spanned<usize> {
     Spanned::new(0..0, 10_000)
+}
+/// 32 MiB: the count's worth of typical 3 KB alerts, and a bound on large ones.
+fn default_queue_bytes() -> Spanned<usize> {
+    Spanned::new(0..0, 32 << 20)
 }
 fn default_jsonl_path() -> String {
     "-".into()
@@ -548,12 +555,20 @@ fn syslog_section(raw: &RawSyslog, at: &Located) -> Result<SyslogSettings, Confi
             "must be at least 1".into(),
         ));
     }
+    if *raw.queue_bytes.get_ref() < 65_536 {
+        return Err(at.invalid(
+            raw.queue_bytes.span(),
+            "output.syslog.queue_bytes",
+            "must be at least 65536 (one alert of the largest size)".into(),
+        ));
+    }
     Ok(SyslogSettings {
         enabled: raw.enabled,
         target,
         format,
         facility,
         queue_size: *raw.queue_size.get_ref(),
+        queue_bytes: *raw.queue_bytes.get_ref(),
     })
 }
 

@@ -274,6 +274,7 @@ mod tests {
             format,
             facility: 4,
             queue_size,
+            queue_bytes: 1 << 30,
         }
     }
 
@@ -370,6 +371,39 @@ mod tests {
         assert_eq!(s.dropped_queue_full, 45);
         assert!(s.syslog_errors >= 1);
         assert_eq!(s.reconnects, 0, "the first connection is not a reconnect");
+        out.shutdown(Duration::from_secs(1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_dead_target_holds_at_most_queue_bytes() {
+        let dir = scratch("dead-bytes");
+        let path = dir.join("log");
+        let cfg = SyslogSettings {
+            queue_bytes: 3500,
+            ..syslog(SyslogTarget::Unix(path.clone()), SyslogFormat::Rfc5424, 100)
+        };
+        let out = Outputs::start(Some(&cfg), None, "h").unwrap();
+        // About 1,060 bytes each as formatted: three fit in 3500.
+        let big = |n: usize| Alert {
+            json: format!(r#"{{"n":{n},"pad":"{}"}}"#, "x".repeat(1000)),
+            ..alert(n)
+        };
+        for n in 0..10 {
+            out.send(big(n));
+        }
+        wait_until("drops and a failed attempt", || {
+            let s = out.stats();
+            s.dropped_queue_full == 7 && s.syslog_errors >= 1
+        });
+        let rx = UnixDatagram::bind(&path).unwrap();
+        let mut buf = vec![0u8; 4096];
+        for n in 0..3 {
+            let len = rx.recv(&mut buf).unwrap();
+            let msg = std::str::from_utf8(&buf[..len]).unwrap();
+            assert!(msg.contains(&format!(r#"{{"n":{n},"#)), "{msg}");
+        }
+        wait_until("sent", || out.stats().sent_syslog == 3);
         out.shutdown(Duration::from_secs(1));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -22,6 +22,8 @@ pub struct SyslogSettings {
     pub format: SyslogFormat,
     pub facility: u8,
     pub queue_size: usize,
+    /// The queue's bound in bytes of formatted messages, beside its count.
+    pub queue_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +78,11 @@ pub(super) struct SyslogSender {
     hostname: String,
     pid: u32,
     capacity: usize,
+    capacity_bytes: usize,
     /// Formatted messages, without transport framing, oldest first.
     queue: VecDeque<Vec<u8>>,
+    /// Their bytes in all.
+    queued_bytes: usize,
     conn: Option<Conn>,
     next_attempt: Instant,
     backoff: Duration,
@@ -96,7 +101,9 @@ impl SyslogSender {
             hostname: hostname.to_owned(),
             pid: std::process::id(),
             capacity: config.queue_size.max(1),
+            capacity_bytes: config.queue_bytes.max(1),
             queue: VecDeque::new(),
+            queued_bytes: 0,
             conn: None,
             next_attempt: Instant::now(),
             backoff: BACKOFF_FIRST,
@@ -129,13 +136,26 @@ impl SyslogSender {
     /// Queues an alert. When the queue is full the NEW alert is dropped: the
     /// first alerts of an incident are kept, and delivery stays in order
     /// with no hole in the middle of what was kept.
+    /// The bound in bytes holds too: 10,000 alerts of 64 KiB would be
+    /// 640 MiB of a root daemon's memory while a TCP target is away.
     pub(super) fn enqueue(&mut self, alert: &Alert, counters: &Counters) {
         if self.queue.len() >= self.capacity {
             counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let msg = self.format(alert);
+        if self.queued_bytes + msg.len() > self.capacity_bytes && !self.queue.is_empty() {
+            counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.queued_bytes += msg.len();
         self.queue.push_back(msg);
+    }
+
+    fn pop_sent(&mut self) {
+        if let Some(m) = self.queue.pop_front() {
+            self.queued_bytes -= m.len();
+        }
     }
 
     pub(super) fn queued(&self) -> usize {
@@ -193,14 +213,14 @@ impl SyslogSender {
         while let Some(msg) = self.queue.front() {
             match send(&mut conn, msg) {
                 Ok(()) => {
-                    self.queue.pop_front();
+                    self.pop_sent();
                     counters.sent_syslog.fetch_add(1, Ordering::Relaxed);
                     self.backoff = BACKOFF_FIRST;
                     refused_retry = false;
                 }
                 Err(SendError::TooLarge(e)) => {
                     let len = msg.len();
-                    self.queue.pop_front();
+                    self.pop_sent();
                     counters.syslog_errors.fetch_add(1, Ordering::Relaxed);
                     log::warn!(
                         "syslog: dropped an alert of {len} bytes that {} cannot take: {e}",
