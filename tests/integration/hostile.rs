@@ -158,6 +158,7 @@ fn config(target: SyslogTarget, format: SyslogFormat) -> SyslogConfig {
         format,
         facility: 10,
         queue_size: 10_000,
+        queue_bytes: 32 << 20,
     }
 }
 

@@ -21,6 +21,7 @@ fn config(target: SyslogTarget, format: SyslogFormat, facility: u8) -> SyslogCon
         format,
         facility,
         queue_size: 10_000,
+        queue_bytes: 32 << 20,
     }
 }
 
