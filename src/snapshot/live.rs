@@ -15,8 +15,8 @@ use procfs::ProcError;
 use sha2::{Digest, Sha256};
 
 use super::{
-    utmp, Id, Login, Piece, Pieces, ProcessFacts, Snapshot, SnapshotSettings, Snapshotter, Status,
-    Target,
+    utmp, Id, Login, OnHost, Piece, Pieces, ProcessFacts, Snapshot, SnapshotSettings, Snapshotter,
+    Status, Target,
 };
 use crate::process::live::read_btime;
 use crate::process::proc_text::{parse_stat, split_args, status_gids, status_uids, Stat};
@@ -540,6 +540,10 @@ impl LiveSnapshotter {
             Ok(m) => m,
             Err(e) => return Piece::new(io_status(&e), format!("exe: {e}")),
         };
+        p.on_host = p
+            .executable
+            .as_deref()
+            .and_then(|exe| on_host(exe, meta.dev(), meta.ino()));
         let key = FileKey {
             dev: meta.dev(),
             ino: meta.ino(),
@@ -696,5 +700,33 @@ fn audit_fallbacks(target: &Target, p: &mut ProcessFacts) {
             p.working_directory = Some(cwd.clone());
             p.from_audit.push("working_directory");
         }
+    }
+}
+
+/// Whether the host's file at `exe` is the one with (`dev`, `ino`): looked
+/// up under /proc/1/root, the host's mount namespace, since audetect's own
+/// may be private (the unit's PrivateTmp, ProtectHome). Where init's root
+/// is closed to it (a sandbox whose init is not the host's), its own
+/// namespace answers, and a path missing there says nothing: it may only
+/// be hidden from audetect. None for a deleted executable, which no path
+/// names any more.
+fn on_host(exe: &str, dev: u64, ino: u64) -> Option<OnHost> {
+    if exe.ends_with(" (deleted)") || !exe.starts_with('/') {
+        return None;
+    }
+    let host = Path::new("/proc/1/root").join(exe.trim_start_matches('/'));
+    let (meta, own_namespace) = match std::fs::metadata(&host) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            (std::fs::metadata(exe), true)
+        }
+        other => (other, false),
+    };
+    match meta {
+        Ok(m) if (m.dev(), m.ino()) == (dev, ino) => Some(OnHost::Same),
+        Ok(_) => Some(OnHost::Differs),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !own_namespace => {
+            Some(OnHost::Absent)
+        }
+        Err(_) => None,
     }
 }

@@ -311,3 +311,47 @@ fn replay_alerts_say_no_snapshot_was_taken() {
     }
     assert!(n > 0, "replay gave no alert");
 }
+
+/// Issue 18's exclusion by path: a program bind-mounted over another's path
+/// in a private mount namespace runs under that path. The snapshot compares
+/// the file the process runs with the host's file of its path.
+#[test]
+fn kernel_snapshot_says_when_the_executable_is_not_the_hosts_file_of_its_path() {
+    let (lock, _) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let dir = crate::util::TempDir::new("bind");
+    // The host's "program" at that path: a copy, another inode.
+    let host_file = dir.path().join("sshd");
+    std::fs::copy(actor(), &host_file).expect("copy the actor");
+    let p = ports();
+    let steps = format!("tcp4:{} setsid sleep:2000", p.open);
+    let plain = crate::daemon::run_command(Command::new(&host_file).args(steps.split(' ')));
+    let a = alert_for(&d, plain.pid);
+    assert_eq!(
+        a["audetect"]["snapshot"]["process"]["executable_on_host"], "same",
+        "{a:#}"
+    );
+    let bound = crate::daemon::run_command(Command::new("unshare").args([
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &format!(
+            "mount --bind {actor} {host} && exec {host} {steps}",
+            actor = actor().display(),
+            host = host_file.display()
+        ),
+    ]));
+    let a = alert_for(&d, bound.pid);
+    assert_eq!(
+        a["process"]["executable"],
+        host_file.display().to_string(),
+        "the path it runs under"
+    );
+    assert_eq!(
+        a["audetect"]["snapshot"]["process"]["executable_on_host"], "another file",
+        "{a:#}"
+    );
+    d.stop();
+}

@@ -130,6 +130,22 @@ pub struct ProcessFacts {
     pub state: Option<char>,
     pub cgroup: Option<String>,
     pub container_id: Option<String>,
+    /// Whether the file the process runs is the host's file of that path.
+    pub on_host: Option<OnHost>,
+}
+
+/// The executable the process runs (/proc/PID/exe) against the file its
+/// path names in the host's mount namespace (/proc/1/root): a rule that
+/// excludes a program by path trusts that the path is that program, and a
+/// bind mount in a private mount namespace, or a container, breaks that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnHost {
+    /// The same (device, inode).
+    Same,
+    /// Another file has that path on the host.
+    Differs,
+    /// Nothing has that path on the host.
+    Absent,
 }
 
 /// A process of the chain above the matched one, or one of its leaders.

@@ -228,6 +228,14 @@ fn extras(s: &Snapshot) -> Map<String, Value> {
     if let Some(pgid) = p.process_group_id {
         m.insert("process_group_id".into(), pgid.into());
     }
+    if let Some(on_host) = p.on_host {
+        let word = match on_host {
+            super::OnHost::Same => "same",
+            super::OnHost::Differs => "another file",
+            super::OnHost::Absent => "absent",
+        };
+        m.insert("executable_on_host".into(), word.into());
+    }
     if let Some(name) = p.tty.and_then(|(ma, mi)| tty_name(ma, mi)) {
         m.insert("tty_name".into(), name.into());
     }
