@@ -15,6 +15,13 @@ pub use audetect_kernel as kernel;
 #[cfg(feature = "fuzzing")]
 pub use audetect_engine::{fuzz_checks, testkit};
 
+/// How a unit test says it cannot run here (tests/support/skip.rs, shared
+/// with the integration tests and the other crates' tests).
+#[cfg(test)]
+#[path = "../tests/support/skip.rs"]
+#[allow(dead_code, unused_imports)]
+mod test_skip;
+
 pub mod caps;
 pub mod config;
 pub mod daemon;

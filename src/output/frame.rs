@@ -188,8 +188,43 @@ mod tests {
             assert_eq!((b[3], b[6], b[9], b[12]), (b' ', b' ', b':', b':'), "{s}");
             assert!(b[4] == b' ' || b[4].is_ascii_digit(), "{s}");
         }
-        if std::env::var("TZ").is_err() && std::fs::metadata("/etc/localtime").is_err() {
-            assert_eq!(rfc3164_stamp(at(1_704_164_645, 0)), "Jan  2 03:04:05");
+    }
+
+    /// The stamp is the local time of the zone the process runs in. The C
+    /// library reads TZ once, so each zone is a child run of this very test
+    /// with TZ set (POSIX zone strings: no zone files needed).
+    #[test]
+    fn rfc3164_stamp_is_local_time() {
+        const EXPECT: &str = "AUDETECT_TEST_RFC3164_STAMP";
+        // 2024-01-02 03:04:05 UTC.
+        let t = at(1_704_164_645, 0);
+        if let Ok(expected) = std::env::var(EXPECT) {
+            assert_eq!(rfc3164_stamp(t), expected, "TZ={:?}", std::env::var("TZ"));
+            return;
+        }
+        let module = module_path!();
+        let test = format!(
+            "{}::rfc3164_stamp_is_local_time",
+            module.split_once("::").map_or(module, |(_, rest)| rest)
+        );
+        for (tz, expected) in [
+            ("UTC0", "Jan  2 03:04:05"),
+            ("JST-9", "Jan  2 12:04:05"),
+            ("<-05>5", "Jan  1 22:04:05"),
+        ] {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", &test, "--test-threads=1"])
+                .env("TZ", tz)
+                .env(EXPECT, expected)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "TZ={tz}: {}\n{stdout}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 

@@ -356,9 +356,32 @@ fn rules_command_matches_the_shipped_rules_file() {
 #[test]
 fn help_explains_every_command() {
     let out = audetect(&["--help"]);
+    assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
+    // The "Commands:" list: one "  NAME  what it does" line per command
+    // (a word in some description, such as "runs", is not a command).
+    let listed: Vec<(&str, &str)> = help
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.trim().split_once(char::is_whitespace))
+        .map(|(name, what)| (name, what.trim()))
+        .collect();
     for cmd in COMMANDS {
-        assert!(help.contains(cmd), "{help}");
+        let what = listed
+            .iter()
+            .find(|(name, _)| *name == cmd)
+            .map(|(_, what)| *what)
+            .unwrap_or_else(|| panic!("--help lists no command {cmd}:\n{help}"));
+        assert!(!what.is_empty(), "--help says nothing of {cmd}:\n{help}");
+    }
+    // And nothing COMMANDS (so audetect(8)'s check) would miss.
+    for (name, _) in &listed {
+        assert!(
+            COMMANDS.contains(name) || *name == "help",
+            "{name} is not in COMMANDS"
+        );
     }
     assert!(help.contains("setsid"), "{help}");
 }

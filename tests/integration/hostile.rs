@@ -179,12 +179,33 @@ fn through_rsyslog(test: &str, target: impl Fn(&Rsyslog) -> SyslogTarget, format
     for (alert, _) in &alerts {
         out.send(alert.clone());
     }
-    rs.wait_for_lines(alerts.len(), WAIT);
+    // Then a plain alert as the sentinel: rsyslog handles one input's
+    // messages in order, so once the sentinel is logged, anything the
+    // hostile ones injected (an extra line, a split message) is logged too.
+    let sentinel = json!({"sentinel": "after the hostile alerts"});
+    out.send(Alert {
+        json: sentinel.to_string(),
+        ..alerts[0].0.clone()
+    });
+    let is_sentinel = |line: &Value| {
+        serde_json::from_str::<Value>(field(line, "msg").trim_start()).ok()
+            == Some(sentinel.clone())
+    };
+    let end = std::time::Instant::now() + WAIT;
+    let mut lines = rs.lines();
+    while !lines.iter().any(is_sentinel) {
+        assert!(
+            std::time::Instant::now() < end,
+            "the sentinel never came:\n{}",
+            rs.diagnostics()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        lines = rs.lines();
+    }
     let stats = out.shutdown(Duration::from_secs(2));
-    assert_eq!(stats.sent_syslog, alerts.len() as u64, "{stats:?}");
-    // Anything injected would arrive with or just after the real messages.
-    std::thread::sleep(Duration::from_millis(500));
-    let lines = rs.lines();
+    assert_eq!(stats.sent_syslog, alerts.len() as u64 + 1, "{stats:?}");
+    assert_eq!(lines.iter().filter(|&l| is_sentinel(l)).count(), 1);
+    lines.retain(|l| !is_sentinel(l));
     assert_eq!(
         lines.len(),
         alerts.len(),

@@ -2,13 +2,14 @@
 //! the daemon's back are put back within the watch interval and reported;
 //! `audetect status` shows the running daemon's counters.
 
+use std::io::{BufRead, BufReader, Write};
 use std::process::Command;
 use std::time::Duration;
 
 use audetect::kernel::AuditSocket;
 use serde_json::Value;
 
-use crate::daemon::{actor, audit_state, ports, run_actor, Daemon};
+use crate::daemon::{actor, alerts_for, audit_state, ports, run_actor, Daemon};
 use crate::util::{kernel_test, wait_for};
 
 fn auditctl(args: &[&str]) {
@@ -131,13 +132,35 @@ fn kernel_sighup_reloads_rules_and_keeps_pending_sequences() {
     );
     let p = ports();
     // Connect now, setsid after the reload: the built-in rule's pending
-    // sequence must survive it.
-    let mut child = Command::new(actor())
-        .args([&format!("tcp4:{}", p.open), "sleep:2500", "setsid"])
+    // sequence must survive it. A root bash connects, says so, and waits
+    // for a line on stdin before `exec setsid` (setsid(1) calls setsid() in
+    // that same process).
+    let mut child = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "exec 3<>/dev/tcp/127.0.0.1/{}; echo connected; read -r _; exec setsid true",
+                p.open
+            ),
+        ])
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id();
+    let mut said = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said, "connected\n");
+    // The canary's alert shows the connect has been through detection (the
+    // daemon handles records in order), and no alert for the shell yet: its
+    // sequence is pending.
+    let before = d.canary(p.open);
+    assert!(
+        alerts_for(&before, pid).is_empty(),
+        "the shell alerted before its setsid: {before:#?}"
+    );
     std::fs::write(
         rules.path().join("new.toml"),
         "[rule]\nauthor = [\"t\"]\ndescription = \"d\"\nname = \"Added By Reload\"\nrisk_score = 1\n\
@@ -156,9 +179,10 @@ fn kernel_sighup_reloads_rules_and_keeps_pending_sequences() {
         "{}",
         d.log()
     );
+    // Now the setsid.
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let status = child.wait().unwrap();
     assert!(status.success());
-    let pid = child.id();
     let both = wait_for(Duration::from_secs(10), || {
         let mine: Vec<Value> = d
             .alerts()
@@ -195,7 +219,9 @@ fn kernel_sighup_reloads_rules_and_keeps_pending_sequences() {
     });
     assert!(refused.is_some(), "{}", d.log());
     let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
-    d.wait_alert_for(run.pid);
+    let all = d.wait_alert_for(run.pid);
+    // Behind this run's alert: still the shell's two, none twice.
+    assert_eq!(alerts_for(&all, pid).len(), 2, "{all:#?}");
     d.stop();
 }
 

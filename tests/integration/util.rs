@@ -3,6 +3,12 @@
 use std::fs::File;
 use std::sync::{Mutex, MutexGuard};
 
+// The skip every crate's tests share (tests/support/skip.rs).
+#[path = "../support/skip.rs"]
+mod skip_support;
+pub(crate) use skip_support::test_name;
+pub use skip_support::{in_ci, skip};
+
 /// Every test that touches kernel audit state holds this: the state is global
 /// to the machine, so such tests run one at a time, also across test binaries.
 pub struct KernelLock {
@@ -57,31 +63,6 @@ macro_rules! kernel_test {
     };
 }
 pub(crate) use kernel_test;
-
-/// The name of the function it is written in: a test's name, for what
-/// `skip` prints, without writing it out a second time.
-macro_rules! test_name {
-    () => {{
-        fn here() {}
-        let path = std::any::type_name_of_val(&here);
-        let path = path.strip_suffix("::here").unwrap_or(path);
-        path.rsplit("::").next().unwrap_or(path)
-    }};
-}
-pub(crate) use test_name;
-
-/// Whether this is a CI run (CI=true), where no test may skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// `test` cannot run on this machine, for `why`. Outside CI the test is
-/// skipped and says so (`SKIPPED <test>: why` on stderr, as the README
-/// says); in CI, which installs everything, that is a failure.
-pub fn skip(test: &str, why: impl std::fmt::Display) {
-    assert!(!in_ci(), "{test}: must run in CI, but {why}");
-    eprintln!("SKIPPED {test}: {why}");
-}
 
 fn kernel_unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions.

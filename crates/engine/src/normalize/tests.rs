@@ -166,6 +166,15 @@ fn vanished_process_keeps_its_entity_through_the_cache_or_fallback() {
     assert_eq!(connect.audetect.audit.entity_source, "procfs");
     n.proc.starts.borrow_mut().clear(); // the process exits
     let later: Vec<EcsEvent> = mine.filter_map(|e| n.normalize(e)).collect();
+    assert_eq!(
+        later.iter().map(|e| e.event.action).collect::<Vec<_>>(),
+        [
+            "connection_attempted",
+            "connection_attempted",
+            "session_id_change"
+        ],
+        "after its exec, its two connects and its setsid, once it exited"
+    );
     assert!(later
         .iter()
         .all(|e| e.process.entity_id == connect.process.entity_id));
@@ -209,6 +218,7 @@ fn setsid_that_failed_and_non_inet_connects_are_ignored() {
                 type=SOCKADDR msg=audit(1700000000.001:2): saddr=0200BCAD7F0000010000000000000000\n\
                 type=SYSCALL msg=audit(1700000000.001:3): arch=c000003e syscall=42 success=yes exit=0 a0=3 pid=9 ppid=1 euid=0 ses=1 exe=\"/x\"\n";
     let out = testkit::reassemble_log(text);
+    assert_eq!(out.len(), 3, "three events, each dropped");
     let mut n = Normalizer::new(FakeProc::default());
     assert!(out.iter().all(|e| n.normalize(e).is_none()));
     assert_eq!(n.stats().connects_ignored, 1, "ENETUNREACH sent no SYN");
