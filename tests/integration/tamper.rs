@@ -536,3 +536,46 @@ fn kernel_selftest_passes_alone_and_through_a_running_daemon() {
     );
     d.stop();
 }
+
+/// `systemctl reload` (SIGHUP) with a config that has a mistake keeps the
+/// running one, says which line is wrong, and goes on detecting; a fixed
+/// config then reloads.
+#[test]
+fn kernel_sighup_with_a_broken_config_keeps_the_running_one() {
+    let (lock, _) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let config = d.dir.path().join("audetect.toml");
+    let good = std::fs::read_to_string(&config).expect("the daemon's config");
+    std::fs::write(
+        &config,
+        format!("{good}\n[detection]\nmax_pending_events = 0\n"),
+    )
+    .expect("break the config");
+    // SAFETY: kill on a child pid we own.
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    let refused = wait_for(Duration::from_secs(5), || {
+        let log = d.log();
+        log.lines()
+            .find(|l| l.contains("reload refused, keeping the running configuration"))
+            .map(str::to_owned)
+    })
+    .unwrap_or_else(|| panic!("no refusal:\n{}", d.log()));
+    assert!(
+        refused.contains("line"),
+        "the wrong line is named: {refused}"
+    );
+    // Still detecting with the running configuration.
+    d.canary(ports().open);
+    std::fs::write(&config, &good).expect("fix the config");
+    // SAFETY: as above.
+    unsafe { libc::kill(d.pid() as i32, libc::SIGHUP) };
+    let reloaded = wait_for(Duration::from_secs(5), || {
+        d.log().contains("reloaded:").then_some(())
+    });
+    assert!(
+        reloaded.is_some(),
+        "the fixed config did not reload:\n{}",
+        d.log()
+    );
+    d.stop();
+}
