@@ -9,6 +9,13 @@ use std::path::Path;
 /// each directory read are checked, not every directory above them: a
 /// group-writable /etc is the host's problem, not one audetect can fix.
 pub fn untrusted(path: &Path, meta: &std::fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    // A device reads what its driver gives, whoever writes it: `-c
+    // /dev/null` (the defaults) is root's 0666 device.
+    let kind = meta.file_type();
+    if kind.is_char_device() || kind.is_block_device() {
+        return None;
+    }
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     let mode = meta.mode() & 0o7777;
@@ -64,5 +71,7 @@ mod tests {
             }
         }
         std::fs::remove_dir_all(&dir).unwrap();
+        let null = Path::new("/dev/null");
+        assert_eq!(untrusted(null, &std::fs::metadata(null).unwrap()), None);
     }
 }
