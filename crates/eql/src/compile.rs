@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::ast::{CmpOp, EventFilter, Expr, FieldRef, Lit, MatchKind, Operand, Statement, Term};
 use super::lexer::Pos;
 use super::parser::parse;
-use super::pattern::{fold_str, lucene_to_rust, Cidr, Wildcard};
+use super::pattern::{fold_str, lucene_to_rust, Cidr, Pinned, Wildcard};
 use super::{EqlError, Schema, Value};
 
 /// The field every category test reads.
@@ -350,9 +350,138 @@ impl Query {
         out
     }
 
+    /// What filter `filter` requires of `fields` (strings, or lists of
+    /// them): `Some(pins)` when it can only pass an event whose field
+    /// `fields[i]` satisfies `r` for some `(i, r)` of `pins`; `None` when it
+    /// does not pin them. Tests that pin a field are `field == "a"`, `field
+    /// in ("a", "b")`, `field in~ (...)`, and `field :` (`like`, `like~`)
+    /// patterns that do not both start and end with a wildcard. Through `or`
+    /// every branch must pin (its pins are the union); of an `and`'s pinned
+    /// parts the one of least `weight` (summed over its pins) is taken;
+    /// under `not` nothing is pinned.
+    pub fn required_values(
+        &self,
+        filter: usize,
+        fields: &[&str],
+        weight: &dyn Fn(usize, &Required) -> u64,
+    ) -> Option<Vec<(usize, Required)>> {
+        let mut out = required(self.conds.get(filter)?, fields, weight)?;
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
+    /// Its filters as they apply to events whose fields `known` gives (the
+    /// fields that name a kind of event, say): the tests those fields
+    /// decide are folded away, so a matcher fed only such events can test
+    /// the rest ([`Matcher::on_event_with`](super::Matcher::on_event_with)).
+    pub fn specialize(&self, known: &dyn Fn(&str) -> Option<Value<'static>>) -> Filters {
+        Filters {
+            conds: self
+                .conds
+                .iter()
+                .map(|c| super::eval::specialize(c, known))
+                .collect(),
+        }
+    }
+
     /// The `sequence by` / `sample by` fields: equal in every event of a match.
     pub fn join_fields(&self) -> Vec<String> {
         self.join_fields.clone()
+    }
+}
+
+/// A query's filters specialized to some events ([`Query::specialize`]).
+#[derive(Debug, Clone)]
+pub struct Filters {
+    pub(crate) conds: Vec<Cond>,
+}
+
+/// What a filter requires of a field's value: to be a string, or to start
+/// or end with one (what a pattern has before its first wildcard, or after
+/// its last), compared exactly (`==`, `in`, `like`) or ignoring case (`in~`,
+/// `:`, `like~`; the text folded as [`fold_case`] folds it, so the folded
+/// value must be, start or end with it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Required {
+    Exact(String),
+    Folded(String),
+    Prefix(String),
+    FoldedPrefix(String),
+    Suffix(String),
+    FoldedSuffix(String),
+}
+
+/// Case folding as the case-insensitive operators apply it to event values:
+/// an event value `v` passes `Required::Folded(f)` exactly when
+/// `fold_case(v) == f`.
+pub fn fold_case(s: &str, out: &mut String) {
+    super::pattern::fold_into(s, out);
+}
+
+/// What [`Query::required_values`] finds in one condition.
+fn required(
+    c: &Cond,
+    fields: &[&str],
+    weight: &dyn Fn(usize, &Required) -> u64,
+) -> Option<Vec<(usize, Required)>> {
+    match c {
+        Cond::Const(false) => Some(Vec::new()),
+        Cond::And(items) => items
+            .iter()
+            .filter_map(|i| required(i, fields, weight))
+            .min_by_key(|pins| pins.iter().map(|(f, r)| weight(*f, r)).sum::<u64>()),
+        Cond::Or(items) => {
+            let mut all = Vec::new();
+            for i in items {
+                all.extend(required(i, fields, weight)?);
+            }
+            Some(all)
+        }
+        Cond::Test {
+            src: Src::Field(f),
+            test: Test::Any {
+                atoms,
+                null_ok: false,
+            },
+            ..
+        } => {
+            let at = fields.iter().position(|name| *name == f.as_ref())?;
+            atoms
+                .iter()
+                .map(|a| required_atom(a).map(|r| (at, r)))
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+/// The value an atom requires of a string, if it pins one.
+fn required_atom(a: &Atom) -> Option<Required> {
+    match a {
+        Atom::Eq(LitV {
+            lit: Lit::Str(s), ..
+        }) => Some(Required::Exact(s.clone())),
+        // A string equals a number or boolean literal in its text form.
+        Atom::Eq(LitV {
+            lit: Lit::Int(_) | Lit::Float(_) | Lit::Bool(_),
+            text: Some(t),
+            ..
+        }) => Some(Required::Exact(t.clone())),
+        Atom::EqFold(s) => Some(Required::Folded(s.clone())),
+        Atom::Wild(w) => {
+            let (how, text) = w.pinned()?;
+            let text = text.to_owned();
+            Some(match (how, w.insensitive()) {
+                (Pinned::Exact, false) => Required::Exact(text),
+                (Pinned::Exact, true) => Required::Folded(text),
+                (Pinned::Prefix, false) => Required::Prefix(text),
+                (Pinned::Prefix, true) => Required::FoldedPrefix(text),
+                (Pinned::Suffix, false) => Required::Suffix(text),
+                (Pinned::Suffix, true) => Required::FoldedSuffix(text),
+            })
+        }
+        _ => None,
     }
 }
 

@@ -73,7 +73,7 @@ mod tests;
 
 use std::borrow::Cow;
 
-pub use compile::Query;
+pub use compile::{fold_case, Filters, Query, Required};
 pub use matcher::{Matcher, MatcherStats, MAX_HELD_EVENTS, MAX_PENDING, SAMPLE_WINDOW_MS};
 
 /// A field value as an event supplies it. Lists are ECS arrays (event.category, process.args).

@@ -19,7 +19,20 @@ pub(crate) fn fold(c: char) -> char {
 }
 
 pub(crate) fn fold_str(s: &str) -> String {
-    s.chars().map(fold).collect()
+    let mut out = String::new();
+    fold_into(s, &mut out);
+    out
+}
+
+/// [`fold_str`] into a buffer it reuses.
+pub(crate) fn fold_into(s: &str, out: &mut String) {
+    out.clear();
+    if s.is_ascii() {
+        out.push_str(s);
+        out.make_ascii_lowercase();
+    } else {
+        out.extend(s.chars().map(fold));
+    }
 }
 
 /// `s == pat` ignoring case; `pat` is already folded.
@@ -81,6 +94,13 @@ enum Shape {
     Prefix(String),
     Suffix(String),
     Contains(String),
+    /// `*` only, three or more pieces: the text before the first `*`, the
+    /// pieces between (none empty), the text after the last.
+    Pieces {
+        head: String,
+        middle: Vec<String>,
+        tail: String,
+    },
     General(Vec<WTok>),
 }
 
@@ -91,6 +111,16 @@ enum Shape {
 pub(crate) struct Wildcard {
     shape: Shape,
     insensitive: bool,
+    /// The pattern as written, folded when insensitive.
+    text: String,
+}
+
+/// How a string a pattern matches relates to the text [`Wildcard::pinned`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pinned {
+    Exact,
+    Prefix,
+    Suffix,
 }
 
 impl Wildcard {
@@ -129,10 +159,46 @@ impl Wildcard {
             && literal(&toks[1..n - 1]).is_some()
         {
             Shape::Contains(literal(&toks[1..n - 1]).unwrap_or_default())
+        } else if !toks.contains(&WTok::One) {
+            let mut pieces: Vec<String> = text.split('*').map(str::to_owned).collect();
+            let tail = pieces.pop().unwrap_or_default();
+            let head = if pieces.is_empty() {
+                String::new()
+            } else {
+                pieces.remove(0)
+            };
+            pieces.retain(|p| !p.is_empty());
+            Shape::Pieces {
+                head,
+                middle: pieces,
+                tail,
+            }
         } else {
             Shape::General(toks)
         };
-        Wildcard { shape, insensitive }
+        Wildcard {
+            shape,
+            insensitive,
+            text,
+        }
+    }
+
+    /// What every string it matches is, or starts or ends with: the
+    /// pattern's text before its first wildcard (or after its last, when
+    /// it starts with one), folded when it ignores case.
+    pub fn pinned(&self) -> Option<(Pinned, &str)> {
+        let wild = |c: char| c == '*' || c == '?';
+        let (Some(first), Some(last)) = (self.text.find(wild), self.text.rfind(wild)) else {
+            return Some((Pinned::Exact, self.text.as_str()));
+        };
+        if first > 0 {
+            Some((Pinned::Prefix, &self.text[..first]))
+        } else if last + 1 < self.text.len() {
+            // `*` and `?` are one byte each.
+            Some((Pinned::Suffix, &self.text[last + 1..]))
+        } else {
+            None
+        }
     }
 
     pub fn matches(&self, s: &str) -> bool {
@@ -145,7 +211,46 @@ impl Wildcard {
             (Shape::Suffix(p), true) => ends_with_fold(s, p),
             (Shape::Contains(p), false) => s.contains(p.as_str()),
             (Shape::Contains(p), true) => contains_fold(s, p),
+            (Shape::Pieces { .. }, false) => self.matches_folded(s),
+            (Shape::Pieces { .. }, true) => self.matches_folded(&fold_str(s)),
             (Shape::General(toks), ci) => general_match(toks, s, ci),
+        }
+    }
+
+    /// Whether it matches ignoring case (`:`, `like~`).
+    pub fn insensitive(&self) -> bool {
+        self.insensitive
+    }
+
+    /// As [`matches`](Self::matches), given the text already folded when
+    /// the pattern ignores case: folding is one character to one, so a
+    /// folded pattern matches the folded text exactly when it matches the
+    /// text ignoring case.
+    pub fn matches_folded(&self, s: &str) -> bool {
+        match &self.shape {
+            Shape::Exact(p) => s == p,
+            Shape::Prefix(p) => s.starts_with(p.as_str()),
+            Shape::Suffix(p) => s.ends_with(p.as_str()),
+            Shape::Contains(p) => s.contains(p.as_str()),
+            Shape::Pieces { head, middle, tail } => {
+                // With `*` the only wildcard, taking each piece where it is
+                // first found leaves the most room for the rest.
+                if s.len() < head.len() + tail.len()
+                    || !s.starts_with(head.as_str())
+                    || !s.ends_with(tail.as_str())
+                {
+                    return false;
+                }
+                let mut rest = &s[head.len()..s.len() - tail.len()];
+                for piece in middle {
+                    match rest.find(piece.as_str()) {
+                        Some(at) => rest = &rest[at + piece.len()..],
+                        None => return false,
+                    }
+                }
+                true
+            }
+            Shape::General(toks) => general_match(toks, s, false),
         }
     }
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Cost per event against the number of rules loaded (issue 16): events/s of
+# `audetect replay` on one corpus with 1, 10, 100 and all of a rule pack's
+# rules that audetect runs (the built-in rule off), each the best of 3 runs.
+# The rules of each set are spread evenly over the pack's, in file order.
+#   bench/rules.sh [PACK] [CORPUS]
+# PACK: a directory of rules (default /work/shared/elastic-rules). CORPUS: an
+# audit log (default: target/bench/kinds-198000.log, tests/fixtures/kinds.log
+# repeated by make-corpus.py: exec-heavy, every kind of event audetect makes).
+# AUDETECT=/path/to/audetect measures another build (default: a release build
+# of this tree), e.g. the one before a change, on the same corpus and sets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pack=${1:-/work/shared/elastic-rules}
+corpus=${2:-target/bench/kinds-198000.log}
+mkdir -p target/bench
+if [[ ! -f $corpus && $corpus == target/bench/kinds-198000.log ]]; then
+  python3 bench/make-corpus.py 198000 "$corpus" tests/fixtures/kinds.log
+fi
+if [[ -z ${AUDETECT:-} ]]; then
+  cargo build --release --locked -q
+  AUDETECT=${CARGO_TARGET_DIR:-target}/release/audetect
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The pack's rules that load, in file order.
+printf '[detection]\nbuiltin_rules = false\nrule_paths = ["%s"]\n' "$pack" >"$work/all.toml"
+"$AUDETECT" check-config -c "$work/all.toml" -v 2>&1 |
+  sed -n 's/^rule ".*" (\(.*\)): OK$/\1/p' | sort >"$work/loads"
+total=$(wc -l <"$work/loads")
+[[ $total -gt 0 ]] || { echo "no rule of $pack loads" >&2; exit 1; }
+
+echo "corpus: $corpus ($(wc -l <"$corpus") records), pack: $pack ($total rules load), $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+cat "$corpus" >/dev/null
+first=
+for n in 1 10 100 "$total"; do
+  [[ $n -le $total ]] || continue
+  # Every (total/n)-th rule, so each set samples the whole pack.
+  awk -v n="$n" -v t="$total" 'BEGIN { for (i = 0; i < n; i++) want[int(i * t / n) + 1] = 1 } want[NR]' \
+    "$work/loads" | sed 's/.*/"&",/' | tr -d '\n' | sed 's/,$//' >"$work/list"
+  printf '[detection]\nbuiltin_rules = false\nrule_paths = [%s]\n' "$(cat "$work/list")" >"$work/n.toml"
+  loaded=$("$AUDETECT" check-config -c "$work/n.toml" 2>&1 | sed -n 's/.*rules: \([0-9]*\) loaded.*/\1/p')
+  best=
+  for _ in 1 2 3; do
+    # "replayed R records (...) in S s (...): E events, ..." (rule loading not included)
+    line=$("$AUDETECT" replay -c "$work/n.toml" "$corpus" 2>&1 >/dev/null | grep 'replayed') || true
+    secs=$(sed -n 's/.* in \([0-9.]*\) s .*/\1/p' <<<"$line")
+    events=$(sed -n 's/.*: \([0-9]*\) events.*/\1/p' <<<"$line")
+    if [[ -z $best ]] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+  done
+  rate=$(awk -v e="$events" -v s="$best" 'BEGIN { printf "%.0f", (s > 0 ? e / s : 0) }')
+  first=${first:-$rate}
+  awk -v n="$loaded" -v s="$best" -v r="$rate" -v f="$first" -v e="$events" \
+    'BEGIN { printf "%4d rules: %6.3f s for %d events, %9.0f events/s (%.2fx the time of the first)\n", n, s, e, r, f / r }'
+done
