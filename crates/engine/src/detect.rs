@@ -186,6 +186,8 @@ struct Index {
     /// kind (what the kind fixes folded in); none for a rule that never
     /// sees it, nor for the unknown kind.
     filters: Vec<Vec<Option<Filters>>>,
+    /// Each of `INDEX_FIELDS`' place in the schema's fields, to read it by.
+    places: Vec<usize>,
 }
 
 impl Index {
@@ -248,7 +250,21 @@ impl Index {
             b.fields.sort_by_key(|(at, _)| *at);
             b.fields.iter_mut().for_each(|(_, k)| k.finish());
         }
-        Index { kinds, filters }
+        let places = INDEX_FIELDS
+            .iter()
+            .map(|f| {
+                schema
+                    .fields
+                    .iter()
+                    .position(|s| s == f)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        Index {
+            kinds,
+            filters,
+            places,
+        }
     }
 
     /// The rules to offer `event` to, in load order, into `out`; its kind.
@@ -266,7 +282,8 @@ impl Index {
             let Some(field) = INDEX_FIELDS.get(*at) else {
                 continue;
             };
-            match crate::eql::Event::field(event, field) {
+            let place = self.places.get(*at).copied().unwrap_or(usize::MAX);
+            match crate::eql::Event::field_at(event, place, field) {
                 Value::Str(v) => keys.lookup(&v, fold, out),
                 Value::List(items) => {
                     for item in &items {
@@ -311,6 +328,7 @@ impl Detector {
             index: Index {
                 kinds: Vec::new(),
                 filters: Vec::new(),
+                places: Vec::new(),
             },
             candidates: Vec::new(),
             folded: String::new(),

@@ -75,10 +75,18 @@ pub(crate) struct Call {
     pub src: Src,
 }
 
+/// A field the schema supplies: its name, and its place in `Schema::fields`
+/// (for [`Event::field_at`](super::Event::field_at)).
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub name: Box<str>,
+    pub at: usize,
+}
+
 /// Where a tested value comes from.
 #[derive(Debug, Clone)]
 pub(crate) enum Src {
-    Field(Box<str>),
+    Field(Field),
     /// An optional field the event source never supplies: always null.
     Missing,
     Const(Value<'static>),
@@ -327,7 +335,7 @@ impl Query {
                     src: Src::Field(f),
                     test: Test::Any { atoms, .. },
                     ..
-                } if f.as_ref() == field => {
+                } if f.name.as_ref() == field => {
                     for a in atoms {
                         match a {
                             Atom::Eq(LitV {
@@ -446,7 +454,7 @@ fn required(
             },
             ..
         } => {
-            let at = fields.iter().position(|name| *name == f.as_ref())?;
+            let at = fields.iter().position(|name| *name == f.name.as_ref())?;
             atoms
                 .iter()
                 .map(|a| required_atom(a).map(|r| (at, r)))
@@ -559,9 +567,12 @@ impl Compiler<'_> {
     }
 
     fn field(&mut self, f: &FieldRef) -> Result<Src, EqlError> {
-        if self.schema.fields.iter().any(|s| s == &f.name) {
+        if let Some(at) = self.schema.fields.iter().position(|s| s == &f.name) {
             self.fields.insert(f.name.clone());
-            return Ok(Src::Field(f.name.as_str().into()));
+            return Ok(Src::Field(Field {
+                name: f.name.as_str().into(),
+                at,
+            }));
         }
         if f.optional {
             return Ok(Src::Missing);
@@ -591,7 +602,16 @@ impl Compiler<'_> {
         }
         self.fields.insert(CATEGORY_FIELD.to_string());
         let is_cat = Cond::Test {
-            src: Src::Field(CATEGORY_FIELD.into()),
+            src: Src::Field(Field {
+                name: CATEGORY_FIELD.into(),
+                // Not at any place when the schema does not list it: read by name.
+                at: self
+                    .schema
+                    .fields
+                    .iter()
+                    .position(|s| s == CATEGORY_FIELD)
+                    .unwrap_or(usize::MAX),
+            }),
             test: Test::Any {
                 atoms: vec![Atom::Eq(LitV::new(Lit::Str(category.clone())))],
                 null_ok: false,

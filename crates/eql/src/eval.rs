@@ -57,7 +57,7 @@ fn eval<E: Event>(cond: &Cond, ev: &E) -> Tri {
 /// `None` when the value is null (missing, or a list of nothing).
 fn eval_src<E: Event>(src: &Src, test: &Test, ev: &E) -> Option<bool> {
     match src {
-        Src::Field(name) => eval_value(&ev.field(name), test),
+        Src::Field(f) => eval_value(&ev.field_at(f.at, &f.name), test),
         Src::Missing => eval_value(&Value::Null, test),
         Src::Const(v) => eval_value(v, test),
         Src::Call(call) => {
@@ -109,7 +109,7 @@ fn call_each<E: Event>(call: &Call, ev: &E, f: &mut dyn FnMut(&Value) -> bool) -
         }
     };
     let any = match &call.src {
-        Src::Field(name) => for_each_scalar(&ev.field(name), &mut apply),
+        Src::Field(f) => for_each_scalar(&ev.field_at(f.at, &f.name), &mut apply),
         Src::Missing => false,
         Src::Const(v) => for_each_scalar(v, &mut apply),
         Src::Call(inner) => call_each(inner, ev, &mut apply).unwrap_or(false),
@@ -399,7 +399,7 @@ impl Event for KnownFields<'_> {
 
 fn src_known(src: &Src, known: &dyn Fn(&str) -> Option<Value<'static>>) -> bool {
     match src {
-        Src::Field(name) => known(name).is_some(),
+        Src::Field(f) => known(&f.name).is_some(),
         Src::Missing | Src::Const(_) => true,
         Src::Call(call) => src_known(&call.src, known),
     }

@@ -82,7 +82,7 @@ fn key_of<E: Event>(spec: &[KeyField], ev: &E) -> Option<Key> {
     let mut key = Vec::with_capacity(spec.len());
     for k in spec {
         let part = match &k.src {
-            Src::Field(name) => key_part(&ev.field(name)),
+            Src::Field(f) => key_part(&ev.field_at(f.at, &f.name)),
             _ => KeyPart::Null,
         };
         if part == KeyPart::Null && !k.optional {
