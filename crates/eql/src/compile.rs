@@ -1,7 +1,7 @@
 //! Turns the syntax tree into a checked, immutable [`Query`]: names checked against the
 //! [`Schema`], functions resolved, patterns compiled so evaluation prepares nothing per event.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use super::ast::{CmpOp, EventFilter, Expr, FieldRef, Lit, MatchKind, Operand, Statement, Term};
 use super::lexer::Pos;
@@ -53,10 +53,83 @@ pub(crate) enum Test {
     /// True when any element satisfies any atom, or (with `null_ok`) when
     /// the value is null.
     Any {
-        atoms: Vec<Atom>,
+        atoms: Atoms,
         null_ok: bool,
     },
     Ord(CmpOp, LitV),
+}
+
+/// Fewest strings compared exactly (or folded) for a test to look them up
+/// in a set rather than compare them one by one.
+const SET_FROM: usize = 4;
+
+/// A test's atoms, with its plain strings also in sets: Elastic's rules
+/// list dozens of program names or arguments, which a string is looked up
+/// among at once.
+#[derive(Debug, Clone)]
+pub(crate) struct Atoms {
+    all: Vec<Atom>,
+    /// A string equal to one of these satisfies an atom.
+    pub exact: HashSet<Box<str>>,
+    /// A string whose folded text is one of these satisfies an atom.
+    pub folded: HashSet<Box<str>>,
+    /// The atoms the sets do not stand for.
+    pub rest: Vec<Atom>,
+    /// Whether some of `rest` ignore case: the text is folded for them.
+    pub rest_folds: bool,
+}
+
+impl Atoms {
+    pub fn new(all: Vec<Atom>) -> Atoms {
+        let mut exact = HashSet::new();
+        let mut folded = HashSet::new();
+        let mut rest = Vec::new();
+        for a in &all {
+            match a {
+                Atom::Eq(LitV {
+                    lit: Lit::Str(s), ..
+                }) => {
+                    exact.insert(s.as_str().into());
+                }
+                Atom::EqFold(s) => {
+                    folded.insert(s.as_str().into());
+                }
+                Atom::Wild(w) => match w.pinned() {
+                    Some((Pinned::Exact, text)) if w.insensitive() => {
+                        folded.insert(text.into());
+                    }
+                    Some((Pinned::Exact, text)) => {
+                        exact.insert(text.into());
+                    }
+                    _ => rest.push(a.clone()),
+                },
+                other => rest.push(other.clone()),
+            }
+        }
+        if exact.len() + folded.len() < SET_FROM {
+            (exact, folded, rest) = (HashSet::new(), HashSet::new(), all.clone());
+        }
+        let rest_folds = rest.iter().any(|a| match a {
+            Atom::EqFold(_) => true,
+            Atom::Wild(w) => w.insensitive(),
+            _ => false,
+        });
+        Atoms {
+            all,
+            exact,
+            folded,
+            rest,
+            rest_folds,
+        }
+    }
+}
+
+impl std::ops::Deref for Atoms {
+    type Target = [Atom];
+
+    fn deref(&self) -> &[Atom] {
+        &self.all
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -336,7 +409,7 @@ impl Query {
                     test: Test::Any { atoms, .. },
                     ..
                 } if f.name.as_ref() == field => {
-                    for a in atoms {
+                    for a in atoms.iter() {
                         match a {
                             Atom::Eq(LitV {
                                 lit: Lit::Str(s), ..
@@ -613,7 +686,7 @@ impl Compiler<'_> {
                     .unwrap_or(usize::MAX),
             }),
             test: Test::Any {
-                atoms: vec![Atom::Eq(LitV::new(Lit::Str(category.clone())))],
+                atoms: Atoms::new(vec![Atom::Eq(LitV::new(Lit::Str(category.clone())))]),
                 null_ok: false,
             },
             script: false,
@@ -680,7 +753,7 @@ impl Compiler<'_> {
                 let test = test_cond(
                     src,
                     Test::Any {
-                        atoms,
+                        atoms: Atoms::new(atoms),
                         null_ok: false,
                     },
                     script,
@@ -724,7 +797,14 @@ impl Compiler<'_> {
                     }
                 }
                 let script = comparison_is_script(&src);
-                test_cond(src, Test::Any { atoms, null_ok }, script)
+                test_cond(
+                    src,
+                    Test::Any {
+                        atoms: Atoms::new(atoms),
+                        null_ok,
+                    },
+                    script,
+                )
             }
         })
     }
@@ -753,11 +833,11 @@ impl Compiler<'_> {
         let script = comparison_is_script(&src);
         let eq = |lit: Lit| match lit {
             Lit::Null => Test::Any {
-                atoms: vec![],
+                atoms: Atoms::new(vec![]),
                 null_ok: true,
             },
             l => Test::Any {
-                atoms: vec![Atom::Eq(LitV::new(l))],
+                atoms: Atoms::new(vec![Atom::Eq(LitV::new(l))]),
                 null_ok: false,
             },
         };

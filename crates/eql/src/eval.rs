@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use super::ast::{CmpOp, Lit};
-use super::compile::{Atom, Call, Cond, Func, LitV, Src, Test};
+use super::compile::{Atom, Atoms, Call, Cond, Func, LitV, Src, Test};
 use super::pattern::{contains_fold, ends_with_fold, fold_into, parse_ip, starts_with_fold};
 use super::{Event, Value};
 
@@ -262,20 +262,19 @@ thread_local! {
 }
 
 /// Whether a string satisfies any atom; as [`atom`] on each, with the text
-/// folded at most once.
-fn any_str(s: &str, atoms: &[Atom]) -> bool {
-    let insensitive = |a: &Atom| match a {
-        Atom::EqFold(_) => true,
-        Atom::Wild(w) => w.insensitive(),
-        _ => false,
-    };
-    if !atoms.iter().any(insensitive) {
-        return atoms.iter().any(|a| atom_str(s, a, None));
+/// folded at most once and the plain strings looked up in sets.
+fn any_str(s: &str, atoms: &Atoms) -> bool {
+    if atoms.exact.contains(s) {
+        return true;
+    }
+    if atoms.folded.is_empty() && !atoms.rest_folds {
+        return atoms.rest.iter().any(|a| atom_str(s, a, None));
     }
     FOLDED.with(|buf| match buf.try_borrow_mut() {
         Ok(mut folded) => {
             fold_into(s, &mut folded);
-            atoms.iter().any(|a| atom_str(s, a, Some(&folded)))
+            atoms.folded.contains(folded.as_str())
+                || atoms.rest.iter().any(|a| atom_str(s, a, Some(&folded)))
         }
         // Not reentered today; if it ever is, fold per atom instead.
         Err(_) => atoms.iter().any(|a| atom_str(s, a, None)),

@@ -334,3 +334,45 @@ fn wildcards_match_as_globs_folded_or_not() {
         }
     }
 }
+
+#[test]
+fn long_lists_looked_up_in_sets_match_as_each_item_alone() {
+    let lists = [
+        (r#"process.name in ("nc", "sh", "x", "py", "K\u{212A}")"#, "=="),
+        (r#"process.name in~ ("NC", "SH", "x", "strasse", "İx")"#, "in~"),
+        (r#"process.name : ("NC", "py*", "*.sh", "x", "kk", "STRASSE")"#, ":"),
+        (r#"process.name like ("nc", "N?", "sh", "x", "*.SH")"#, "like"),
+        (r#"process.name like~ ("nc", "N?", "sh", "x", "*.SH")"#, "like~"),
+        (r#"process.args : ("-E", "nc*", "sh", "x", "-e")"#, ":"),
+    ];
+    for (test, op) in lists {
+        let (field, items) = test.split_once(' ').unwrap();
+        let items = items.split_once(' ').unwrap().1;
+        let items = items.trim_matches(|c| c == '(' || c == ')');
+        let one_by_one: Vec<String> = items
+            .split(", ")
+            .map(|i| {
+                if op == "==" {
+                    format!("{field} == {i}")
+                } else if op == "in~" {
+                    format!("{field} in~ ({i})")
+                } else {
+                    format!("{field} {op} {i}")
+                }
+            })
+            .collect();
+        let whole = Arc::new(compile(&format!("process where {test}")));
+        let each = Arc::new(compile(&format!(
+            "process where {}",
+            one_by_one.join(" or ")
+        )));
+        for e in events() {
+            assert_eq!(
+                Matcher::new(Arc::clone(&whole)).on_event(&e).len(),
+                Matcher::new(Arc::clone(&each)).on_event(&e).len(),
+                "{test} on {:?}",
+                e.fields
+            );
+        }
+    }
+}
