@@ -2,6 +2,7 @@
 //! [`Schema`], functions resolved, patterns compiled so evaluation prepares nothing per event.
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 use super::ast::{CmpOp, EventFilter, Expr, FieldRef, Lit, MatchKind, Operand, Statement, Term};
 use super::lexer::Pos;
@@ -73,9 +74,9 @@ pub(crate) struct Atoms {
     pub exact: HashSet<Box<str>>,
     /// A string whose folded text is one of these satisfies an atom.
     pub folded: HashSet<Box<str>>,
-    /// The atoms the sets do not stand for.
-    pub rest: Vec<Atom>,
-    /// Whether some of `rest` ignore case: the text is folded for them.
+    /// The atoms the sets do not stand for, by place in `all`.
+    rest: Vec<u32>,
+    /// Whether some of those ignore case: the text is folded for them.
     pub rest_folds: bool,
 }
 
@@ -84,7 +85,7 @@ impl Atoms {
         let mut exact = HashSet::new();
         let mut folded = HashSet::new();
         let mut rest = Vec::new();
-        for a in &all {
+        for (i, a) in (0u32..).zip(&all) {
             match a {
                 Atom::Eq(LitV {
                     lit: Lit::Str(s), ..
@@ -101,26 +102,35 @@ impl Atoms {
                     Some((Pinned::Exact, text)) => {
                         exact.insert(text.into());
                     }
-                    _ => rest.push(a.clone()),
+                    _ => rest.push(i),
                 },
-                other => rest.push(other.clone()),
+                _ => rest.push(i),
             }
         }
         if exact.len() + folded.len() < SET_FROM {
-            (exact, folded, rest) = (HashSet::new(), HashSet::new(), all.clone());
+            exact = HashSet::new();
+            folded = HashSet::new();
+            rest = (0u32..).zip(&all).map(|(i, _)| i).collect();
         }
-        let rest_folds = rest.iter().any(|a| match a {
-            Atom::EqFold(_) => true,
-            Atom::Wild(w) => w.insensitive(),
-            _ => false,
-        });
-        Atoms {
+        let mut atoms = Atoms {
             all,
             exact,
             folded,
             rest,
-            rest_folds,
-        }
+            rest_folds: false,
+        };
+        let folds = atoms.rest().any(|a| match a {
+            Atom::EqFold(_) => true,
+            Atom::Wild(w) => w.insensitive(),
+            _ => false,
+        });
+        atoms.rest_folds = folds;
+        atoms
+    }
+
+    /// The atoms the sets do not stand for.
+    pub fn rest(&self) -> impl Iterator<Item = &Atom> {
+        self.rest.iter().filter_map(|&i| self.all.get(i as usize))
     }
 }
 
@@ -180,9 +190,11 @@ pub(crate) enum Cond {
         inner: Box<Cond>,
         script: bool,
     },
+    /// `test` is shared: filters specialized to a kind of event copy their
+    /// tree, not the patterns and sets in it.
     Test {
         src: Src,
-        test: Test,
+        test: Arc<Test>,
         script: bool,
     },
 }
@@ -406,9 +418,12 @@ impl Query {
                 Cond::Not { inner, .. } => walk(inner, field, out),
                 Cond::Test {
                     src: Src::Field(f),
-                    test: Test::Any { atoms, .. },
+                    test,
                     ..
                 } if f.name.as_ref() == field => {
+                    let Test::Any { atoms, .. } = &**test else {
+                        return;
+                    };
                     for a in atoms.iter() {
                         match a {
                             Atom::Eq(LitV {
@@ -521,12 +536,16 @@ fn required(
         }
         Cond::Test {
             src: Src::Field(f),
-            test: Test::Any {
-                atoms,
-                null_ok: false,
-            },
+            test,
             ..
         } => {
+            let Test::Any {
+                atoms,
+                null_ok: false,
+            } = &**test
+            else {
+                return None;
+            };
             let at = fields.iter().position(|name| *name == f.name.as_ref())?;
             atoms
                 .iter()
@@ -685,10 +704,10 @@ impl Compiler<'_> {
                     .position(|s| s == CATEGORY_FIELD)
                     .unwrap_or(usize::MAX),
             }),
-            test: Test::Any {
+            test: Arc::new(Test::Any {
                 atoms: Atoms::new(vec![Atom::Eq(LitV::new(Lit::Str(category.clone())))]),
                 null_ok: false,
-            },
+            }),
             script: false,
         };
         Ok(match cond {
@@ -1040,7 +1059,11 @@ fn test_cond(src: Src, test: Test, script: bool) -> Cond {
             _ => Cond::Null,
         };
     }
-    Cond::Test { src, test, script }
+    Cond::Test {
+        src,
+        test: Arc::new(test),
+        script,
+    }
 }
 
 /// Removes [`Cond::Null`] with SQL's three-valued logic, leaving the

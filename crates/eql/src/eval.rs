@@ -268,13 +268,13 @@ fn any_str(s: &str, atoms: &Atoms) -> bool {
         return true;
     }
     if atoms.folded.is_empty() && !atoms.rest_folds {
-        return atoms.rest.iter().any(|a| atom_str(s, a, None));
+        return atoms.rest().any(|a| atom_str(s, a, None));
     }
     FOLDED.with(|buf| match buf.try_borrow_mut() {
         Ok(mut folded) => {
             fold_into(s, &mut folded);
             atoms.folded.contains(folded.as_str())
-                || atoms.rest.iter().any(|a| atom_str(s, a, Some(&folded)))
+                || atoms.rest().any(|a| atom_str(s, a, Some(&folded)))
         }
         // Not reentered today; if it ever is, fold per atom instead.
         Err(_) => atoms.iter().any(|a| atom_str(s, a, None)),

@@ -338,11 +338,26 @@ fn wildcards_match_as_globs_folded_or_not() {
 #[test]
 fn long_lists_looked_up_in_sets_match_as_each_item_alone() {
     let lists = [
-        (r#"process.name in ("nc", "sh", "x", "py", "K\u{212A}")"#, "=="),
-        (r#"process.name in~ ("NC", "SH", "x", "strasse", "İx")"#, "in~"),
-        (r#"process.name : ("NC", "py*", "*.sh", "x", "kk", "STRASSE")"#, ":"),
-        (r#"process.name like ("nc", "N?", "sh", "x", "*.SH")"#, "like"),
-        (r#"process.name like~ ("nc", "N?", "sh", "x", "*.SH")"#, "like~"),
+        (
+            r#"process.name in ("nc", "sh", "x", "py", "K\u{212A}")"#,
+            "==",
+        ),
+        (
+            r#"process.name in~ ("NC", "SH", "x", "strasse", "İx")"#,
+            "in~",
+        ),
+        (
+            r#"process.name : ("NC", "py*", "*.sh", "x", "kk", "STRASSE")"#,
+            ":",
+        ),
+        (
+            r#"process.name like ("nc", "N?", "sh", "x", "*.SH")"#,
+            "like",
+        ),
+        (
+            r#"process.name like~ ("nc", "N?", "sh", "x", "*.SH")"#,
+            "like~",
+        ),
         (r#"process.args : ("-E", "nc*", "sh", "x", "-e")"#, ":"),
     ];
     for (test, op) in lists {
