@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Cost per event against the number of rules loaded (issue 16): events/s of
 # `audetect replay` on one corpus with 1, 10, 100 and all of a rule pack's
-# rules that audetect runs (the built-in rule off), each the best of 3 runs.
-# The rules of each set are spread evenly over the pack's, in file order.
+# rules that audetect runs (the built-in rule off), each the best of 3 runs
+# (replay's own timing: reading the rules is not counted). The rules of each
+# set are spread evenly over the pack's, in file order.
 #   bench/rules.sh [PACK] [CORPUS]
 # PACK: a directory of rules (default /work/shared/elastic-rules). CORPUS: an
 # audit log (default: target/bench/kinds-198000.log, tests/fixtures/kinds.log
 # repeated by make-corpus.py: exec-heavy, every kind of event audetect makes).
 # AUDETECT=/path/to/audetect measures another build (default: a release build
-# of this tree), e.g. the one before a change, on the same corpus and sets.
+# of this tree). BEFORE=/path/to/audetect measures that build too, its runs
+# alternating with the other's so that other load on the machine weighs on
+# both alike: a before/after comparison in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pack=${1:-/work/shared/elastic-rules}
@@ -20,6 +23,12 @@ fi
 if [[ -z ${AUDETECT:-} ]]; then
   cargo build --release --locked -q
   AUDETECT=${CARGO_TARGET_DIR:-target}/release/audetect
+fi
+builds=("$AUDETECT")
+names=("")
+if [[ -n ${BEFORE:-} ]]; then
+  builds=("$BEFORE" "$AUDETECT")
+  names=("before" "after ")
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -33,7 +42,15 @@ total=$(wc -l <"$work/loads")
 
 echo "corpus: $corpus ($(wc -l <"$corpus") records), pack: $pack ($total rules load), $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
 cat "$corpus" >/dev/null
-first=
+
+# run BUILD: "SECONDS EVENTS", replay's own time and count for the corpus
+# with $work/n.toml.
+run() {
+  "$1" replay -c "$work/n.toml" "$corpus" 2>&1 >/dev/null |
+    sed -n 's/.* in \([0-9.]*\) s .*: \([0-9]*\) events.*/\1 \2/p'
+}
+
+declare -a first
 for n in 1 10 100 "$total"; do
   [[ $n -le $total ]] || continue
   # Every (total/n)-th rule, so each set samples the whole pack.
@@ -41,16 +58,16 @@ for n in 1 10 100 "$total"; do
     "$work/loads" | sed 's/.*/"&",/' | tr -d '\n' | sed 's/,$//' >"$work/list"
   printf '[detection]\nbuiltin_rules = false\nrule_paths = [%s]\n' "$(cat "$work/list")" >"$work/n.toml"
   loaded=$("$AUDETECT" check-config -c "$work/n.toml" 2>&1 | sed -n 's/.*rules: \([0-9]*\) loaded.*/\1/p')
-  best=
+  declare -a best=()
   for _ in 1 2 3; do
-    # "replayed R records (...) in S s (...): E events, ..." (rule loading not included)
-    line=$("$AUDETECT" replay -c "$work/n.toml" "$corpus" 2>&1 >/dev/null | grep 'replayed') || true
-    secs=$(sed -n 's/.* in \([0-9.]*\) s .*/\1/p' <<<"$line")
-    events=$(sed -n 's/.*: \([0-9]*\) events.*/\1/p' <<<"$line")
-    if [[ -z $best ]] || awk "BEGIN{exit !($secs < $best)}"; then best=$secs; fi
+    for i in "${!builds[@]}"; do
+      read -r s events < <(run "${builds[$i]}")
+      if [[ -z ${best[$i]:-} ]] || awk "BEGIN{exit !($s < ${best[$i]})}"; then best[$i]=$s; fi
+    done
   done
-  rate=$(awk -v e="$events" -v s="$best" 'BEGIN { printf "%.0f", (s > 0 ? e / s : 0) }')
-  first=${first:-$rate}
-  awk -v n="$loaded" -v s="$best" -v r="$rate" -v f="$first" -v e="$events" \
-    'BEGIN { printf "%4d rules: %6.3f s for %d events, %9.0f events/s (%.2fx the time of the first)\n", n, s, e, r, f / r }'
+  for i in "${!builds[@]}"; do
+    first[$i]=${first[$i]:-${best[$i]}}
+    awk -v name="${names[$i]}" -v n="$loaded" -v s="${best[$i]}" -v f="${first[$i]}" -v e="$events" \
+      'BEGIN { printf "%s%4d rules: %6.3f s for %d events, %7.0f events/s, %.2fx the time with 1 rule\n", (name == "" ? "" : name " "), n, s, e, (s > 0 ? e / s : 0), s / f }'
+  done
 done

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::eql::{Filters, Matcher, Required, Value};
+use crate::eql::{Filters, Matcher, Required, StrHash, Value};
 use crate::normalize::EcsEvent;
 use crate::rulefile::{Rule, RuleMeta};
 
@@ -82,8 +82,8 @@ struct Running {
 /// Rules filed under what one field's value must be, start or end with.
 #[derive(Default)]
 struct Keys {
-    exact: HashMap<Box<str>, Vec<usize>>,
-    folded: HashMap<Box<str>, Vec<usize>>,
+    exact: HashMap<Box<str>, Vec<usize>, StrHash>,
+    folded: HashMap<Box<str>, Vec<usize>, StrHash>,
     /// By `Affix`: prefixes, folded prefixes, suffixes, folded suffixes.
     affixes: [Affixes; 4],
 }
@@ -92,7 +92,7 @@ struct Keys {
 /// of the keys: a value is looked up once per length.
 #[derive(Default)]
 struct Affixes {
-    rules: HashMap<Box<str>, Vec<usize>>,
+    rules: HashMap<Box<str>, Vec<usize>, StrHash>,
     lens: Vec<usize>,
 }
 

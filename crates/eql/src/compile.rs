@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::ast::{CmpOp, EventFilter, Expr, FieldRef, Lit, MatchKind, Operand, Statement, Term};
 use super::lexer::Pos;
 use super::parser::parse;
-use super::pattern::{fold_str, lucene_to_rust, Cidr, Pinned, Wildcard};
+use super::pattern::{fold_str, lucene_to_rust, Cidr, Pinned, StrHash, Wildcard};
 use super::{EqlError, Schema, Value};
 
 /// The field every category test reads.
@@ -71,9 +71,9 @@ const SET_FROM: usize = 4;
 pub(crate) struct Atoms {
     all: Vec<Atom>,
     /// A string equal to one of these satisfies an atom.
-    pub exact: HashSet<Box<str>>,
+    pub exact: HashSet<Box<str>, StrHash>,
     /// A string whose folded text is one of these satisfies an atom.
-    pub folded: HashSet<Box<str>>,
+    pub folded: HashSet<Box<str>, StrHash>,
     /// The atoms the sets do not stand for, by place in `all`.
     rest: Vec<u32>,
     /// Whether some of those ignore case: the text is folded for them.
@@ -82,8 +82,8 @@ pub(crate) struct Atoms {
 
 impl Atoms {
     pub fn new(all: Vec<Atom>) -> Atoms {
-        let mut exact = HashSet::new();
-        let mut folded = HashSet::new();
+        let mut exact = HashSet::default();
+        let mut folded = HashSet::default();
         let mut rest = Vec::new();
         for (i, a) in (0u32..).zip(&all) {
             match a {
@@ -108,8 +108,8 @@ impl Atoms {
             }
         }
         if exact.len() + folded.len() < SET_FROM {
-            exact = HashSet::new();
-            folded = HashSet::new();
+            exact = HashSet::default();
+            folded = HashSet::default();
             rest = (0u32..).zip(&all).map(|(i, _)| i).collect();
         }
         let mut atoms = Atoms {

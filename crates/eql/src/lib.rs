@@ -75,6 +75,7 @@ use std::borrow::Cow;
 
 pub use compile::{fold_case, Filters, Query, Required};
 pub use matcher::{Matcher, MatcherStats, MAX_HELD_EVENTS, MAX_PENDING, SAMPLE_WINDOW_MS};
+pub use pattern::{StrHash, StrHasher};
 
 /// A field value as an event supplies it. Lists are ECS arrays (event.category, process.args).
 #[derive(Debug, Clone, PartialEq)]

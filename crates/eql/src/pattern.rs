@@ -78,6 +78,44 @@ pub(crate) fn contains_fold(s: &str, folded: &str) -> bool {
         .any(|(i, _)| starts_with_fold(&s[i..], folded))
 }
 
+/// A fast hash for the sets and maps of rule literals that event strings
+/// are looked up in (FxHash's mixing, 8 bytes at a time). Not resistant to
+/// chosen collisions, which needs no resisting here: the tables hold only
+/// the rules' own literals, so an event's string costs one probe sequence
+/// however it is chosen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StrHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl std::hash::Hasher for StrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SEED);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`StrHasher`]s, for `HashMap::with_hasher` and friends.
+pub type StrHash = std::hash::BuildHasherDefault<StrHasher>;
+
 #[derive(Debug, Clone, PartialEq)]
 enum WTok {
     Char(char),
