@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Cost per event against the number of rules loaded (issue 16): events/s of
 # `audetect replay` on one corpus with 1, 10, 100 and all of a rule pack's
-# rules that audetect runs (the built-in rule off), each the best of 3 runs
-# (replay's own timing: reading the rules is not counted). The rules of each
+# rules that audetect runs (the built-in rule off), each the best of RUNS
+# runs (default 3; replay's own timing: reading the rules is not counted). The rules of each
 # set are spread evenly over the pack's, in file order.
 #   bench/rules.sh [PACK] [CORPUS]
 # PACK: a directory of rules (default /work/shared/elastic-rules). CORPUS: an
@@ -59,7 +59,7 @@ for n in 1 10 100 "$total"; do
   printf '[detection]\nbuiltin_rules = false\nrule_paths = [%s]\n' "$(cat "$work/list")" >"$work/n.toml"
   loaded=$("$AUDETECT" check-config -c "$work/n.toml" 2>&1 | sed -n 's/.*rules: \([0-9]*\) loaded.*/\1/p')
   declare -a best=()
-  for _ in 1 2 3; do
+  for ((r = 0; r < ${RUNS:-3}; r++)); do
     for i in "${!builds[@]}"; do
       read -r s events < <(run "${builds[$i]}")
       if [[ -z ${best[$i]:-} ]] || awk "BEGIN{exit !($s < ${best[$i]})}"; then best[$i]=$s; fi

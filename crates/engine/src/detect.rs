@@ -79,7 +79,7 @@ struct Running {
     suppressed_unreported: u64,
 }
 
-/// Rules filed under what one field's value must be, start or end with.
+/// Rules (their slots) filed under what one field's value must be, start or end with.
 #[derive(Default)]
 struct Keys {
     exact: HashMap<Box<str>, Vec<usize>, StrHash>,
@@ -174,6 +174,34 @@ struct Bucket {
     fields: Vec<(usize, Keys)>,
 }
 
+impl Bucket {
+    /// Files `slot` under the values `filters` of `q` require, or under
+    /// every event of the kind when they do not all pin an indexed field.
+    fn file(&mut self, q: &crate::eql::Query, filters: &[usize], slot: usize) {
+        let mut pins = Some(Vec::new());
+        for &f in filters {
+            match (&mut pins, q.required_values(f, INDEX_FIELDS, &pin_weight)) {
+                (Some(all), Some(p)) => all.extend(p),
+                _ => pins = None,
+            }
+        }
+        let Some(pins) = pins else {
+            self.any.push(slot);
+            return;
+        };
+        for (at, value) in pins {
+            let keys = match self.fields.iter().position(|(f, _)| *f == at) {
+                Some(p) => &mut self.fields[p].1,
+                None => {
+                    self.fields.push((at, Keys::default()));
+                    &mut self.fields.last_mut().expect("just pushed").1
+                }
+            };
+            keys.file(value, slot);
+        }
+    }
+}
+
 /// Which rules an event is offered to, by its kind and the values of
 /// `INDEX_FIELDS`. Skipping the others changes nothing: a filter that
 /// cannot match leaves a matcher as it was, and expiry is by the time of the
@@ -223,26 +251,16 @@ impl Index {
                     filters[k][i] =
                         Some(q.specialize(&|name: &str| crate::needs::kind_value(kind, name)));
                 }
-                let mut pins = Some(Vec::new());
-                for &f in &passing {
-                    match (&mut pins, q.required_values(f, INDEX_FIELDS, &pin_weight)) {
-                        (Some(all), Some(p)) => all.extend(p),
-                        _ => pins = None,
+                // A sequence's later stages and `until` matter only while it
+                // holds partial sequences: they are filed apart, as the odd slot.
+                let first = q.first_stage_filter();
+                let (always, waiting): (Vec<usize>, Vec<usize>) = passing
+                    .iter()
+                    .partition(|&&f| first.is_none_or(|first| first == f));
+                for (slot, group) in [(2 * i, always), (2 * i + 1, waiting)] {
+                    if !group.is_empty() {
+                        bucket.file(q, &group, slot);
                     }
-                }
-                let Some(pins) = pins else {
-                    bucket.any.push(i);
-                    continue;
-                };
-                for (at, value) in pins {
-                    let keys = match bucket.fields.iter().position(|(f, _)| *f == at) {
-                        Some(p) => &mut bucket.fields[p].1,
-                        None => {
-                            bucket.fields.push((at, Keys::default()));
-                            &mut bucket.fields.last_mut().expect("just pushed").1
-                        }
-                    };
-                    keys.file(value, i);
                 }
             }
         }
@@ -267,7 +285,9 @@ impl Index {
         }
     }
 
-    /// The rules to offer `event` to, in load order, into `out`; its kind.
+    /// The slots of the rules to offer `event` to, in load order, into
+    /// `out` (rule `i`'s are `2i`, and `2i + 1` for what matters only while
+    /// it holds partial sequences); its kind.
     fn candidates(&self, event: &EcsEvent, fold: &mut String, out: &mut Vec<usize>) -> usize {
         out.clear();
         let k = crate::fields::KINDS
@@ -404,10 +424,19 @@ impl Detector {
         let kind = self
             .index
             .candidates(event, &mut self.folded, &mut candidates);
-        for &i in &candidates {
+        let mut last = None;
+        for &slot in &candidates {
+            let i = slot / 2;
+            if last == Some(i) {
+                continue;
+            }
             let Some(r) = self.running.get_mut(i) else {
                 continue;
             };
+            if slot % 2 == 1 && !r.matcher.holds_partials() {
+                continue;
+            }
+            last = Some(i);
             let matched = match self.index.filters(kind, i) {
                 Some(filters) => r.matcher.on_event_with(event, filters),
                 None => r.matcher.on_event(event),

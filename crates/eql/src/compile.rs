@@ -383,6 +383,15 @@ impl Query {
         out
     }
 
+    /// A sequence's first stage filter: the only one (with `until`, which
+    /// only drops partial sequences) that matters while none is pending.
+    pub fn first_stage_filter(&self) -> Option<usize> {
+        match &self.kind {
+            Kind::Sequence { stages, .. } => stages.first().map(|s| s.filter),
+            _ => None,
+        }
+    }
+
     /// A sequence's `until` filter, which needs its events seen too.
     pub fn until_filter(&self) -> Option<usize> {
         match &self.kind {

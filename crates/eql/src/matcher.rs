@@ -242,6 +242,17 @@ impl<E: Event> Matcher<E> {
         &self.query
     }
 
+    /// Whether it holds partial sequences (or incomplete samples): while a
+    /// sequence holds none, an event that cannot pass its first stage
+    /// changes nothing.
+    pub fn holds_partials(&self) -> bool {
+        match &self.state {
+            State::Single => false,
+            State::Sequence(st) => st.live > 0,
+            State::Sample(st) => st.live > 0,
+        }
+    }
+
     pub fn stats(&self) -> MatcherStats {
         let mut s = self.stats;
         (s.pending, s.held) = match &self.state {
