@@ -7,141 +7,312 @@ use std::borrow::Cow;
 use crate::eql::{Event, Schema, Value};
 use crate::normalize::EcsEvent;
 
-/// Every field a rule may use without `?`, and where it comes from.
-pub const FIELDS: &[(&str, &str)] = &[
+/// Reads one field of an event.
+pub(crate) type Reader = for<'a> fn(&'a EcsEvent) -> Value<'a>;
+
+/// Every field a rule may use without `?`: its name, where it comes from,
+/// and how it is read. A query's fields are resolved to their place here
+/// when it is compiled, so an event is read by position, not by name.
+const TABLE: &[(&str, &str, Reader)] = &[
     (
         "@timestamp",
         "the audit record's time (audit(SECONDS.MILLIS:SERIAL))",
+        |e| text(&e.timestamp),
     ),
-    ("event.kind", "always \"event\""),
+    (
+        "event.kind",
+        "always \"event\"",
+        |e| text(e.event.kind),
+    ),
     (
         "event.category",
         "[\"process\"], [\"network\"] or [\"file\"] (see the kinds of event)",
+        |e| list(&e.event.category),
     ),
     (
         "event.type",
         "[\"start\"], [\"end\"], [\"change\"], [\"creation\"] or [\"deletion\"]",
+        |e| list(&e.event.kind_of_change),
     ),
-    ("event.action", "the kind of event, as Elastic Defend names it"),
+    (
+        "event.action",
+        "the kind of event, as Elastic Defend names it",
+        |e| text(e.event.action),
+    ),
     (
         "event.outcome",
         "\"success\"; \"unknown\" for a connect that did not return 0",
+        |e| text(e.event.outcome),
     ),
-    ("host.os.type", "always \"linux\""),
-    ("host.id", "/etc/machine-id"),
-    ("host.name", "the host name (/proc/sys/kernel/hostname)"),
+    (
+        "host.os.type",
+        "always \"linux\"",
+        |_| text("linux"),
+    ),
+    (
+        "host.id",
+        "/etc/machine-id",
+        |e| text(&e.host.id),
+    ),
+    (
+        "host.name",
+        "the host name (/proc/sys/kernel/hostname)",
+        |e| text(&e.host.name),
+    ),
     (
         "agent.id",
         "host.id: one audetect per host, as one Elastic agent",
+        |e| text(&e.host.id),
     ),
-    ("process.pid", "SYSCALL pid= (the thread-group id); the child's for fork"),
+    (
+        "process.pid",
+        "SYSCALL pid= (the thread-group id); the child's for fork",
+        |e| Value::Int(i64::from(e.process.pid)),
+    ),
     (
         "process.entity_id",
         "boot id, pid and start time (/proc/PID/stat field 22)",
+        |e| text(&e.process.entity_id),
     ),
     (
         "process.executable",
         "SYSCALL exe=, hex-decoded when audit encoded it",
+        |e| opt_text(e.process.executable()),
     ),
     (
         "process.name",
         "the executable's file name (not the 15-byte comm)",
+        |e| opt_text(e.process.name()),
     ),
     (
         "process.args",
         "EXECVE a0... (exec); else the process table (its exec, or /proc/PID/cmdline), else PROCTITLE",
+        |e| args(e.process.image.args.as_ref()),
     ),
-    ("process.args_count", "EXECVE argc=, or the number of process.args"),
-    ("process.command_line", "process.args joined by spaces"),
+    (
+        "process.args_count",
+        "EXECVE argc=, or the number of process.args",
+        |e| int(e.process.image.args_count),
+    ),
+    (
+        "process.command_line",
+        "process.args joined by spaces",
+        |e| opt_text(e.process.image.command_line.as_deref()),
+    ),
     (
         "process.working_directory",
         "the event's CWD record, else the directory at exec",
+        |e| opt_text(e.process.working_directory.as_deref()),
     ),
     (
         "process.interactive",
         "SYSCALL tty= names a terminal",
+        |e| Value::Bool(e.process.interactive),
     ),
-    ("process.exit_code", "exit_group's status (end)"),
+    (
+        "process.exit_code",
+        "exit_group's status (end)",
+        |e| e.process.exit_code.map_or(Value::Null, Value::Int),
+    ),
     (
         "process.entry_leader.entry_meta.type",
         "\"container\" when a container runtime (containerd-shim, runc, crun, conmon) started it or an ancestor; else null",
+        |e| { opt_text(e.process.entry_leader.as_ref().map(|e| e.entry_meta.kind)) },
     ),
-    ("process.user.id", "SYSCALL euid="),
-    ("process.group.id", "SYSCALL egid="),
-    ("process.real_user.id", "SYSCALL uid="),
-    ("process.real_group.id", "SYSCALL gid="),
-    ("process.parent.pid", "SYSCALL ppid=; the caller's pid for fork"),
+    (
+        "process.user.id",
+        "SYSCALL euid=",
+        |e| text(&e.user.id),
+    ),
+    (
+        "process.group.id",
+        "SYSCALL egid=",
+        |e| text(&e.group.id),
+    ),
+    (
+        "process.real_user.id",
+        "SYSCALL uid=",
+        |e| text(&e.user.ext.real.id),
+    ),
+    (
+        "process.real_group.id",
+        "SYSCALL gid=",
+        |e| text(&e.group.ext.real.id),
+    ),
+    (
+        "process.parent.pid",
+        "SYSCALL ppid=; the caller's pid for fork",
+        |e| Value::Int(i64::from(e.process.parent.pid)),
+    ),
     (
         "process.parent.entity_id",
         "the process that forked it, or its parent when first seen",
+        |e| opt_text(e.process.parent.entity_id.as_deref()),
     ),
-    ("process.parent.executable", "the process table's entry of the parent"),
-    ("process.parent.name", "the process table's entry of the parent"),
-    ("process.parent.args", "the process table's entry of the parent"),
-    ("process.parent.args_count", "the process table's entry of the parent"),
+    (
+        "process.parent.executable",
+        "the process table's entry of the parent",
+        |e| opt_text(parent_image(e).and_then(|i| i.executable.as_deref())),
+    ),
+    (
+        "process.parent.name",
+        "the process table's entry of the parent",
+        |e| opt_text(parent_image(e).and_then(|i| i.name.as_deref())),
+    ),
+    (
+        "process.parent.args",
+        "the process table's entry of the parent",
+        |e| args(parent_image(e).and_then(|i| i.args.as_ref())),
+    ),
+    (
+        "process.parent.args_count",
+        "the process table's entry of the parent",
+        |e| int(parent_image(e).and_then(|i| i.args_count)),
+    ),
     (
         "process.parent.command_line",
         "the process table's entry of the parent",
+        |e| { opt_text(parent_image(e).and_then(|i| i.command_line.as_deref())) },
     ),
     (
         "process.parent.working_directory",
         "the parent's directory at its exec",
+        |e| opt_text(e.process.parent.working_directory.as_deref()),
     ),
-    ("process.parent.interactive", "the parent's latest event"),
-    ("process.parent.user.id", "the parent's effective uid, as last seen"),
+    (
+        "process.parent.interactive",
+        "the parent's latest event",
+        |e| e.process.parent.interactive.map_or(Value::Null, Value::Bool),
+    ),
+    (
+        "process.parent.user.id",
+        "the parent's effective uid, as last seen",
+        |e| opt_text(e.process.parent.user.as_ref().map(|u| u.id.as_str())),
+    ),
     (
         "process.parent.group.id",
         "the parent's effective gid, as last seen",
+        |e| opt_text(e.process.parent.group.as_ref().map(|g| g.id.as_str())),
     ),
-    ("user.id", "SYSCALL euid=, as a string"),
+    (
+        "user.id",
+        "SYSCALL euid=, as a string",
+        |e| text(&e.user.id),
+    ),
     (
         "user.name",
         "user.id's name in /etc/passwd (live only; local accounts)",
+        |e| opt_text(e.user.name.as_deref()),
     ),
-    ("user.Ext.real.id", "SYSCALL uid="),
-    ("group.id", "SYSCALL egid="),
-    ("group.Ext.real.id", "SYSCALL gid="),
+    (
+        "user.Ext.real.id",
+        "SYSCALL uid=",
+        |e| text(&e.user.ext.real.id),
+    ),
+    (
+        "group.id",
+        "SYSCALL egid=",
+        |e| text(&e.group.id),
+    ),
+    (
+        "group.Ext.real.id",
+        "SYSCALL gid=",
+        |e| text(&e.group.ext.real.id),
+    ),
     (
         "file.path",
         "the PATH item created, deleted or renamed to, joined to the CWD when relative",
+        |e| opt_text(file(e).map(|f| f.path.as_str())),
     ),
-    ("file.name", "file.path's last component"),
+    (
+        "file.name",
+        "file.path's last component",
+        |e| opt_text(file(e).map(|f| f.name.as_str())),
+    ),
     (
         "file.extension",
         "what follows the last dot of file.name (none for \".bashrc\")",
+        |e| opt_text(file(e).and_then(|f| f.extension.as_deref())),
     ),
-    ("file.directory", "file.path without its last component"),
-    ("file.Ext.original.path", "a rename's old path"),
-    ("file.Ext.original.name", "a rename's old file name"),
-    ("file.Ext.original.extension", "a rename's old extension"),
-    ("source.ip", "SOCKADDR saddr= of accept (the peer)"),
-    ("source.port", "SOCKADDR saddr= of accept (the peer)"),
+    (
+        "file.directory",
+        "file.path without its last component",
+        |e| opt_text(file(e).map(|f| f.directory.as_str())),
+    ),
+    (
+        "file.Ext.original.path",
+        "a rename's old path",
+        |e| opt_text(original(e).map(|f| f.path.as_str())),
+    ),
+    (
+        "file.Ext.original.name",
+        "a rename's old file name",
+        |e| opt_text(original(e).map(|f| f.name.as_str())),
+    ),
+    (
+        "file.Ext.original.extension",
+        "a rename's old extension",
+        |e| { opt_text(original(e).and_then(|f| f.extension.as_deref())) },
+    ),
+    (
+        "source.ip",
+        "SOCKADDR saddr= of accept (the peer)",
+        |e| opt_text(e.source.as_ref().map(|d| d.ip.as_str())),
+    ),
+    (
+        "source.port",
+        "SOCKADDR saddr= of accept (the peer)",
+        |e| e.source.as_ref().map_or(Value::Null, |d| Value::Int(i64::from(d.port))),
+    ),
     (
         "destination.ip",
         "SOCKADDR saddr= (connect); the accepted socket's own address (accept, live, while its process holds it)",
+        |e| opt_text(e.destination.as_ref().map(|d| d.ip.as_str())),
     ),
     (
         "destination.port",
         "SOCKADDR saddr= (connect); the accepted socket's own port (accept, live, while its process holds it)",
+        |e| e.destination.as_ref().map_or(Value::Null, |d| Value::Int(i64::from(d.port))),
     ),
     (
         "network.transport",
         "\"tcp\" (connect: the socket's protocol from /proc/PID/fd; accept)",
+        |e| opt_text(e.network.as_ref().map(|n| n.transport)),
     ),
-    ("network.type", "\"ipv4\" or \"ipv6\""),
+    (
+        "network.type",
+        "\"ipv4\" or \"ipv6\"",
+        |e| opt_text(e.network.as_ref().map(|n| n.ip_version)),
+    ),
     (
         "network.direction",
         "\"egress\" (connect) or \"ingress\" (accept)",
+        |e| opt_text(e.network.as_ref().map(|n| n.direction)),
     ),
     (
         "audetect.audit.syscall",
         "the system call's name (\"execve\", \"connect\", ...)",
+        |e| text(e.audetect.audit.syscall),
     ),
     (
         "audetect.audit.exit",
         "SYSCALL exit= (connect: 0 or the errno, negated)",
+        |e| Value::Int(e.audetect.audit.exit),
     ),
 ];
+
+/// Every field a rule may use without `?`, and where it comes from.
+pub const FIELDS: &[(&str, &str)] = &NAMES_AND_DOCS;
+
+const NAMES_AND_DOCS: [(&str, &str); TABLE.len()] = {
+    let mut out = [("", ""); TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        out[i] = (TABLE[i].0, TABLE[i].1);
+        i += 1;
+    }
+    out
+};
 
 /// Event categories audetect produces.
 pub const CATEGORIES: &[&str] = &["file", "network", "process"];
@@ -225,88 +396,42 @@ fn args(a: Option<&Vec<String>>) -> Value<'_> {
     })
 }
 
+fn parent_image(e: &EcsEvent) -> Option<&crate::process::Image> {
+    e.process.parent.image.as_deref()
+}
+
+fn file(e: &EcsEvent) -> Option<&crate::normalize::FileName> {
+    e.file.as_ref().map(|f| &f.name)
+}
+
+fn original(e: &EcsEvent) -> Option<&crate::normalize::FileName> {
+    e.file
+        .as_ref()
+        .and_then(|f| f.ext.as_ref())
+        .map(|x| &x.original)
+}
+
 impl Event for EcsEvent {
     fn field(&self, name: &str) -> Value<'_> {
-        let p = &self.process;
-        let parent = &p.parent;
-        let pimage = parent.image.as_deref();
-        let file = self.file.as_ref().map(|f| &f.name);
-        let original = self
-            .file
-            .as_ref()
-            .and_then(|f| f.ext.as_ref())
-            .map(|e| &e.original);
-        match name {
-            "@timestamp" => text(&self.timestamp),
-            "event.kind" => text(self.event.kind),
-            "event.category" => list(&self.event.category),
-            "event.type" => list(&self.event.kind_of_change),
-            "event.action" => text(self.event.action),
-            "event.outcome" => text(self.event.outcome),
-            "host.os.type" => text("linux"),
-            "host.id" => text(&self.host.id),
-            "host.name" => text(&self.host.name),
-            "agent.id" => text(&self.host.id),
-            "process.pid" => Value::Int(i64::from(p.pid)),
-            "process.entity_id" => text(&p.entity_id),
-            "process.executable" => opt_text(p.executable()),
-            "process.name" => opt_text(p.name()),
-            "process.args" => args(p.image.args.as_ref()),
-            "process.args_count" => int(p.image.args_count),
-            "process.command_line" => opt_text(p.image.command_line.as_deref()),
-            "process.working_directory" => opt_text(p.working_directory.as_deref()),
-            "process.interactive" => Value::Bool(p.interactive),
-            "process.exit_code" => p.exit_code.map_or(Value::Null, Value::Int),
-            "process.entry_leader.entry_meta.type" => {
-                opt_text(p.entry_leader.as_ref().map(|e| e.entry_meta.kind))
-            }
-            "process.user.id" | "user.id" => text(&self.user.id),
-            "process.group.id" | "group.id" => text(&self.group.id),
-            "user.name" => opt_text(self.user.name.as_deref()),
-            "process.real_user.id" | "user.Ext.real.id" => text(&self.user.ext.real.id),
-            "process.real_group.id" | "group.Ext.real.id" => text(&self.group.ext.real.id),
-            "process.parent.pid" => Value::Int(i64::from(parent.pid)),
-            "process.parent.entity_id" => opt_text(parent.entity_id.as_deref()),
-            "process.parent.executable" => opt_text(pimage.and_then(|i| i.executable.as_deref())),
-            "process.parent.name" => opt_text(pimage.and_then(|i| i.name.as_deref())),
-            "process.parent.args" => args(pimage.and_then(|i| i.args.as_ref())),
-            "process.parent.args_count" => int(pimage.and_then(|i| i.args_count)),
-            "process.parent.command_line" => {
-                opt_text(pimage.and_then(|i| i.command_line.as_deref()))
-            }
-            "process.parent.working_directory" => opt_text(parent.working_directory.as_deref()),
-            "process.parent.interactive" => parent.interactive.map_or(Value::Null, Value::Bool),
-            "process.parent.user.id" => opt_text(parent.user.as_ref().map(|u| u.id.as_str())),
-            "process.parent.group.id" => opt_text(parent.group.as_ref().map(|g| g.id.as_str())),
-            "file.path" => opt_text(file.map(|f| f.path.as_str())),
-            "file.name" => opt_text(file.map(|f| f.name.as_str())),
-            "file.extension" => opt_text(file.and_then(|f| f.extension.as_deref())),
-            "file.directory" => opt_text(file.map(|f| f.directory.as_str())),
-            "file.Ext.original.path" => opt_text(original.map(|f| f.path.as_str())),
-            "file.Ext.original.name" => opt_text(original.map(|f| f.name.as_str())),
-            "file.Ext.original.extension" => {
-                opt_text(original.and_then(|f| f.extension.as_deref()))
-            }
-            "source.ip" => opt_text(self.source.as_ref().map(|d| d.ip.as_str())),
-            "source.port" => self
-                .source
-                .as_ref()
-                .map_or(Value::Null, |d| Value::Int(i64::from(d.port))),
-            "destination.ip" => opt_text(self.destination.as_ref().map(|d| d.ip.as_str())),
-            "destination.port" => self
-                .destination
-                .as_ref()
-                .map_or(Value::Null, |d| Value::Int(i64::from(d.port))),
-            "network.transport" => opt_text(self.network.as_ref().map(|n| n.transport)),
-            "network.type" => opt_text(self.network.as_ref().map(|n| n.ip_version)),
-            "network.direction" => opt_text(self.network.as_ref().map(|n| n.direction)),
-            "audetect.audit.syscall" => text(self.audetect.audit.syscall),
-            "audetect.audit.exit" => Value::Int(self.audetect.audit.exit),
-            "audetect.audit.serial" => {
-                i64::try_from(self.audetect.audit.serial).map_or(Value::Null, Value::Int)
-            }
-            "audetect.audit.entity_source" => text(self.audetect.audit.entity_source),
-            _ => Value::Null,
+        match TABLE.iter().find(|(n, _, _)| *n == name) {
+            Some((_, _, read)) => read(self),
+            // Not for rules (not in the schema), but read by name.
+            None => match name {
+                "audetect.audit.serial" => {
+                    i64::try_from(self.audetect.audit.serial).map_or(Value::Null, Value::Int)
+                }
+                "audetect.audit.entity_source" => text(self.audetect.audit.entity_source),
+                _ => Value::Null,
+            },
+        }
+    }
+
+    /// The schema's fields are the table's, in its order; a name that is
+    /// not at `index` (a query compiled against another schema) is looked up.
+    fn field_at(&self, index: usize, name: &str) -> Value<'_> {
+        match TABLE.get(index) {
+            Some((n, _, read)) if *n == name => read(self),
+            _ => self.field(name),
         }
     }
 
@@ -336,6 +461,18 @@ mod tests {
             );
         }
         assert_eq!(ecs[0].field("process.env_vars"), Value::Null);
+        // By position, as compiled queries read them, the same as by name.
+        let schema = schema();
+        for e in &ecs {
+            for (i, name) in schema.fields.iter().enumerate() {
+                assert_eq!(e.field_at(i, name), e.field(name), "{name}");
+                assert_eq!(e.field_at(i + 1, name), e.field(name), "{name} misplaced");
+            }
+            assert_eq!(
+                e.field_at(usize::MAX, "audetect.audit.serial"),
+                e.field("audetect.audit.serial")
+            );
+        }
         let json = serde_json::to_value(ecs[0]).unwrap();
         assert_eq!(
             ecs[0].field("process.executable"),

@@ -102,11 +102,7 @@ pub fn kinds_of(rule: &Rule, schema: &Schema) -> Vec<bool> {
         .kinds
         .iter()
         .map(|kind| {
-            let known = |name: &str| {
-                kind.iter()
-                    .find(|(field, _)| field == name)
-                    .map(|(_, value)| value.clone())
-            };
+            let known = |name: &str| kind_value(kind, name);
             filters(&rule.query)
                 .into_iter()
                 .any(|f| rule.query.filter_may_match(f, &known))
@@ -191,8 +187,15 @@ fn action_of(kind: &[(String, Value<'static>)]) -> Option<String> {
     })
 }
 
+/// The value a kind of event (one of `Schema::kinds`) fixes for a field.
+pub(crate) fn kind_value(kind: &[(String, Value<'static>)], name: &str) -> Option<Value<'static>> {
+    kind.iter()
+        .find(|(field, _)| field == name)
+        .map(|(_, value)| value.clone())
+}
+
 /// Every filter whose events must be seen: the stages, and `until`.
-fn filters(q: &Query) -> Vec<usize> {
+pub(crate) fn filters(q: &Query) -> Vec<usize> {
     let mut all = q.required_filters();
     all.extend(q.until_filter());
     all.sort_unstable();

@@ -1,12 +1,13 @@
 //! Turns the syntax tree into a checked, immutable [`Query`]: names checked against the
 //! [`Schema`], functions resolved, patterns compiled so evaluation prepares nothing per event.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 use super::ast::{CmpOp, EventFilter, Expr, FieldRef, Lit, MatchKind, Operand, Statement, Term};
 use super::lexer::Pos;
 use super::parser::parse;
-use super::pattern::{fold_str, lucene_to_rust, Cidr, Wildcard};
+use super::pattern::{fold_str, lucene_to_rust, Cidr, Pinned, StrHash, Wildcard};
 use super::{EqlError, Schema, Value};
 
 /// The field every category test reads.
@@ -53,10 +54,92 @@ pub(crate) enum Test {
     /// True when any element satisfies any atom, or (with `null_ok`) when
     /// the value is null.
     Any {
-        atoms: Vec<Atom>,
+        atoms: Atoms,
         null_ok: bool,
     },
     Ord(CmpOp, LitV),
+}
+
+/// Fewest strings compared exactly (or folded) for a test to look them up
+/// in a set rather than compare them one by one.
+const SET_FROM: usize = 4;
+
+/// A test's atoms, with its plain strings also in sets: Elastic's rules
+/// list dozens of program names or arguments, which a string is looked up
+/// among at once.
+#[derive(Debug, Clone)]
+pub(crate) struct Atoms {
+    all: Vec<Atom>,
+    /// A string equal to one of these satisfies an atom.
+    pub exact: HashSet<Box<str>, StrHash>,
+    /// A string whose folded text is one of these satisfies an atom.
+    pub folded: HashSet<Box<str>, StrHash>,
+    /// The atoms the sets do not stand for, by place in `all`.
+    rest: Vec<u32>,
+    /// Whether some of those ignore case: the text is folded for them.
+    pub rest_folds: bool,
+}
+
+impl Atoms {
+    pub fn new(all: Vec<Atom>) -> Atoms {
+        let mut exact = HashSet::default();
+        let mut folded = HashSet::default();
+        let mut rest = Vec::new();
+        for (i, a) in (0u32..).zip(&all) {
+            match a {
+                Atom::Eq(LitV {
+                    lit: Lit::Str(s), ..
+                }) => {
+                    exact.insert(s.as_str().into());
+                }
+                Atom::EqFold(s) => {
+                    folded.insert(s.as_str().into());
+                }
+                Atom::Wild(w) => match w.pinned() {
+                    Some((Pinned::Exact, text)) if w.insensitive() => {
+                        folded.insert(text.into());
+                    }
+                    Some((Pinned::Exact, text)) => {
+                        exact.insert(text.into());
+                    }
+                    _ => rest.push(i),
+                },
+                _ => rest.push(i),
+            }
+        }
+        if exact.len() + folded.len() < SET_FROM {
+            exact = HashSet::default();
+            folded = HashSet::default();
+            rest = (0u32..).zip(&all).map(|(i, _)| i).collect();
+        }
+        let mut atoms = Atoms {
+            all,
+            exact,
+            folded,
+            rest,
+            rest_folds: false,
+        };
+        let folds = atoms.rest().any(|a| match a {
+            Atom::EqFold(_) => true,
+            Atom::Wild(w) => w.insensitive(),
+            _ => false,
+        });
+        atoms.rest_folds = folds;
+        atoms
+    }
+
+    /// The atoms the sets do not stand for.
+    pub fn rest(&self) -> impl Iterator<Item = &Atom> {
+        self.rest.iter().filter_map(|&i| self.all.get(i as usize))
+    }
+}
+
+impl std::ops::Deref for Atoms {
+    type Target = [Atom];
+
+    fn deref(&self) -> &[Atom] {
+        &self.all
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -75,10 +158,18 @@ pub(crate) struct Call {
     pub src: Src,
 }
 
+/// A field the schema supplies: its name, and its place in `Schema::fields`
+/// (for [`Event::field_at`](super::Event::field_at)).
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub name: Box<str>,
+    pub at: usize,
+}
+
 /// Where a tested value comes from.
 #[derive(Debug, Clone)]
 pub(crate) enum Src {
-    Field(Box<str>),
+    Field(Field),
     /// An optional field the event source never supplies: always null.
     Missing,
     Const(Value<'static>),
@@ -99,9 +190,11 @@ pub(crate) enum Cond {
         inner: Box<Cond>,
         script: bool,
     },
+    /// `test` is shared: filters specialized to a kind of event copy their
+    /// tree, not the patterns and sets in it.
     Test {
         src: Src,
-        test: Test,
+        test: Arc<Test>,
         script: bool,
     },
 }
@@ -290,6 +383,15 @@ impl Query {
         out
     }
 
+    /// A sequence's first stage filter: the only one (with `until`, which
+    /// only drops partial sequences) that matters while none is pending.
+    pub fn first_stage_filter(&self) -> Option<usize> {
+        match &self.kind {
+            Kind::Sequence { stages, .. } => stages.first().map(|s| s.filter),
+            _ => None,
+        }
+    }
+
     /// A sequence's `until` filter, which needs its events seen too.
     pub fn until_filter(&self) -> Option<usize> {
         match &self.kind {
@@ -325,10 +427,13 @@ impl Query {
                 Cond::Not { inner, .. } => walk(inner, field, out),
                 Cond::Test {
                     src: Src::Field(f),
-                    test: Test::Any { atoms, .. },
+                    test,
                     ..
-                } if f.as_ref() == field => {
-                    for a in atoms {
+                } if f.name.as_ref() == field => {
+                    let Test::Any { atoms, .. } = &**test else {
+                        return;
+                    };
+                    for a in atoms.iter() {
                         match a {
                             Atom::Eq(LitV {
                                 lit: Lit::Str(s), ..
@@ -350,9 +455,142 @@ impl Query {
         out
     }
 
+    /// What filter `filter` requires of `fields` (strings, or lists of
+    /// them): `Some(pins)` when it can only pass an event whose field
+    /// `fields[i]` satisfies `r` for some `(i, r)` of `pins`; `None` when it
+    /// does not pin them. Tests that pin a field are `field == "a"`, `field
+    /// in ("a", "b")`, `field in~ (...)`, and `field :` (`like`, `like~`)
+    /// patterns that do not both start and end with a wildcard. Through `or`
+    /// every branch must pin (its pins are the union); of an `and`'s pinned
+    /// parts the one of least `weight` (summed over its pins) is taken;
+    /// under `not` nothing is pinned.
+    pub fn required_values(
+        &self,
+        filter: usize,
+        fields: &[&str],
+        weight: &dyn Fn(usize, &Required) -> u64,
+    ) -> Option<Vec<(usize, Required)>> {
+        let mut out = required(self.conds.get(filter)?, fields, weight)?;
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
+    /// Its filters as they apply to events whose fields `known` gives (the
+    /// fields that name a kind of event, say): the tests those fields
+    /// decide are folded away, so a matcher fed only such events can test
+    /// the rest ([`Matcher::on_event_with`](super::Matcher::on_event_with)).
+    pub fn specialize(&self, known: &dyn Fn(&str) -> Option<Value<'static>>) -> Filters {
+        Filters {
+            conds: self
+                .conds
+                .iter()
+                .map(|c| super::eval::specialize(c, known))
+                .collect(),
+        }
+    }
+
     /// The `sequence by` / `sample by` fields: equal in every event of a match.
     pub fn join_fields(&self) -> Vec<String> {
         self.join_fields.clone()
+    }
+}
+
+/// A query's filters specialized to some events ([`Query::specialize`]).
+#[derive(Debug, Clone)]
+pub struct Filters {
+    pub(crate) conds: Vec<Cond>,
+}
+
+/// What a filter requires of a field's value: to be a string, or to start
+/// or end with one (what a pattern has before its first wildcard, or after
+/// its last), compared exactly (`==`, `in`, `like`) or ignoring case (`in~`,
+/// `:`, `like~`; the text folded as [`fold_case`] folds it, so the folded
+/// value must be, start or end with it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Required {
+    Exact(String),
+    Folded(String),
+    Prefix(String),
+    FoldedPrefix(String),
+    Suffix(String),
+    FoldedSuffix(String),
+}
+
+/// Case folding as the case-insensitive operators apply it to event values:
+/// an event value `v` passes `Required::Folded(f)` exactly when
+/// `fold_case(v) == f`.
+pub fn fold_case(s: &str, out: &mut String) {
+    super::pattern::fold_into(s, out);
+}
+
+/// What [`Query::required_values`] finds in one condition.
+fn required(
+    c: &Cond,
+    fields: &[&str],
+    weight: &dyn Fn(usize, &Required) -> u64,
+) -> Option<Vec<(usize, Required)>> {
+    match c {
+        Cond::Const(false) => Some(Vec::new()),
+        Cond::And(items) => items
+            .iter()
+            .filter_map(|i| required(i, fields, weight))
+            .min_by_key(|pins| pins.iter().map(|(f, r)| weight(*f, r)).sum::<u64>()),
+        Cond::Or(items) => {
+            let mut all = Vec::new();
+            for i in items {
+                all.extend(required(i, fields, weight)?);
+            }
+            Some(all)
+        }
+        Cond::Test {
+            src: Src::Field(f),
+            test,
+            ..
+        } => {
+            let Test::Any {
+                atoms,
+                null_ok: false,
+            } = &**test
+            else {
+                return None;
+            };
+            let at = fields.iter().position(|name| *name == f.name.as_ref())?;
+            atoms
+                .iter()
+                .map(|a| required_atom(a).map(|r| (at, r)))
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+/// The value an atom requires of a string, if it pins one.
+fn required_atom(a: &Atom) -> Option<Required> {
+    match a {
+        Atom::Eq(LitV {
+            lit: Lit::Str(s), ..
+        }) => Some(Required::Exact(s.clone())),
+        // A string equals a number or boolean literal in its text form.
+        Atom::Eq(LitV {
+            lit: Lit::Int(_) | Lit::Float(_) | Lit::Bool(_),
+            text: Some(t),
+            ..
+        }) => Some(Required::Exact(t.clone())),
+        Atom::EqFold(s) => Some(Required::Folded(s.clone())),
+        Atom::Wild(w) => {
+            let (how, text) = w.pinned()?;
+            let text = text.to_owned();
+            Some(match (how, w.insensitive()) {
+                (Pinned::Exact, false) => Required::Exact(text),
+                (Pinned::Exact, true) => Required::Folded(text),
+                (Pinned::Prefix, false) => Required::Prefix(text),
+                (Pinned::Prefix, true) => Required::FoldedPrefix(text),
+                (Pinned::Suffix, false) => Required::Suffix(text),
+                (Pinned::Suffix, true) => Required::FoldedSuffix(text),
+            })
+        }
+        _ => None,
     }
 }
 
@@ -430,9 +668,12 @@ impl Compiler<'_> {
     }
 
     fn field(&mut self, f: &FieldRef) -> Result<Src, EqlError> {
-        if self.schema.fields.iter().any(|s| s == &f.name) {
+        if let Some(at) = self.schema.fields.iter().position(|s| s == &f.name) {
             self.fields.insert(f.name.clone());
-            return Ok(Src::Field(f.name.as_str().into()));
+            return Ok(Src::Field(Field {
+                name: f.name.as_str().into(),
+                at,
+            }));
         }
         if f.optional {
             return Ok(Src::Missing);
@@ -462,11 +703,20 @@ impl Compiler<'_> {
         }
         self.fields.insert(CATEGORY_FIELD.to_string());
         let is_cat = Cond::Test {
-            src: Src::Field(CATEGORY_FIELD.into()),
-            test: Test::Any {
-                atoms: vec![Atom::Eq(LitV::new(Lit::Str(category.clone())))],
+            src: Src::Field(Field {
+                name: CATEGORY_FIELD.into(),
+                // Not at any place when the schema does not list it: read by name.
+                at: self
+                    .schema
+                    .fields
+                    .iter()
+                    .position(|s| s == CATEGORY_FIELD)
+                    .unwrap_or(usize::MAX),
+            }),
+            test: Arc::new(Test::Any {
+                atoms: Atoms::new(vec![Atom::Eq(LitV::new(Lit::Str(category.clone())))]),
                 null_ok: false,
-            },
+            }),
             script: false,
         };
         Ok(match cond {
@@ -531,7 +781,7 @@ impl Compiler<'_> {
                 let test = test_cond(
                     src,
                     Test::Any {
-                        atoms,
+                        atoms: Atoms::new(atoms),
                         null_ok: false,
                     },
                     script,
@@ -575,7 +825,14 @@ impl Compiler<'_> {
                     }
                 }
                 let script = comparison_is_script(&src);
-                test_cond(src, Test::Any { atoms, null_ok }, script)
+                test_cond(
+                    src,
+                    Test::Any {
+                        atoms: Atoms::new(atoms),
+                        null_ok,
+                    },
+                    script,
+                )
             }
         })
     }
@@ -604,11 +861,11 @@ impl Compiler<'_> {
         let script = comparison_is_script(&src);
         let eq = |lit: Lit| match lit {
             Lit::Null => Test::Any {
-                atoms: vec![],
+                atoms: Atoms::new(vec![]),
                 null_ok: true,
             },
             l => Test::Any {
-                atoms: vec![Atom::Eq(LitV::new(l))],
+                atoms: Atoms::new(vec![Atom::Eq(LitV::new(l))]),
                 null_ok: false,
             },
         };
@@ -811,7 +1068,11 @@ fn test_cond(src: Src, test: Test, script: bool) -> Cond {
             _ => Cond::Null,
         };
     }
-    Cond::Test { src, test, script }
+    Cond::Test {
+        src,
+        test: Arc::new(test),
+        script,
+    }
 }
 
 /// Removes [`Cond::Null`] with SQL's three-valued logic, leaving the

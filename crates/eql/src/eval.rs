@@ -1,12 +1,13 @@
 //! Evaluates a compiled condition against one event: any-element semantics
 //! for lists, Elasticsearch's null handling, no allocation on the usual paths.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use super::ast::{CmpOp, Lit};
-use super::compile::{Atom, Call, Cond, Func, LitV, Src, Test};
-use super::pattern::{contains_fold, ends_with_fold, parse_ip, starts_with_fold};
+use super::compile::{Atom, Atoms, Call, Cond, Func, LitV, Src, Test};
+use super::pattern::{contains_fold, ends_with_fold, fold_into, parse_ip, starts_with_fold};
 use super::{Event, Value};
 
 /// Three-valued result: `Null` only comes out of script-style tests on
@@ -56,7 +57,7 @@ fn eval<E: Event>(cond: &Cond, ev: &E) -> Tri {
 /// `None` when the value is null (missing, or a list of nothing).
 fn eval_src<E: Event>(src: &Src, test: &Test, ev: &E) -> Option<bool> {
     match src {
-        Src::Field(name) => eval_value(&ev.field(name), test),
+        Src::Field(f) => eval_value(&ev.field_at(f.at, &f.name), test),
         Src::Missing => eval_value(&Value::Null, test),
         Src::Const(v) => eval_value(v, test),
         Src::Call(call) => {
@@ -108,7 +109,7 @@ fn call_each<E: Event>(call: &Call, ev: &E, f: &mut dyn FnMut(&Value) -> bool) -
         }
     };
     let any = match &call.src {
-        Src::Field(name) => for_each_scalar(&ev.field(name), &mut apply),
+        Src::Field(f) => for_each_scalar(&ev.field_at(f.at, &f.name), &mut apply),
         Src::Missing => false,
         Src::Const(v) => for_each_scalar(v, &mut apply),
         Src::Call(inner) => call_each(inner, ev, &mut apply).unwrap_or(false),
@@ -212,7 +213,10 @@ fn parse_number(text: &str, base: Option<u32>) -> Option<Value<'static>> {
 fn test_scalar(v: &Value, test: &Test) -> bool {
     match test {
         Test::Truthy => matches!(v, Value::Bool(true)),
-        Test::Any { atoms, .. } => atoms.iter().any(|a| atom(v, a)),
+        Test::Any { atoms, .. } => match v {
+            Value::Str(s) => any_str(s, atoms),
+            _ => atoms.iter().any(|a| atom(v, a)),
+        },
         Test::Ord(op, lit) => match order(v, lit) {
             Some(o) => match op {
                 CmpOp::Lt => o == Ordering::Less,
@@ -247,6 +251,48 @@ fn equal(v: &Value, lit: &LitV) -> bool {
             _ => false,
         },
         _ => false,
+    }
+}
+
+thread_local! {
+    /// The folded text of the string being tested, for the case-insensitive
+    /// atoms: folded once for all of a test's patterns, into a buffer kept
+    /// from event to event.
+    static FOLDED: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Whether a string satisfies any atom; as [`atom`] on each, with the text
+/// folded at most once and the plain strings looked up in sets.
+fn any_str(s: &str, atoms: &Atoms) -> bool {
+    if atoms.exact.contains(s) {
+        return true;
+    }
+    if atoms.folded.is_empty() && !atoms.rest_folds {
+        return atoms.rest().any(|a| atom_str(s, a, None));
+    }
+    FOLDED.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut folded) => {
+            fold_into(s, &mut folded);
+            atoms.folded.contains(folded.as_str())
+                || atoms.rest().any(|a| atom_str(s, a, Some(&folded)))
+        }
+        // Not reentered today; if it ever is, fold per atom instead.
+        Err(_) => atoms.iter().any(|a| atom_str(s, a, None)),
+    })
+}
+
+/// An atom on a string, given its folded text if the caller has it.
+fn atom_str(s: &str, a: &Atom, folded: Option<&str>) -> bool {
+    match (a, folded) {
+        (Atom::EqFold(f), Some(text)) => text == f,
+        (Atom::Wild(w), Some(text)) if w.insensitive() => w.matches_folded(text),
+        (Atom::Wild(w), _) => w.matches(s),
+        (Atom::Regex(re), _) => re.is_match(s),
+        (Atom::Eq(lit), _) => match &lit.lit {
+            Lit::Str(l) => s == l.as_str(),
+            _ => lit.text.as_deref() == Some(s),
+        },
+        (Atom::EqFold(f), None) => super::pattern::eq_fold(s, f),
     }
 }
 
@@ -352,7 +398,7 @@ impl Event for KnownFields<'_> {
 
 fn src_known(src: &Src, known: &dyn Fn(&str) -> Option<Value<'static>>) -> bool {
     match src {
-        Src::Field(name) => known(name).is_some(),
+        Src::Field(f) => known(&f.name).is_some(),
         Src::Missing | Src::Const(_) => true,
         Src::Call(call) => src_known(&call.src, known),
     }
@@ -406,5 +452,46 @@ fn partial(cond: &Cond, ev: &KnownFields) -> Maybe {
         },
         Cond::Test { src, .. } if !src_known(src, ev.known) => Maybe::Unknown,
         Cond::Const(_) | Cond::Null | Cond::Test { .. } => Maybe::Known(eval(cond, ev)),
+    }
+}
+
+/// `cond` with what `known` tells folded in: for every event whose fields
+/// `known` gives are those values, it evaluates as `cond` does (the same
+/// `Tri`), testing only what `known` leaves open. And and or keep their
+/// shape, as one item alone could be null where the and is false.
+pub(crate) fn specialize(cond: &Cond, known: &dyn Fn(&str) -> Option<Value<'static>>) -> Cond {
+    spec(cond, &KnownFields { known })
+}
+
+fn spec(cond: &Cond, ev: &KnownFields) -> Cond {
+    match partial(cond, ev) {
+        Maybe::Known(Tri::True) => return Cond::Const(true),
+        Maybe::Known(Tri::False) => return Cond::Const(false),
+        Maybe::Known(Tri::Null) => return Cond::Null,
+        Maybe::Unknown => {}
+    }
+    match cond {
+        // Unknown: no item is known false or null (the and would be false);
+        // the items known true change nothing.
+        Cond::And(items) => Cond::And(
+            items
+                .iter()
+                .filter(|c| partial(c, ev) != Maybe::Known(Tri::True))
+                .map(|c| spec(c, ev))
+                .collect(),
+        ),
+        // Unknown: no item is known true; those known false or null change nothing.
+        Cond::Or(items) => Cond::Or(
+            items
+                .iter()
+                .filter(|c| partial(c, ev) == Maybe::Unknown)
+                .map(|c| spec(c, ev))
+                .collect(),
+        ),
+        Cond::Not { inner, script } => Cond::Not {
+            inner: Box::new(spec(inner, ev)),
+            script: *script,
+        },
+        other => other.clone(),
     }
 }

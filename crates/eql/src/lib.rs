@@ -73,8 +73,9 @@ mod tests;
 
 use std::borrow::Cow;
 
-pub use compile::Query;
+pub use compile::{fold_case, Filters, Query, Required};
 pub use matcher::{Matcher, MatcherStats, MAX_HELD_EVENTS, MAX_PENDING, SAMPLE_WINDOW_MS};
+pub use pattern::{StrHash, StrHasher};
 
 /// A field value as an event supplies it. Lists are ECS arrays (event.category, process.args).
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +94,14 @@ pub trait Event: Clone {
     /// Only called with names the Schema lists, plus `event.category` for
     /// queries that name a category; Value::Null when this event lacks it.
     fn field(&self, name: &str) -> Value<'_>;
+    /// The value of field `name`, which is `Schema::fields[index]` of the
+    /// schema the query was compiled against (`usize::MAX` when it lists
+    /// no such field): a source can answer by position. By name unless
+    /// overridden; an override must give what `field(name)` gives.
+    fn field_at(&self, index: usize, name: &str) -> Value<'_> {
+        let _ = index;
+        self.field(name)
+    }
     /// Order and time: (record time in milliseconds since the epoch,
     /// tiebreaker such as the audit serial). Events arrive in this order.
     fn ordinal(&self) -> (u64, u64);

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::compile::{KeyField, Kind, Query, Src, Stage};
+use super::compile::{Filters, KeyField, Kind, Query, Src, Stage};
 use super::eval::matches;
 use super::{Event, Value};
 
@@ -82,7 +82,7 @@ fn key_of<E: Event>(spec: &[KeyField], ev: &E) -> Option<Key> {
     let mut key = Vec::with_capacity(spec.len());
     for k in spec {
         let part = match &k.src {
-            Src::Field(name) => key_part(&ev.field(name)),
+            Src::Field(f) => key_part(&ev.field_at(f.at, &f.name)),
             _ => KeyPart::Null,
         };
         if part == KeyPart::Null && !k.optional {
@@ -242,6 +242,17 @@ impl<E: Event> Matcher<E> {
         &self.query
     }
 
+    /// Whether it holds partial sequences (or incomplete samples): while a
+    /// sequence holds none, an event that cannot pass its first stage
+    /// changes nothing.
+    pub fn holds_partials(&self) -> bool {
+        match &self.state {
+            State::Single => false,
+            State::Sequence(st) => st.live > 0,
+            State::Sample(st) => st.live > 0,
+        }
+    }
+
     pub fn stats(&self) -> MatcherStats {
         let mut s = self.stats;
         (s.pending, s.held) = match &self.state {
@@ -255,22 +266,41 @@ impl<E: Event> Matcher<E> {
     /// Feeds one event (in ordinal order); returns every match it completes,
     /// each the matched events in stage order (one event for a single-event query).
     pub fn on_event(&mut self, event: &E) -> Vec<Vec<E>> {
-        let query = Arc::clone(&self.query);
+        self.step(event, None)
+    }
+
+    /// As [`on_event`](Self::on_event), testing the event against `filters`,
+    /// this matcher's query specialized ([`Query::specialize`]) to what the
+    /// event is known to be. Filters of another query are ignored: the
+    /// event is tested against the query's own.
+    pub fn on_event_with(&mut self, event: &E, filters: &Filters) -> Vec<Vec<E>> {
+        self.step(event, Some(filters))
+    }
+
+    fn step(&mut self, event: &E, filters: Option<&Filters>) -> Vec<Vec<E>> {
+        let own = &self.query.conds;
+        let conds = match filters {
+            Some(f) if f.conds.len() == own.len() => &f.conds,
+            _ => own,
+        };
         let mut any = false;
-        for (i, cond) in query.conds.iter().enumerate() {
-            let hit = matches(cond, event);
-            self.hits[i] = hit;
-            any |= hit;
+        for (hit, cond) in self.hits.iter_mut().zip(conds) {
+            *hit = matches(cond, event);
+            any |= *hit;
         }
+        if matches!(self.query.kind, Kind::Single) {
+            // Most rules: no state, and no need to hold the query.
+            if !any {
+                return Vec::new();
+            }
+            self.stats.matches += 1;
+            return vec![vec![event.clone()]];
+        }
+        let query = Arc::clone(&self.query);
         let now = event.ordinal();
         let out = match &query.kind {
-            Kind::Single => {
-                if any {
-                    vec![vec![event.clone()]]
-                } else {
-                    Vec::new()
-                }
-            }
+            // Answered above.
+            Kind::Single => Vec::new(),
             Kind::Sequence {
                 stages,
                 until,

@@ -19,7 +19,20 @@ pub(crate) fn fold(c: char) -> char {
 }
 
 pub(crate) fn fold_str(s: &str) -> String {
-    s.chars().map(fold).collect()
+    let mut out = String::new();
+    fold_into(s, &mut out);
+    out
+}
+
+/// [`fold_str`] into a buffer it reuses.
+pub(crate) fn fold_into(s: &str, out: &mut String) {
+    out.clear();
+    if s.is_ascii() {
+        out.push_str(s);
+        out.make_ascii_lowercase();
+    } else {
+        out.extend(s.chars().map(fold));
+    }
 }
 
 /// `s == pat` ignoring case; `pat` is already folded.
@@ -65,6 +78,44 @@ pub(crate) fn contains_fold(s: &str, folded: &str) -> bool {
         .any(|(i, _)| starts_with_fold(&s[i..], folded))
 }
 
+/// A fast hash for the sets and maps of rule literals that event strings
+/// are looked up in (FxHash's mixing, 8 bytes at a time). Not resistant to
+/// chosen collisions, which needs no resisting here: the tables hold only
+/// the rules' own literals, so an event's string costs one probe sequence
+/// however it is chosen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StrHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl std::hash::Hasher for StrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(SEED);
+        }
+    }
+
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(SEED);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Builds [`StrHasher`]s, for `HashMap::with_hasher` and friends.
+pub type StrHash = std::hash::BuildHasherDefault<StrHasher>;
+
 #[derive(Debug, Clone, PartialEq)]
 enum WTok {
     Char(char),
@@ -81,6 +132,13 @@ enum Shape {
     Prefix(String),
     Suffix(String),
     Contains(String),
+    /// `*` only, three or more pieces: the text before the first `*`, the
+    /// pieces between (none empty), the text after the last.
+    Pieces {
+        head: String,
+        middle: Vec<String>,
+        tail: String,
+    },
     General(Vec<WTok>),
 }
 
@@ -91,6 +149,16 @@ enum Shape {
 pub(crate) struct Wildcard {
     shape: Shape,
     insensitive: bool,
+    /// The pattern as written, folded when insensitive.
+    text: String,
+}
+
+/// How a string a pattern matches relates to the text [`Wildcard::pinned`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pinned {
+    Exact,
+    Prefix,
+    Suffix,
 }
 
 impl Wildcard {
@@ -129,10 +197,46 @@ impl Wildcard {
             && literal(&toks[1..n - 1]).is_some()
         {
             Shape::Contains(literal(&toks[1..n - 1]).unwrap_or_default())
+        } else if !toks.contains(&WTok::One) {
+            let mut pieces: Vec<String> = text.split('*').map(str::to_owned).collect();
+            let tail = pieces.pop().unwrap_or_default();
+            let head = if pieces.is_empty() {
+                String::new()
+            } else {
+                pieces.remove(0)
+            };
+            pieces.retain(|p| !p.is_empty());
+            Shape::Pieces {
+                head,
+                middle: pieces,
+                tail,
+            }
         } else {
             Shape::General(toks)
         };
-        Wildcard { shape, insensitive }
+        Wildcard {
+            shape,
+            insensitive,
+            text,
+        }
+    }
+
+    /// What every string it matches is, or starts or ends with: the
+    /// pattern's text before its first wildcard (or after its last, when
+    /// it starts with one), folded when it ignores case.
+    pub fn pinned(&self) -> Option<(Pinned, &str)> {
+        let wild = |c: char| c == '*' || c == '?';
+        let (Some(first), Some(last)) = (self.text.find(wild), self.text.rfind(wild)) else {
+            return Some((Pinned::Exact, self.text.as_str()));
+        };
+        if first > 0 {
+            Some((Pinned::Prefix, &self.text[..first]))
+        } else if last + 1 < self.text.len() {
+            // `*` and `?` are one byte each.
+            Some((Pinned::Suffix, &self.text[last + 1..]))
+        } else {
+            None
+        }
     }
 
     pub fn matches(&self, s: &str) -> bool {
@@ -145,7 +249,46 @@ impl Wildcard {
             (Shape::Suffix(p), true) => ends_with_fold(s, p),
             (Shape::Contains(p), false) => s.contains(p.as_str()),
             (Shape::Contains(p), true) => contains_fold(s, p),
+            (Shape::Pieces { .. }, false) => self.matches_folded(s),
+            (Shape::Pieces { .. }, true) => self.matches_folded(&fold_str(s)),
             (Shape::General(toks), ci) => general_match(toks, s, ci),
+        }
+    }
+
+    /// Whether it matches ignoring case (`:`, `like~`).
+    pub fn insensitive(&self) -> bool {
+        self.insensitive
+    }
+
+    /// As [`matches`](Self::matches), given the text already folded when
+    /// the pattern ignores case: folding is one character to one, so a
+    /// folded pattern matches the folded text exactly when it matches the
+    /// text ignoring case.
+    pub fn matches_folded(&self, s: &str) -> bool {
+        match &self.shape {
+            Shape::Exact(p) => s == p,
+            Shape::Prefix(p) => s.starts_with(p.as_str()),
+            Shape::Suffix(p) => s.ends_with(p.as_str()),
+            Shape::Contains(p) => s.contains(p.as_str()),
+            Shape::Pieces { head, middle, tail } => {
+                // With `*` the only wildcard, taking each piece where it is
+                // first found leaves the most room for the rest.
+                if s.len() < head.len() + tail.len()
+                    || !s.starts_with(head.as_str())
+                    || !s.ends_with(tail.as_str())
+                {
+                    return false;
+                }
+                let mut rest = &s[head.len()..s.len() - tail.len()];
+                for piece in middle {
+                    match rest.find(piece.as_str()) {
+                        Some(at) => rest = &rest[at + piece.len()..],
+                        None => return false,
+                    }
+                }
+                true
+            }
+            Shape::General(toks) => general_match(toks, s, false),
         }
     }
 }

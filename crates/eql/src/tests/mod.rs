@@ -2,6 +2,7 @@
 //! sample semantics, and real Elastic rule queries.
 
 mod eval_tests;
+mod index_tests;
 mod literal_tests;
 mod parse_tests;
 mod reach_tests;
