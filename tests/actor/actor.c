@@ -10,6 +10,12 @@
  *   unix:PATH              AF_UNIX stream connect
  *   dup-stdio              dup2 the last connected socket onto fds 0, 1 and 2
  *                          (a reverse shell's stdio; later output goes to the peer)
+ *   open:PATH              open PATH read-only and keep it, for swapfd
+ *   swapfd:PATH            open PATH and dup2 it onto the last connected socket's
+ *                          fd, so that the fd no longer holds the socket when
+ *                          audetect looks (the socket itself is closed)
+ *   swapfd                 the same with the file of the last open step: one
+ *                          dup2 right after the connect
  *   setsid                 setsid() in this thread
  *   thread-setsid          setsid() from a second thread
  *   child-setsid           fork; the child calls setsid(); the parent waits
@@ -61,8 +67,10 @@ static int do_connect(int fd, const struct sockaddr *a, socklen_t len, int via_s
 #endif
 }
 
-/* The socket of the last connect step, for dup-stdio. */
+/* The socket of the last connect step, for dup-stdio and swapfd; the file
+ * of the last open step, for swapfd. */
 static int last_socket = -1;
+static int last_file = -1;
 
 static void tcp_connect(int family, const char *port, int nonblocking, int type, int via_socketcall)
 {
@@ -116,7 +124,17 @@ int main(int argc, char **argv)
             for (int fd = 0; fd <= 2; fd++)
                 if (dup2(last_socket, fd) < 0) { perror("dup2"); exit(2); }
             printf("stdio now socket %d\n", last_socket);
-        } else if (!strncmp(s, "fork-reap-after:", 16)) {
+        } else if (!strncmp(s, "open:", 5)) {
+            last_file = open(s + 5, O_RDONLY | O_CLOEXEC);
+            if (last_file < 0) { perror("open"); exit(2); }
+            printf("opened %s\n", s + 5);
+        } else if (!strcmp(s, "swapfd") || !strncmp(s, "swapfd:", 7)) {
+            if (last_socket < 0) { fprintf(stderr, "swapfd: no socket yet\n"); exit(2); }
+            int f = s[6] ? open(s + 7, O_RDONLY | O_CLOEXEC) : last_file;
+            if (f < 0) { perror("swapfd open"); exit(2); }
+            if (dup2(f, last_socket) < 0) { perror("swapfd dup2"); exit(2); }
+            printf("fd %d now the file\n", last_socket);
+        } else if (!strncmp(s, "fork-reap-after:", 16)) {        } else if (!strncmp(s, "fork-reap-after:", 16)) {
             long ms = atol(s + 16);
             pid_t c = fork();
             if (c < 0) { perror("fork"); exit(2); }

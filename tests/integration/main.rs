@@ -6,6 +6,7 @@ mod cli;
 mod daemon;
 mod e2e;
 mod e2e32;
+mod evasion;
 mod forwarding;
 mod hostile;
 mod kernel_rules;

@@ -1,0 +1,356 @@
+//! A root attacker against the running daemon (issue 18): an fd swapped
+//! after connect(), a file whose server never answers, audit rules and
+//! status that blind it without touching its rules, and the ways it falls
+//! silent, each of which must reach the alert outputs.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::daemon::{actor, ports, run_actor, Daemon};
+use crate::util::{kernel_test, skip, wait_for, TempDir};
+
+/// The configuration alerts with `action` so far.
+fn configuration_alerts(d: &Daemon, action: &str) -> Vec<Value> {
+    d.alerts()
+        .into_iter()
+        .filter(|a| a["event"]["kind"] == "alert" && a["event"]["action"] == action)
+        .collect()
+}
+
+/// Waits up to 10 s for a configuration alert with `action` that `pick`
+/// accepts.
+fn wait_configuration_alert(d: &Daemon, action: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    wait_for(Duration::from_secs(10), || {
+        configuration_alerts(d, action).into_iter().find(&pick)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no {action} alert within 10 s; alerts: {:#?}\nlog:\n{}",
+            d.alerts(),
+            d.log()
+        )
+    })
+}
+
+#[test]
+fn kernel_a_connect_whose_fd_is_swapped_for_dev_null_still_alerts() {
+    let (lock, _) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let p = ports();
+    // connect(), dup2(open("/dev/null"), sock) before audetect looks, setsid:
+    // the fd says "not a socket", which is not the UDP socket that alone
+    // would make the connect no attempt. The actor stays alive meanwhile
+    // (a process gone when audetect looks is an attempt anyway).
+    let (run, alert) = d.expect_alert(
+        actor(),
+        &[
+            "open:/dev/null",
+            &format!("tcp4:{}", p.open),
+            "swapfd",
+            "sleep:300",
+            "setsid",
+        ],
+    );
+    assert!(run.stdout.contains("now the file"), "{}", run.stdout);
+    assert_eq!(
+        alert["rule"]["id"], "eb6a3790-d52d-11ec-8ce9-f661ea17fbce",
+        "{alert:#}"
+    );
+    // And a real UDP connect still is no attempt.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = udp.local_addr().unwrap().port();
+    let quiet = run_actor(actor(), &[&format!("udp4:{port}"), "sleep:300", "setsid"]);
+    d.expect_no_alert("udp", p.open, &[quiet.pid]);
+    d.stop();
+}
+
+/// A FUSE file system of one file, `f`, served by a thread of this test
+/// straight over /dev/fuse (no libfuse). Requests from the process `stall`
+/// are never answered, as an attacker's server would do; everyone else's
+/// are. Dropping it aborts the connection (every stalled call returns) and
+/// detaches the mount.
+struct StallingFuse {
+    dir: TempDir,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// The opcodes left unanswered, in order.
+    stalled: Arc<Mutex<Vec<u32>>>,
+}
+
+const FUSE_LOOKUP: u32 = 1;
+const FUSE_FORGET: u32 = 2;
+const FUSE_GETATTR: u32 = 3;
+const FUSE_OPEN: u32 = 14;
+const FUSE_STATFS: u32 = 17;
+const FUSE_RELEASE: u32 = 18;
+const FUSE_GETXATTR: u32 = 22;
+const FUSE_LISTXATTR: u32 = 23;
+const FUSE_FLUSH: u32 = 25;
+const FUSE_INIT: u32 = 26;
+const FUSE_INTERRUPT: u32 = 36;
+const FUSE_BATCH_FORGET: u32 = 42;
+
+impl StallingFuse {
+    /// Mounts it, or None after saying why this machine cannot.
+    fn mount(test: &str, stall: u32) -> Option<StallingFuse> {
+        if !Path::new("/dev/fuse").exists() {
+            skip(test, "no /dev/fuse (modprobe fuse)");
+            return None;
+        }
+        let dir = TempDir::new("fuse");
+        // SAFETY: open with a NUL-terminated path.
+        let raw = unsafe { libc::open(c"/dev/fuse".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        assert!(
+            raw >= 0,
+            "open /dev/fuse: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a new fd, ours alone.
+        let dev = unsafe { OwnedFd::from_raw_fd(raw) };
+        let target = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+        let opts = std::ffi::CString::new(format!(
+            "fd={raw},rootmode=40000,user_id=0,group_id=0,allow_other"
+        ))
+        .unwrap();
+        // SAFETY: NUL-terminated strings for source, target, type and data.
+        let rc = unsafe {
+            libc::mount(
+                c"audetect-test".as_ptr(),
+                target.as_ptr(),
+                c"fuse.audetect-test".as_ptr(),
+                libc::MS_NOSUID | libc::MS_NODEV,
+                opts.as_ptr().cast(),
+            )
+        };
+        assert_eq!(rc, 0, "mount fuse: {}", std::io::Error::last_os_error());
+        let stop = Arc::new(AtomicBool::new(false));
+        let stalled = Arc::new(Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, stalled) = (Arc::clone(&stop), Arc::clone(&stalled));
+            std::thread::spawn(move || serve(dev, stall, &stop, &stalled))
+        };
+        Some(StallingFuse {
+            dir,
+            stop,
+            thread: Some(thread),
+            stalled,
+        })
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.path().join("f")
+    }
+
+    fn stalled(&self) -> Vec<u32> {
+        self.stalled.lock().unwrap().clone()
+    }
+}
+
+impl Drop for StallingFuse {
+    fn drop(&mut self) {
+        // The server closes /dev/fuse, which aborts the connection.
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let target = std::ffi::CString::new(self.dir.path().as_os_str().as_encoded_bytes());
+        if let Ok(target) = target {
+            // SAFETY: a NUL-terminated path.
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// The thread group of task `tid` (FUSE names the calling thread).
+fn tgid_of(tid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn serve(dev: OwnedFd, stall: u32, stop: &AtomicBool, stalled: &Mutex<Vec<u32>>) {
+    let mut buf = vec![0u8; 1 << 20];
+    let u32_at = |b: &[u8], i: usize| u32::from_ne_bytes(b[i..i + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], i: usize| u64::from_ne_bytes(b[i..i + 8].try_into().unwrap());
+    while !stop.load(Ordering::Relaxed) {
+        let mut pfd = libc::pollfd {
+            fd: dev.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, 100) } <= 0 {
+            continue;
+        }
+        // SAFETY: a valid fd and a buffer of the length given.
+        let n = unsafe { libc::read(dev.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 40 {
+            continue;
+        }
+        let req = &buf[..n as usize];
+        let (opcode, unique, nodeid, pid) = (
+            u32_at(req, 4),
+            u64_at(req, 8),
+            u64_at(req, 16),
+            u32_at(req, 32),
+        );
+        if matches!(opcode, FUSE_FORGET | FUSE_BATCH_FORGET | FUSE_INTERRUPT) {
+            continue; // no reply expected
+        }
+        if opcode != FUSE_INIT && tgid_of(pid) == Some(stall) {
+            stalled.lock().unwrap().push(opcode);
+            continue;
+        }
+        let attr = |ino: u64| {
+            // struct fuse_attr: ino, size, blocks, atime, mtime, ctime,
+            // three nsec, mode, nlink, uid, gid, rdev, blksize, flags.
+            let mut a = Vec::with_capacity(88);
+            a.extend_from_slice(&ino.to_ne_bytes());
+            a.extend_from_slice(&[0; 40]);
+            a.extend_from_slice(&[0; 12]);
+            let mode: u32 = if ino == 1 { 0o040755 } else { 0o100644 };
+            a.extend_from_slice(&mode.to_ne_bytes());
+            a.extend_from_slice(&1u32.to_ne_bytes());
+            a.extend_from_slice(&[0; 20]);
+            a
+        };
+        let (error, body): (i32, Vec<u8>) = match opcode {
+            FUSE_INIT => {
+                // struct fuse_init_out: 7.31, no flags, max_write 4096.
+                let mut o = Vec::new();
+                o.extend_from_slice(&7u32.to_ne_bytes());
+                o.extend_from_slice(&31u32.to_ne_bytes());
+                o.extend_from_slice(&[0; 8]);
+                o.extend_from_slice(&[0; 4]);
+                o.extend_from_slice(&4096u32.to_ne_bytes());
+                o.extend_from_slice(&1u32.to_ne_bytes());
+                o.resize(64, 0);
+                (0, o)
+            }
+            FUSE_LOOKUP if &req[40..] == b"f\0" => {
+                // struct fuse_entry_out: nodeid, generation, entry and
+                // attr validity (long: no more lookups), their nsec, attr.
+                let mut o = Vec::new();
+                o.extend_from_slice(&2u64.to_ne_bytes());
+                o.extend_from_slice(&0u64.to_ne_bytes());
+                o.extend_from_slice(&3600u64.to_ne_bytes());
+                o.extend_from_slice(&3600u64.to_ne_bytes());
+                o.extend_from_slice(&[0; 8]);
+                o.extend(attr(2));
+                (0, o)
+            }
+            FUSE_LOOKUP => (-libc::ENOENT, Vec::new()),
+            FUSE_GETATTR => {
+                let mut o = Vec::new();
+                o.extend_from_slice(&3600u64.to_ne_bytes());
+                o.extend_from_slice(&[0; 8]);
+                o.extend(attr(nodeid));
+                (0, o)
+            }
+            FUSE_OPEN => (0, vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            FUSE_STATFS => (0, vec![0; 80]),
+            FUSE_RELEASE | FUSE_FLUSH => (0, Vec::new()),
+            // Not ENOSYS: that would make the kernel stop asking anyone.
+            FUSE_GETXATTR | FUSE_LISTXATTR => (-libc::ENODATA, Vec::new()),
+            _ => (-libc::ENOSYS, Vec::new()),
+        };
+        let mut out = Vec::with_capacity(16 + body.len());
+        out.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+        out.extend_from_slice(&error.to_ne_bytes());
+        out.extend_from_slice(&unique.to_ne_bytes());
+        out.extend(body);
+        // SAFETY: a valid fd and a buffer of the length given.
+        unsafe { libc::write(dev.as_raw_fd(), out.as_ptr().cast(), out.len()) };
+    }
+}
+
+/// The fd swapped for a file on a FUSE mount whose server never answers
+/// audetect: a stat or xattr read of it would hold the pipeline thread
+/// (and with it detection and tamper repair) for as long as the attacker
+/// likes. The connect still counts, its alert arrives, and a later one too.
+#[test]
+fn kernel_a_connect_fd_swapped_for_a_stalling_fuse_file_neither_stalls_nor_hides_it() {
+    let (lock, name) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let Some(fuse) = StallingFuse::mount(name, d.pid()) else {
+        return;
+    };
+    let p = ports();
+    let open = format!("open:{}", fuse.file().display());
+    // Whether audetect looks at the fd before or after the swap is a race
+    // (the swap is one dup2 right after connect() returns, and usually
+    // wins): runs are repeated until audetect has reached the file, which
+    // the server sees.
+    let mut reached = false;
+    for _ in 0..5 {
+        let run = run_actor(
+            actor(),
+            // Alive when audetect looks: a process gone by then is an
+            // attempt anyway.
+            &[
+                &open,
+                &format!("tcp4:{}", p.open),
+                "swapfd",
+                "sleep:300",
+                "setsid",
+            ],
+        );
+        assert!(run.stdout.contains("now the file"), "{}", run.stdout);
+        let alerted = wait_for(Duration::from_secs(10), || {
+            d.alerts()
+                .iter()
+                .any(|a| a["process"]["pid"] == run.pid)
+                .then_some(())
+        });
+        assert!(
+            alerted.is_some(),
+            "no alert for the swapped connect within 10 s (requests of the daemon left unanswered: {:?}):\n{}",
+            fuse.stalled(),
+            d.log()
+        );
+        // Detection goes on.
+        d.canary(p.open);
+        if wait_for(Duration::from_secs(1), || {
+            (!fuse.stalled().is_empty()).then_some(())
+        })
+        .is_some()
+        {
+            reached = true;
+            break;
+        }
+    }
+    assert!(
+        reached,
+        "audetect never looked at the fd after the swap in 5 runs"
+    );
+    // It reached the file only through its closer thread's flush, never
+    // with a stat or an xattr read.
+    let stalled = fuse.stalled();
+    assert!(
+        stalled.iter().all(|&op| op == FUSE_FLUSH),
+        "audetect asked the file system more than a flush (opcodes {stalled:?})"
+    );
+    drop(fuse);
+    d.stop();
+}
+
+/// Runs auditctl; panics with its stderr when it fails.
+fn auditctl(args: &[&str]) {
+    let out = Command::new("auditctl")
+        .args(args)
+        .output()
+        .expect("auditctl (apt-get install auditd; tests/run does)");
+    assert!(
+        out.status.success(),
+        "auditctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
