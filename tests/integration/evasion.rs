@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::daemon::{actor, ports, run_actor, Daemon};
+use audetect::kernel::AuditSocket;
+
 use crate::util::{kernel_test, skip, wait_for, TempDir};
 
 /// The configuration alerts with `action` so far.
@@ -353,4 +355,151 @@ fn auditctl(args: &[&str]) {
         "auditctl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// auditctl commands run when the test ends, failed or not: each undoes a
+/// change the test made to the shared kernel (exclude rules take no key,
+/// and a rate limit is no rule, so `restore` cannot find them).
+struct Undo(Vec<Vec<String>>);
+
+impl Undo {
+    fn new() -> Undo {
+        Undo(Vec::new())
+    }
+
+    /// Runs `auditctl do_args` now, and `auditctl undo_args` at the end.
+    fn change(&mut self, do_args: &[&str], undo_args: &[&str]) {
+        self.0
+            .push(undo_args.iter().map(|a| a.to_string()).collect());
+        auditctl(do_args);
+    }
+
+    /// Undoes everything now (before the daemon's stop compares the state).
+    fn now(&mut self) {
+        for args in std::mem::take(&mut self.0).iter().rev() {
+            // Not auditctl(): a panic while unwinding would abort the tests.
+            let ok = Command::new("auditctl")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("could not undo: auditctl {args:?}");
+            }
+        }
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        self.now();
+    }
+}
+
+/// audetect's own rules all stay in; each of these silences it anyway,
+/// and each is reported at once from the CONFIG_CHANGE record it makes:
+/// the periodic check is a minute away, the wait for each alert 10 s.
+#[test]
+fn kernel_rules_and_a_rate_limit_that_blind_audetect_are_reported_at_once() {
+    let (lock, _) = kernel_test!();
+    let rate_limit = AuditSocket::open().unwrap().status().unwrap().rate_limit;
+    let d = Daemon::start(lock, "[kernel]\nwatch_interval = \"60s\"\n");
+    let mut undo = Undo::new();
+
+    // A never rule ahead of audetect's connect rule.
+    let never = [
+        "exit,never",
+        "-F",
+        "arch=b64",
+        "-S",
+        "connect",
+        "-k",
+        "audetect-test-never",
+    ];
+    undo.change(
+        &[&["-A"], &never[..]].concat(),
+        &[&["-d"], &never[..]].concat(),
+    );
+    let a = wait_configuration_alert(&d, "audit_syscalls_suppressed", |_| true);
+    assert_eq!(a["event"]["category"][0], "configuration");
+    assert_eq!(
+        a["audetect"]["hides"],
+        serde_json::json!(["b64/connect"]),
+        "{a:#}"
+    );
+    let cause = a["audetect"]["cause"].as_str().unwrap();
+    assert!(
+        cause.starts_with("-a never,exit") && cause.contains("connect"),
+        "{cause}"
+    );
+    // Reported once while it lasts.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        configuration_alerts(&d, "audit_syscalls_suppressed").len(),
+        1
+    );
+
+    // An exclude rule dropping SYSCALL records.
+    let exclude = ["exclude,always", "-F", "msgtype=SYSCALL"];
+    undo.change(
+        &[&["-a"], &exclude[..]].concat(),
+        &[&["-d"], &exclude[..]].concat(),
+    );
+    let a = wait_configuration_alert(&d, "audit_records_excluded", |_| true);
+    assert_eq!(
+        a["audetect"]["hides"],
+        serde_json::json!(["SYSCALL"]),
+        "{a:#}"
+    );
+
+    // A rate limit.
+    undo.change(&["-r", "1"], &["-r", &rate_limit.to_string()]);
+    let a = wait_configuration_alert(&d, "audit_rate_limited", |_| true);
+    assert_eq!(a["audetect"]["cause"], "rate_limit=1", "{a:#}");
+
+    // None of them is audetect's to remove: all are still there.
+    let rules = crate::daemon::audit_state().rules;
+    assert!(
+        rules.iter().any(|r| r.starts_with("-a never,exit")),
+        "{rules:?}"
+    );
+    undo.now();
+    // Gone again, detection is back.
+    d.canary(ports().open);
+    d.stop();
+}
+
+/// What hides the records of its own change (an exclude rule on
+/// CONFIG_CHANGE) is found by the periodic check; a backlog lowered to one
+/// record with no wait, which loses nearly every record, is put back.
+#[test]
+fn kernel_an_exclude_of_config_change_is_found_by_the_periodic_check_and_a_lowered_backlog_put_back(
+) {
+    let (lock, _) = kernel_test!();
+    let found = AuditSocket::open().unwrap().status().unwrap();
+    let d = Daemon::start(lock, "[kernel]\nwatch_interval = \"300ms\"\n");
+    let running = AuditSocket::open().unwrap().status().unwrap();
+    let mut undo = Undo::new();
+    let exclude = ["exclude,always", "-F", "msgtype=CONFIG_CHANGE"];
+    undo.change(
+        &[&["-a"], &exclude[..]].concat(),
+        &[&["-d"], &exclude[..]].concat(),
+    );
+    let a = wait_configuration_alert(&d, "audit_records_excluded", |_| true);
+    assert_eq!(
+        a["audetect"]["hides"],
+        serde_json::json!(["CONFIG_CHANGE"]),
+        "{a:#}"
+    );
+    undo.now();
+
+    // Undone by the daemon's stop, or by this guard if the test fails first.
+    undo.0
+        .push(vec!["-b".into(), found.backlog_limit.to_string()]);
+    auditctl(&["-b", "1"]);
+    let a = wait_configuration_alert(&d, "audit_backlog_lowered", |_| true);
+    assert_eq!(a["audetect"]["repaired"], true, "{a:#}");
+    let now = AuditSocket::open().unwrap().status().unwrap();
+    assert_eq!(now.backlog_limit, running.backlog_limit, "{a:#}");
+    undo.0.clear();
+    d.stop();
 }
