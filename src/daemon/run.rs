@@ -16,7 +16,7 @@ use crate::output::Outputs;
 use crate::pipeline::Pipeline;
 use crate::process::live::LiveProc;
 
-use super::bringup::{drop_capabilities, notify_ready, raise_priority};
+use super::bringup::{drop_capabilities, notify_ready, raise_priority, Watchdog};
 use super::error::Chain;
 use super::{
     check_outputs, effective_outputs, host_name, live_pipeline, load_config, load_rules, shut_down,
@@ -82,8 +82,10 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
         kernel.session.installed().len(),
         pipeline.rules().count(),
     );
+    let mut watchdog = Watchdog::from_env();
     let mut why = "asked to stop (SIGTERM or SIGINT)";
     while !signals.stop_asked() {
+        watchdog.tick();
         if !kernel.feed(Duration::from_millis(250), &mut pipeline, &mut |a| {
             outputs.send(a)
         }) {

@@ -380,8 +380,8 @@ impl Undo {
             // Not auditctl(): a panic while unwinding would abort the tests.
             let ok = Command::new("auditctl")
                 .args(args)
-                .status()
-                .is_ok_and(|s| s.success());
+                .output()
+                .is_ok_and(|o| o.status.success());
             if !ok {
                 eprintln!("could not undo: auditctl {args:?}");
             }
@@ -502,4 +502,178 @@ fn kernel_an_exclude_of_config_change_is_found_by_the_periodic_check_and_a_lower
     assert_eq!(now.backlog_limit, running.backlog_limit, "{a:#}");
     undo.0.clear();
     d.stop();
+}
+
+/// SIGTERM: before its outputs close, the daemon says it stops.
+#[test]
+fn kernel_a_stop_is_reported_on_the_outputs() {
+    let (lock, _) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    // SAFETY: kill on a child pid we own.
+    unsafe { libc::kill(d.pid() as i32, libc::SIGTERM) };
+    let stopped = wait_for(Duration::from_secs(10), || {
+        d.log().contains("stopped:").then_some(())
+    });
+    assert!(stopped.is_some(), "no stop within 10 s:\n{}", d.log());
+    let a = configuration_alerts(&d, "sensor_stopping");
+    assert_eq!(a.len(), 1, "{:#?}\n{}", d.alerts(), d.log());
+    assert_eq!(a[0]["event"]["kind"], "alert");
+    assert!(
+        a[0]["message"].as_str().unwrap().contains("SIGTERM"),
+        "{:#}",
+        a[0]
+    );
+    // Reaps it and checks the kernel state it left.
+    d.stop();
+}
+
+/// Records the kernel really loses (a backlog of one record and no wait,
+/// a burst of audited events) become one alert with the count, not just a
+/// line on stderr.
+#[test]
+fn kernel_records_lost_by_the_kernel_are_an_alert() {
+    let (lock, _) = kernel_test!();
+    let found = AuditSocket::open().unwrap().status().unwrap();
+    let mut undo = Undo::new();
+    undo.change(&["-b", "1"], &["-b", &found.backlog_limit.to_string()]);
+    let d = Daemon::start(lock, "[kernel]\nbacklog_limit = 1\nbacklog_wait_time = 0\n");
+    let p = ports();
+    for _ in 0..20 {
+        run_actor(
+            actor(),
+            &[&format!("tcp4:{}", p.closed), "tcp4:1", "tcp4:2", "setsid"],
+        );
+    }
+    let lost = wait_for(Duration::from_secs(15), || {
+        configuration_alerts(&d, "audit_records_lost")
+            .into_iter()
+            .next()
+    });
+    let (log, lock) = d.stop_keeping_lock();
+    // Restored while the lock is held, so the next kernel test starts from
+    // the original limit.
+    undo.now();
+    drop(lock);
+    let a = lost.unwrap_or_else(|| panic!("no audit_records_lost alert within 15 s:\n{log}"));
+    assert!(a["audetect"]["kernel_lost"].as_u64() > Some(0), "{a:#}");
+    assert!(
+        a["message"].as_str().unwrap().contains("by the kernel"),
+        "{a:#}"
+    );
+}
+
+/// A rule's max_signals holds back its matches past the limit in a
+/// 5-minute window: that is an alert too, naming the rule and the count.
+#[test]
+fn kernel_matches_held_back_by_max_signals_are_an_alert() {
+    let (lock, _) = kernel_test!();
+    let rules = TempDir::new("rules");
+    std::fs::write(
+        rules.path().join("setsid.toml"),
+        "[rule]\nauthor = [\"t\"]\ndescription = \"d\"\nname = \"Any Setsid\"\nrisk_score = 1\n\
+         rule_id = \"audetect-test-max-signals\"\nseverity = \"low\"\ntype = \"eql\"\nmax_signals = 1\n\
+         query = \"process where event.action == \\\"session_id_change\\\"\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start(
+        lock,
+        &format!(
+            "[detection]\nrule_paths = [{:?}]\n",
+            rules.path().display().to_string()
+        ),
+    );
+    // Two matches: one alert, one held back (a third could fall after the
+    // first report, and wait for the next a minute later).
+    for _ in 0..2 {
+        run_actor(actor(), &["setsid"]);
+    }
+    let a = wait_configuration_alert(&d, "detection_alerts_held_back", |_| true);
+    assert_eq!(a["audetect"]["held_back"], 1, "{a:#}");
+    assert_eq!(a["audetect"]["rules"]["Any Setsid"], 1, "{a:#}");
+    let alerted = d
+        .alerts()
+        .into_iter()
+        .filter(|a| a["rule"]["id"] == "audetect-test-max-signals")
+        .count();
+    assert_eq!(alerted, 1, "max_signals = 1");
+    d.stop();
+}
+
+/// Under systemd (Type=notify, WatchdogSec=): READY=1 once up, then
+/// WATCHDOG=1 from the pipeline thread's loop while nothing happens, so
+/// that only a pipeline that stopped turning misses its pings.
+#[test]
+fn kernel_an_idle_daemon_pings_the_systemd_watchdog() {
+    let (_lock, _) = kernel_test!();
+    let before = crate::daemon::audit_state();
+    let dir = TempDir::new("watchdog");
+    let socket_path = dir.path().join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let config = dir.path().join("audetect.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[output.jsonl]\nenabled = true\npath = {:?}\n[output.syslog]\nenabled = false\n",
+            dir.path().join("alerts.jsonl").display().to_string()
+        ),
+    )
+    .unwrap();
+    let stderr = std::fs::File::create(dir.path().join("stderr")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_audetect"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        // 1 s: a ping every half second.
+        .env("WATCHDOG_USEC", "1000000")
+        .env_remove("WATCHDOG_PID")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 256];
+    let start = std::time::Instant::now();
+    // Up for at most 10 s, then idle for 3 s.
+    let mut ready_at = None;
+    while start.elapsed() < Duration::from_secs(13) {
+        if let Ok(n) = notify.recv(&mut buf) {
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if m == "READY=1" {
+                ready_at.get_or_insert_with(std::time::Instant::now);
+            }
+            messages.push((ready_at.map(|t| t.elapsed()), m));
+        }
+        if ready_at.is_some_and(|t| t.elapsed() >= Duration::from_secs(3)) {
+            break;
+        }
+    }
+    // SAFETY: kill on a child pid we own.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = wait_for(Duration::from_secs(10), || child.try_wait().ok().flatten());
+    let log = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let after = crate::daemon::audit_state();
+    if after != before {
+        crate::daemon::restore(&before);
+    }
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{log}");
+    assert_eq!(after, before, "{log}");
+    assert!(ready_at.is_some(), "no READY=1: {messages:?}\n{log}");
+    let pings_idle = messages
+        .iter()
+        .filter(|(since_ready, m)| m == "WATCHDOG=1" && since_ready.is_some())
+        .count();
+    // Asked for every 500 ms; how many land in 3 s is the scheduler's
+    // business, that they keep coming is the daemon's.
+    assert!(
+        pings_idle >= 2,
+        "{pings_idle} watchdog pings in 3 s idle: {messages:?}\n{log}"
+    );
 }
