@@ -206,6 +206,12 @@ impl ProcSource for LiveProc {
             start: stat.starttime,
             // A kernel thread has no executable and an empty command line.
             executable: link("exe"),
+            // Read here, on the pipeline thread, on purpose: the command
+            // line lies in the process's memory, and the kernel reads it
+            // from anonymous memory only (FOLL_ANON: a page mapped from a
+            // FUSE file is not faulted in) and without waiting on a
+            // userfaultfd (a remote fault may not retry), so a process
+            // cannot make this read wait on its own server.
             args: proc_text::split_args(&read("cmdline").unwrap_or_default()),
             working_directory: link("cwd"),
             creds,
@@ -229,7 +235,10 @@ impl ProcSource for LiveProc {
     fn user_name(&self, uid: u32) -> Option<String> {
         // Local accounts only: NSS (LDAP, sssd) would mean a network call
         // on the receive path.
-        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        // Off the pipeline thread too: a FIFO or a FUSE file put in its
+        // place would hold the open.
+        let passwd = slow_reader().read("/etc/passwd".into()).ok()?.ok()?;
+        let passwd = String::from_utf8_lossy(&passwd);
         proc_text::passwd_name(&passwd, uid).map(str::to_owned)
     }
 
@@ -386,6 +395,68 @@ impl Closer {
     }
 }
 
+/// Reads of files whose reading another process can hold up for as long
+/// as it likes, on a thread of their own: the caller waits at most
+/// SLOW_READ_WAIT, and while a read is stuck none is started.
+struct SlowReader {
+    jobs: mpsc::SyncSender<(String, mpsc::SyncSender<io::Result<Vec<u8>>>)>,
+    /// A read is under way (set by the caller, cleared by the thread).
+    busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Far more than a read of /proc or /etc takes (microseconds), far less
+/// than a pipeline can spare once.
+const SLOW_READ_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn slow_reader() -> &'static SlowReader {
+    static READER: OnceLock<SlowReader> = OnceLock::new();
+    READER.get_or_init(SlowReader::start)
+}
+
+impl SlowReader {
+    fn start() -> SlowReader {
+        type Job = (String, mpsc::SyncSender<io::Result<Vec<u8>>>);
+        let (jobs, rx) = mpsc::sync_channel::<Job>(1);
+        let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = std::sync::Arc::clone(&busy);
+        let spawned = std::thread::Builder::new()
+            .name("slow-reads".into())
+            .spawn(move || {
+                for (path, reply) in rx {
+                    let got = std::fs::read(&path);
+                    done.store(false, Ordering::Release);
+                    let _ = reply.try_send(got);
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start the slow-reads thread ({e}): user names will not be read");
+            busy.store(true, Ordering::Release);
+        }
+        SlowReader { jobs, busy }
+    }
+
+    /// The file's bytes (or why not), or an error when the read did not
+    /// finish in time or another is still stuck.
+    fn read(&self, path: String) -> Result<io::Result<Vec<u8>>, ProcError> {
+        let stuck = || ProcError::Unavailable(format!("reading {path} did not finish in time"));
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return Err(stuck());
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        if self.jobs.try_send((path.clone(), reply)).is_err() {
+            self.busy.store(false, Ordering::Release);
+            return Err(stuck());
+        }
+        match answer.recv_timeout(SLOW_READ_WAIT) {
+            Ok(got) => Ok(got),
+            Err(_) => {
+                log::warn!("reading {path} did not finish in {SLOW_READ_WAIT:?}: no such read until it does");
+                Err(stuck())
+            }
+        }
+    }
+}
+
 /// The protocol name sockfs gives the socket at `path` (a /proc fd link):
 /// "TCP", "UDPv6", ... ENODATA or EOPNOTSUPP when it is not a socket.
 pub fn socket_protocol(path: &std::ffi::CStr) -> io::Result<String> {
@@ -476,6 +547,34 @@ mod tests {
             closer().pending.load(Ordering::Relaxed) == 0
         });
         assert!(closed);
+    }
+
+    /// A FIFO with no writer holds its open forever, as a root attacker's
+    /// FIFO in place of /etc/passwd would.
+    #[test]
+    fn a_read_that_never_finishes_is_given_up_and_the_next_ones_refused() {
+        let dir = std::env::temp_dir().join(format!("audetect-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("passwd");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let reader = SlowReader::start();
+        let path = fifo.display().to_string();
+        assert!(matches!(
+            reader.read(path.clone()),
+            Err(ProcError::Unavailable(_))
+        ));
+        // Still stuck: refused without waiting for it.
+        assert!(reader.read("/proc/self/stat".into()).is_err());
+        // A writer comes and goes: the stuck read ends, reads work again.
+        drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+        let back = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            matches!(reader.read("/proc/self/stat".into()), Ok(Ok(_)))
+        });
+        assert!(back);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -16,6 +16,9 @@
  *                          audetect looks (the socket itself is closed)
  *   swapfd                 the same with the file of the last open step: one
  *                          dup2 right after the connect
+ *   argv-in:PATH           map a page of PATH and point this process's command
+ *                          line at it (prctl PR_SET_MM_MAP, which needs no
+ *                          privilege): reading /proc/PID/cmdline then reads PATH
  *   setsid                 setsid() in this thread
  *   thread-setsid          setsid() from a second thread
  *   child-setsid           fork; the child calls setsid(); the parent waits
@@ -42,6 +45,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -91,6 +96,37 @@ static void tcp_connect(int family, const char *port, int nonblocking, int type,
     /* The socket stays open: the daemon looks at it in /proc. */
 }
 
+/* struct prctl_mm_map (linux/prctl.h, which clashes with sys/prctl.h). */
+struct mm_map {
+    unsigned long long start_code, end_code, start_data, end_data, start_brk, brk,
+        start_stack, arg_start, arg_end, env_start, env_end;
+    unsigned long long *auxv;
+    unsigned int auxv_size, exe_fd;
+};
+
+/* Points the command line at [start, end): the memory map as it is
+ * (from /proc/self/stat), with only the arguments moved. */
+static int set_args(char *start, char *end)
+{
+    char buf[2048];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f || !fgets(buf, sizeof buf, f)) return -1;
+    fclose(f);
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long long v[64] = { 0 };
+    int n = 3; /* the first field after the name is field 3 */
+    for (char *t = strtok(p + 2, " "); t && n < 64; t = strtok(NULL, " ")) v[n++] = strtoull(t, NULL, 10);
+    struct mm_map m = {
+        .start_code = v[26], .end_code = v[27], .start_stack = v[28],
+        .start_data = v[45], .end_data = v[46], .start_brk = v[47],
+        .brk = (unsigned long long)(unsigned long)sbrk(0),
+        .arg_start = (unsigned long)start, .arg_end = (unsigned long)end,
+        .env_start = v[50], .env_end = v[51], .auxv = NULL, .auxv_size = 0, .exe_fd = -1,
+    };
+    return prctl(PR_SET_MM, 14 /* PR_SET_MM_MAP */, (unsigned long)&m, sizeof m, 0);
+}
+
 static void *setsid_thread(void *arg)
 {
     (void)arg;
@@ -134,7 +170,21 @@ int main(int argc, char **argv)
             if (f < 0) { perror("swapfd open"); exit(2); }
             if (dup2(f, last_socket) < 0) { perror("swapfd dup2"); exit(2); }
             printf("fd %d now the file\n", last_socket);
-        } else if (!strncmp(s, "fork-reap-after:", 16)) {        } else if (!strncmp(s, "fork-reap-after:", 16)) {
+        } else if (!strncmp(s, "argv-in:", 8)) {
+            int f = open(s + 8, O_RDONLY | O_CLOEXEC);
+            if (f < 0) { perror("argv-in open"); exit(2); }
+            char *page = mmap(NULL, 4096, PROT_READ, MAP_SHARED, f, 0);
+            if (page == MAP_FAILED) { perror("argv-in mmap"); exit(2); }
+            if (set_args(page, page + 4096)) { perror("argv-in prctl"); exit(2); }
+            printf("argv now in %s\n", s + 8);
+        } else if (!strncmp(s, "fork-reap-after:", 16)) {        } else if (!strncmp(s, "argv-in:", 8)) {
+            int f = open(s + 8, O_RDONLY | O_CLOEXEC);
+            if (f < 0) { perror("argv-in open"); exit(2); }
+            char *page = mmap(NULL, 4096, PROT_READ, MAP_SHARED, f, 0);
+            if (page == MAP_FAILED) { perror("argv-in mmap"); exit(2); }
+            if (set_args(page, page + 4096)) { perror("argv-in prctl"); exit(2); }
+            printf("argv now in %s\n", s + 8);
+        } else if (!strncmp(s, "fork-reap-after:", 16)) {
             long ms = atol(s + 16);
             pid_t c = fork();
             if (c < 0) { perror("fork"); exit(2); }

@@ -89,6 +89,7 @@ const FUSE_LOOKUP: u32 = 1;
 const FUSE_FORGET: u32 = 2;
 const FUSE_GETATTR: u32 = 3;
 const FUSE_OPEN: u32 = 14;
+const FUSE_READ: u32 = 15;
 const FUSE_STATFS: u32 = 17;
 const FUSE_RELEASE: u32 = 18;
 const FUSE_GETXATTR: u32 = 22;
@@ -219,6 +220,10 @@ fn serve(dev: OwnedFd, stall: u32, stop: &AtomicBool, stalled: &Mutex<Vec<u32>>)
             a.extend_from_slice(&[0; 40]);
             a.extend_from_slice(&[0; 12]);
             let mode: u32 = if ino == 1 { 0o040755 } else { 0o100644 };
+            // One page: what a mapping of it reads.
+            if ino != 1 {
+                a[8..16].copy_from_slice(&4096u64.to_ne_bytes());
+            }
             a.extend_from_slice(&mode.to_ne_bytes());
             a.extend_from_slice(&1u32.to_ne_bytes());
             a.extend_from_slice(&[0; 20]);
@@ -259,6 +264,9 @@ fn serve(dev: OwnedFd, stall: u32, stop: &AtomicBool, stalled: &Mutex<Vec<u32>>)
             }
             FUSE_OPEN => (0, vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
             FUSE_STATFS => (0, vec![0; 80]),
+            // Nothing cached: every read of the page comes here (the
+            // kernel's own PROCTITLE of the actor's syscalls among them).
+            FUSE_READ => (-libc::EIO, Vec::new()),
             FUSE_RELEASE | FUSE_FLUSH => (0, Vec::new()),
             // Not ENOSYS: that would make the kernel stop asking anyone.
             FUSE_GETXATTR | FUSE_LISTXATTR => (-libc::ENODATA, Vec::new()),
@@ -676,4 +684,43 @@ fn kernel_an_idle_daemon_pings_the_systemd_watchdog() {
         pings_idle >= 2,
         "{pings_idle} watchdog pings in 3 s idle: {messages:?}\n{log}"
     );
+}
+
+/// The command line pointed into a page of a FUSE file whose server never
+/// answers audetect (PR_SET_MM_MAP, no privilege needed): audetect reads
+/// /proc/PID/cmdline of a process it first meets, on the pipeline thread,
+/// which must not wait on that server.
+#[test]
+fn kernel_a_command_line_in_a_stalling_fuse_file_does_not_stall_detection() {
+    let (lock, name) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let Some(fuse) = StallingFuse::mount(name, d.pid()) else {
+        return;
+    };
+    let p = ports();
+    let argv = format!("argv-in:{}", fuse.file().display());
+    let run = run_actor(
+        actor(),
+        &[&argv, &format!("tcp4:{}", p.open), "sleep:300", "setsid"],
+    );
+    assert!(run.stdout.contains("argv now in"), "{}", run.stdout);
+    let alerted = wait_for(Duration::from_secs(10), || {
+        d.alerts()
+            .iter()
+            .any(|a| a["process"]["pid"] == run.pid)
+            .then_some(())
+    });
+    assert!(
+        alerted.is_some(),
+        "no alert within 10 s (requests of the daemon left unanswered: {:?}):\n{}",
+        fuse.stalled(),
+        d.log()
+    );
+    // The kernel reads a command line from anonymous memory only: it never
+    // asked the server on audetect's behalf.
+    assert_eq!(fuse.stalled(), Vec::<u32>::new());
+    // Detection goes on, also for processes it meets later.
+    d.canary(p.open);
+    drop(fuse);
+    d.stop();
 }
