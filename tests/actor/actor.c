@@ -177,13 +177,6 @@ int main(int argc, char **argv)
             if (page == MAP_FAILED) { perror("argv-in mmap"); exit(2); }
             if (set_args(page, page + 4096)) { perror("argv-in prctl"); exit(2); }
             printf("argv now in %s\n", s + 8);
-        } else if (!strncmp(s, "fork-reap-after:", 16)) {        } else if (!strncmp(s, "argv-in:", 8)) {
-            int f = open(s + 8, O_RDONLY | O_CLOEXEC);
-            if (f < 0) { perror("argv-in open"); exit(2); }
-            char *page = mmap(NULL, 4096, PROT_READ, MAP_SHARED, f, 0);
-            if (page == MAP_FAILED) { perror("argv-in mmap"); exit(2); }
-            if (set_args(page, page + 4096)) { perror("argv-in prctl"); exit(2); }
-            printf("argv now in %s\n", s + 8);
         } else if (!strncmp(s, "fork-reap-after:", 16)) {
             long ms = atol(s + 16);
             pid_t c = fork();
