@@ -71,6 +71,8 @@ pub struct Supervisor {
     reported: Vec<LossReport>,
     /// Matches held back by max_signals since the last report, per rule.
     held_back: std::collections::BTreeMap<String, u64>,
+    /// When they were last taken from the pipeline (and logged).
+    held_back_taken: Option<Instant>,
 }
 
 /// One kind of loss: its counters as of the last alert, and when that was.
@@ -128,6 +130,7 @@ impl Supervisor {
                 })
                 .collect(),
             held_back: Default::default(),
+            held_back_taken: None,
         }
     }
 
@@ -158,17 +161,13 @@ impl Supervisor {
             self.watch_receiver(receiver);
             let daemon_pid = self.watch_kernel(session, outputs);
             self.watch_reclaim(receiver, daemon_pid);
-            for (rule, n) in log_suppressed(pipeline) {
-                *self.held_back.entry(rule).or_default() += n;
-            }
+            self.take_held_back(pipeline);
             self.collect(receiver, outputs, pipeline);
             self.report_losses(outputs);
         }
         if self.last_log.elapsed() >= Duration::from_secs(10) {
             self.last_log = Instant::now();
-            for (rule, n) in log_suppressed(pipeline) {
-                *self.held_back.entry(rule).or_default() += n;
-            }
+            self.take_held_back(pipeline);
             self.collect(receiver, outputs, pipeline);
             self.log_losses();
         }
@@ -341,6 +340,24 @@ impl Supervisor {
             dropped: o.dropped_queue_full,
             syslog_errors: o.syslog_errors,
         };
+    }
+
+    /// The per-rule matches held back since last time, logged, at most
+    /// every 10 s (a flood of them is one log line per rule per 10 s).
+    fn take_held_back(&mut self, pipeline: &mut Pipeline<impl ProcSource>) {
+        if self
+            .held_back_taken
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        let held = log_suppressed(pipeline);
+        if !held.is_empty() {
+            self.held_back_taken = Some(Instant::now());
+        }
+        for (rule, n) in held {
+            *self.held_back.entry(rule).or_default() += n;
+        }
     }
 
     /// Each kind of loss that grew since its last report, on the alert
