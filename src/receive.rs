@@ -158,6 +158,9 @@ pub struct ReceiveCounters {
     pub foreign: AtomicU64,
     /// Records longer than the receive buffer, cut short.
     pub truncated: AtomicU64,
+    /// CONFIG_CHANGE records: audit rules or status changed (by audetect
+    /// too). The daemon checks the kernel state at once when this grows.
+    pub config_changes: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -450,11 +453,11 @@ impl Drain {
                     if msg_type < FIRST_RECORD_TYPE {
                         continue;
                     }
-                    if !self.unicast
-                        && msg_type == CONFIG_CHANGE
-                        && sets_a_daemon(&window[body.clone()])
-                    {
-                        let _ = self.events.send(ReceiveEvent::OtherDaemonRegistered);
+                    if msg_type == CONFIG_CHANGE {
+                        counters.config_changes.fetch_add(1, Ordering::Relaxed);
+                        if !self.unicast && sets_a_daemon(&window[body.clone()]) {
+                            let _ = self.events.send(ReceiveEvent::OtherDaemonRegistered);
+                        }
                     }
                     if truncated {
                         counters.truncated.fetch_add(1, Ordering::Relaxed);

@@ -270,23 +270,68 @@ pub fn drop_capabilities(keep: &[caps::Cap]) {
 
 /// Tells systemd (Type=notify) that the daemon is up.
 pub fn notify_ready() {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let sock = match std::os::unix::net::UnixDatagram::unbound() {
-        Ok(s) => s,
-        Err(_) => return,
-    };
-    let bytes = path.as_encoded_bytes();
-    let sent = if let Some(abstract_name) = bytes.strip_prefix(b"@") {
-        use std::os::linux::net::SocketAddrExt;
-        std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)
-            .and_then(|a| sock.send_to_addr(b"READY=1", &a))
-    } else {
-        sock.send_to(b"READY=1", &path)
-    };
-    if let Err(e) = sent {
+    if let Err(e) = sd_notify(b"READY=1") {
         log::warn!("cannot notify systemd: {e}");
+    }
+}
+
+/// Sends one sd_notify(3) message to $NOTIFY_SOCKET (a unix datagram
+/// socket, `@` for the abstract namespace); nothing without it.
+fn sd_notify(message: &[u8]) -> std::io::Result<()> {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
+    let sock = std::os::unix::net::UnixDatagram::unbound()?;
+    let bytes = path.as_encoded_bytes();
+    if let Some(abstract_name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(abstract_name)?;
+        sock.send_to_addr(message, &addr)?;
+    } else {
+        sock.send_to(message, &path)?;
+    }
+    Ok(())
+}
+
+/// systemd's watchdog (WatchdogSec=): WATCHDOG=1 from the pipeline
+/// thread's own loop, which comes round at least every 250 ms when idle,
+/// so that a pipeline stuck on anything (a lookup that never returns, a
+/// loop) stops the pings and systemd restarts the daemon.
+pub struct Watchdog {
+    /// Half the watchdog timeout, as sd_watchdog_enabled(3) advises.
+    every: Option<Duration>,
+    last: Option<std::time::Instant>,
+}
+
+impl Watchdog {
+    /// From $WATCHDOG_USEC (and $WATCHDOG_PID, when set, naming this
+    /// process); off without them.
+    pub fn from_env() -> Watchdog {
+        let ours = std::env::var("WATCHDOG_PID")
+            .map_or(true, |p| p.trim().parse() == Ok(std::process::id()));
+        let every = std::env::var("WATCHDOG_USEC")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&us| us > 0 && ours)
+            .map(|us| Duration::from_micros(us / 2));
+        if let Some(every) = every {
+            log::info!("systemd watchdog: notifying every {every:?} from the pipeline thread");
+        }
+        Watchdog { every, last: None }
+    }
+
+    /// Called on every turn of the pipeline loop; pings when due.
+    pub fn tick(&mut self) {
+        let Some(every) = self.every else {
+            return;
+        };
+        if self.last.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        if let Err(e) = sd_notify(b"WATCHDOG=1") {
+            log::warn!("cannot notify the systemd watchdog: {e}");
+        }
     }
 }
 

@@ -3,7 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use serde_json::json;
+
+use crate::alert;
 
 use crate::caps;
 use crate::config::{self, Config};
@@ -12,7 +16,7 @@ use crate::output::Outputs;
 use crate::pipeline::Pipeline;
 use crate::process::live::LiveProc;
 
-use super::bringup::{drop_capabilities, notify_ready, raise_priority};
+use super::bringup::{drop_capabilities, notify_ready, raise_priority, Watchdog};
 use super::error::Chain;
 use super::{
     check_outputs, effective_outputs, host_name, live_pipeline, load_config, load_rules, shut_down,
@@ -78,10 +82,14 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
         kernel.session.installed().len(),
         pipeline.rules().count(),
     );
+    let mut watchdog = Watchdog::from_env();
+    let mut why = "asked to stop (SIGTERM or SIGINT)";
     while !signals.stop_asked() {
+        watchdog.tick();
         if !kernel.feed(Duration::from_millis(250), &mut pipeline, &mut |a| {
             outputs.send(a)
         }) {
+            why = "its receive thread ended";
             break;
         }
         if signals.take_hangup() {
@@ -104,7 +112,16 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
         );
     }
 
-    log::info!("stopping");
+    log::info!("stopping: {why}");
+    // Before the outputs close: a sensor that stops is a sensor that sees
+    // nothing, and the stop may be an attacker's.
+    outputs.send(alert::configuration_alert(
+        "sensor_stopping",
+        &format!("audetect is stopping ({why}): no detections on this host until it runs again"),
+        json!({"reason": why, "pid": std::process::id()}),
+        &host,
+        SystemTime::now(),
+    ));
     let stopped = shut_down(Some(kernel), &mut pipeline, Sink::Outputs(outputs));
     supervisor.remove_stats();
     let s = pipeline.stats();

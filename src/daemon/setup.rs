@@ -238,14 +238,19 @@ pub fn snapshotter(settings: &SnapshotSettings) -> Box<dyn Snapshotter> {
     }
 }
 
-pub fn log_suppressed(pipeline: &mut Pipeline<impl ProcSource>) {
+/// Logs, per rule, the matches held back by max_signals since the last
+/// call, and returns them (rule name, count) for the supervisor's report.
+pub fn log_suppressed(pipeline: &mut Pipeline<impl ProcSource>) -> Vec<(String, u64)> {
+    let mut held = Vec::new();
     for (rule, n) in pipeline.take_suppressed() {
         log::warn!(
             "rule {:?}: {n} more match(es) not alerted: over its max_signals ({}) in a 5-minute window",
             rule.name,
             rule.max_signals
         );
+        held.push((rule.name.clone(), n));
     }
+    held
 }
 
 #[cfg(test)]

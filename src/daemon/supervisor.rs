@@ -1,6 +1,6 @@
 //! The daemon's periodic duties beside the pipeline: keep the kernel state
-//! audetect needs (repairing tampering), follow the receive thread's
-//! hand-overs, watch for loss, write the stats file.
+//! audetect needs (repairing tampering, reporting what blinds it), follow
+//! the receive thread's hand-overs, report loss, write the stats file.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -21,6 +21,23 @@ use crate::timefmt;
 /// How long after handing the socket over audetect waits for another audit
 /// daemon to take it before registering again.
 const RECLAIM_GRACE: Duration = Duration::from_secs(60);
+
+/// Loss of each kind is reported on the alert outputs at once, then at most
+/// once per this interval, with what it added up to meanwhile: a flood of
+/// loss is one alert a minute, not one per record.
+const LOSS_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// After a CONFIG_CHANGE record the kernel is checked once no other has
+/// come for SETTLE (one `auditctl` run, or a script of them, is one check
+/// and one report), and at the latest SETTLE_MAX after the first.
+const SETTLE: Duration = Duration::from_millis(250);
+const SETTLE_MAX: Duration = Duration::from_secs(1);
+
+/// The kinds of silence reported, by event.action.
+const LOST_RECORDS: &str = "audit_records_lost";
+const EVICTED: &str = "detection_sequences_evicted";
+const HELD_BACK: &str = "detection_alerts_held_back";
+const ALERTS_DROPPED: &str = "alerts_dropped";
 
 use super::log_suppressed;
 
@@ -45,6 +62,25 @@ pub struct Supervisor {
     /// to start it again before audetect takes the socket back.
     handed_over_at: Instant,
     daemon_seen: bool,
+    /// The receive thread's CONFIG_CHANGE count as last seen: when it
+    /// moves, the rules or status changed, and the check runs soon.
+    config_changes_seen: u64,
+    /// When it first and last moved since the last check.
+    config_changed: Option<(Instant, Instant)>,
+    /// Per kind of loss (by action): the totals last reported and when.
+    reported: Vec<LossReport>,
+    /// Matches held back by max_signals since the last report, per rule.
+    held_back: std::collections::BTreeMap<String, u64>,
+    /// When they were last taken from the pipeline (and logged).
+    held_back_taken: Option<Instant>,
+}
+
+/// One kind of loss: its counters as of the last alert, and when that was.
+#[derive(Debug, Clone)]
+struct LossReport {
+    action: &'static str,
+    totals: Vec<u64>,
+    at: Option<Instant>,
 }
 
 impl Supervisor {
@@ -83,6 +119,18 @@ impl Supervisor {
             handed_over: false,
             handed_over_at: Instant::now(),
             daemon_seen: false,
+            config_changes_seen: 0,
+            config_changed: None,
+            reported: [LOST_RECORDS, EVICTED, HELD_BACK, ALERTS_DROPPED]
+                .into_iter()
+                .map(|action| LossReport {
+                    action,
+                    totals: Vec::new(),
+                    at: None,
+                })
+                .collect(),
+            held_back: Default::default(),
+            held_back_taken: None,
         }
     }
 
@@ -93,15 +141,33 @@ impl Supervisor {
         outputs: &Outputs,
         pipeline: &mut Pipeline<impl ProcSource>,
     ) {
-        if self.last_watch.elapsed() >= self.watch_interval {
+        // A CONFIG_CHANGE record is the kernel saying its rules or status
+        // changed: checked once they settle, not at the next interval. The
+        // records a change may itself suppress (an exclude rule on
+        // CONFIG_CHANGE) are why the interval stays.
+        let changes = receiver.counters.config_changes.load(Ordering::Relaxed);
+        if changes != self.config_changes_seen {
+            self.config_changes_seen = changes;
+            let now = Instant::now();
+            let first = self.config_changed.map_or(now, |(first, _)| first);
+            self.config_changed = Some((first, now));
+        }
+        let settled = self
+            .config_changed
+            .is_some_and(|(first, last)| last.elapsed() >= SETTLE || first.elapsed() >= SETTLE_MAX);
+        if settled || self.last_watch.elapsed() >= self.watch_interval {
+            self.config_changed = None;
             self.last_watch = Instant::now();
             self.watch_receiver(receiver);
             let daemon_pid = self.watch_kernel(session, outputs);
             self.watch_reclaim(receiver, daemon_pid);
+            self.take_held_back(pipeline);
+            self.collect(receiver, outputs, pipeline);
+            self.report_losses(outputs);
         }
         if self.last_log.elapsed() >= Duration::from_secs(10) {
             self.last_log = Instant::now();
-            log_suppressed(pipeline);
+            self.take_held_back(pipeline);
             self.collect(receiver, outputs, pipeline);
             self.log_losses();
         }
@@ -198,6 +264,26 @@ impl Supervisor {
                 json!({"repaired": false}),
             ));
         }
+        if !repair.status_restored.is_empty() {
+            reports.push((
+                "audit_backlog_lowered",
+                format!(
+                    "the audit backlog settings audetect keeps were lowered while it ran (records would be lost); put them back: {}",
+                    repair.status_restored.join("; ")
+                ),
+                json!({"repaired": true, "status_restored": repair.status_restored}),
+            ));
+        }
+        for b in &repair.blinding {
+            reports.push((
+                b.action,
+                b.message(),
+                json!({"repaired": false, "cause": b.cause, "hides": b.hides}),
+            ));
+        }
+        for cause in &repair.blinding_cleared {
+            log::info!("no longer in force, audetect's records flow again: {cause}");
+        }
         let now = SystemTime::now();
         for (action, message, details) in reports {
             log::warn!("{message}");
@@ -254,6 +340,109 @@ impl Supervisor {
             dropped: o.dropped_queue_full,
             syslog_errors: o.syslog_errors,
         };
+    }
+
+    /// The per-rule matches held back since last time, logged, at most
+    /// every 10 s (a flood of them is one log line per rule per 10 s).
+    fn take_held_back(&mut self, pipeline: &mut Pipeline<impl ProcSource>) {
+        if self
+            .held_back_taken
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        let held = log_suppressed(pipeline);
+        if !held.is_empty() {
+            self.held_back_taken = Some(Instant::now());
+        }
+        for (rule, n) in held {
+            *self.held_back.entry(rule).or_default() += n;
+        }
+    }
+
+    /// Each kind of loss that grew since its last report, on the alert
+    /// outputs: at once the first time, then at most once per
+    /// LOSS_REPORT_INTERVAL with what it added up to. Alerts dropped at
+    /// a full output queue are reported through that same queue, which
+    /// may be full again: the count is carried until one gets through.
+    fn report_losses(&mut self, outputs: &Outputs) {
+        let s = &self.stats;
+        let now = [
+            (
+                LOST_RECORDS,
+                vec![
+                    s.lost.kernel,
+                    s.lost.socket_overflows,
+                    s.lost.missing_serials,
+                ],
+            ),
+            (EVICTED, vec![s.detection.dropped_pending]),
+            (HELD_BACK, vec![s.detection.suppressed]),
+            (ALERTS_DROPPED, vec![s.outputs.dropped]),
+        ];
+        let wall = SystemTime::now();
+        for (action, totals) in now {
+            let Some(r) = self.reported.iter_mut().find(|r| r.action == action) else {
+                continue;
+            };
+            let before = |i: usize| r.totals.get(i).copied().unwrap_or(0);
+            let grew: Vec<u64> = totals
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| n.saturating_sub(before(i)))
+                .collect();
+            if grew.iter().all(|&n| n == 0) {
+                continue;
+            }
+            if r.at.is_some_and(|at| at.elapsed() < LOSS_REPORT_INTERVAL) {
+                continue;
+            }
+            let (message, details) = match action {
+                LOST_RECORDS => (
+                    format!(
+                        "audit records were lost, detections may be missing: {} by the kernel (its lost counter), {} in audit socket overflows (ENOBUFS), {} event serials never received",
+                        grew[0], grew[1], grew[2]
+                    ),
+                    json!({
+                        "kernel_lost": grew[0], "socket_overflows": grew[1], "missing_serials": grew[2],
+                        "since_start": {"kernel_lost": totals[0], "socket_overflows": totals[1], "missing_serials": totals[2]},
+                    }),
+                ),
+                EVICTED => (
+                    format!(
+                        "{} partial sequence(s) dropped at detection.max_pending_events: their later stages can no longer alert",
+                        grew[0]
+                    ),
+                    json!({"evicted": grew[0], "since_start": totals[0]}),
+                ),
+                HELD_BACK => {
+                    let rules: serde_json::Map<String, serde_json::Value> =
+                        std::mem::take(&mut self.held_back)
+                            .into_iter()
+                            .map(|(rule, n)| (rule, json!(n)))
+                            .collect();
+                    (
+                        format!(
+                            "{} match(es) not alerted: over their rule's max_signals in a 5-minute window",
+                            grew[0]
+                        ),
+                        json!({"held_back": grew[0], "since_start": totals[0], "rules": rules}),
+                    )
+                }
+                _ => (
+                    format!(
+                        "{} alert(s) dropped because the output queue was full",
+                        grew[0]
+                    ),
+                    json!({"dropped": grew[0], "since_start": totals[0]}),
+                ),
+            };
+            r.totals = totals;
+            r.at = Some(Instant::now());
+            outputs.send(alert::configuration_alert(
+                action, &message, details, &self.host, wall,
+            ));
+        }
     }
 
     /// One line per kind of loss that grew since the last one.

@@ -10,6 +10,15 @@
  *   unix:PATH              AF_UNIX stream connect
  *   dup-stdio              dup2 the last connected socket onto fds 0, 1 and 2
  *                          (a reverse shell's stdio; later output goes to the peer)
+ *   open:PATH              open PATH read-only and keep it, for swapfd
+ *   swapfd:PATH            open PATH and dup2 it onto the last connected socket's
+ *                          fd, so that the fd no longer holds the socket when
+ *                          audetect looks (the socket itself is closed)
+ *   swapfd                 the same with the file of the last open step: one
+ *                          dup2 right after the connect
+ *   argv-in:PATH           map a page of PATH and point this process's command
+ *                          line at it (prctl PR_SET_MM_MAP, which needs no
+ *                          privilege): reading /proc/PID/cmdline then reads PATH
  *   setsid                 setsid() in this thread
  *   thread-setsid          setsid() from a second thread
  *   child-setsid           fork; the child calls setsid(); the parent waits
@@ -36,6 +45,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -61,8 +72,10 @@ static int do_connect(int fd, const struct sockaddr *a, socklen_t len, int via_s
 #endif
 }
 
-/* The socket of the last connect step, for dup-stdio. */
+/* The socket of the last connect step, for dup-stdio and swapfd; the file
+ * of the last open step, for swapfd. */
 static int last_socket = -1;
+static int last_file = -1;
 
 static void tcp_connect(int family, const char *port, int nonblocking, int type, int via_socketcall)
 {
@@ -81,6 +94,37 @@ static void tcp_connect(int family, const char *port, int nonblocking, int type,
     printf("connect %s -> %d (%s)\n", port, rc, rc ? strerror(errno) : "ok");
     last_socket = fd;
     /* The socket stays open: the daemon looks at it in /proc. */
+}
+
+/* struct prctl_mm_map (linux/prctl.h, which clashes with sys/prctl.h). */
+struct mm_map {
+    unsigned long long start_code, end_code, start_data, end_data, start_brk, brk,
+        start_stack, arg_start, arg_end, env_start, env_end;
+    unsigned long long *auxv;
+    unsigned int auxv_size, exe_fd;
+};
+
+/* Points the command line at [start, end): the memory map as it is
+ * (from /proc/self/stat), with only the arguments moved. */
+static int set_args(char *start, char *end)
+{
+    char buf[2048];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f || !fgets(buf, sizeof buf, f)) return -1;
+    fclose(f);
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    unsigned long long v[64] = { 0 };
+    int n = 3; /* the first field after the name is field 3 */
+    for (char *t = strtok(p + 2, " "); t && n < 64; t = strtok(NULL, " ")) v[n++] = strtoull(t, NULL, 10);
+    struct mm_map m = {
+        .start_code = v[26], .end_code = v[27], .start_stack = v[28],
+        .start_data = v[45], .end_data = v[46], .start_brk = v[47],
+        .brk = (unsigned long long)(unsigned long)sbrk(0),
+        .arg_start = (unsigned long)start, .arg_end = (unsigned long)end,
+        .env_start = v[50], .env_end = v[51], .auxv = NULL, .auxv_size = 0, .exe_fd = -1,
+    };
+    return prctl(PR_SET_MM, 14 /* PR_SET_MM_MAP */, (unsigned long)&m, sizeof m, 0);
 }
 
 static void *setsid_thread(void *arg)
@@ -116,6 +160,23 @@ int main(int argc, char **argv)
             for (int fd = 0; fd <= 2; fd++)
                 if (dup2(last_socket, fd) < 0) { perror("dup2"); exit(2); }
             printf("stdio now socket %d\n", last_socket);
+        } else if (!strncmp(s, "open:", 5)) {
+            last_file = open(s + 5, O_RDONLY | O_CLOEXEC);
+            if (last_file < 0) { perror("open"); exit(2); }
+            printf("opened %s\n", s + 5);
+        } else if (!strcmp(s, "swapfd") || !strncmp(s, "swapfd:", 7)) {
+            if (last_socket < 0) { fprintf(stderr, "swapfd: no socket yet\n"); exit(2); }
+            int f = s[6] ? open(s + 7, O_RDONLY | O_CLOEXEC) : last_file;
+            if (f < 0) { perror("swapfd open"); exit(2); }
+            if (dup2(f, last_socket) < 0) { perror("swapfd dup2"); exit(2); }
+            printf("fd %d now the file\n", last_socket);
+        } else if (!strncmp(s, "argv-in:", 8)) {
+            int f = open(s + 8, O_RDONLY | O_CLOEXEC);
+            if (f < 0) { perror("argv-in open"); exit(2); }
+            char *page = mmap(NULL, 4096, PROT_READ, MAP_SHARED, f, 0);
+            if (page == MAP_FAILED) { perror("argv-in mmap"); exit(2); }
+            if (set_args(page, page + 4096)) { perror("argv-in prctl"); exit(2); }
+            printf("argv now in %s\n", s + 8);
         } else if (!strncmp(s, "fork-reap-after:", 16)) {
             long ms = atol(s + 16);
             pid_t c = fork();

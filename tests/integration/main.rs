@@ -7,6 +7,7 @@ mod corpus;
 mod daemon;
 mod e2e;
 mod e2e32;
+mod evasion;
 mod forwarding;
 mod hardening;
 mod hostile;

@@ -5,6 +5,7 @@ mod netlink;
 pub mod rules;
 mod ruleset;
 mod session;
+mod session_blinding;
 mod status;
 /// How a unit test says it cannot run here (the workspace's
 /// tests/support/skip.rs, shared with the other crates' tests).
@@ -29,6 +30,9 @@ pub use ruleset::{
 };
 pub use session::{
     process_is_audetect, Repair, RulesChanged, Session, SessionSettings, DEFAULT_STATE_FILE,
+};
+pub use session_blinding::{
+    needed_types, Blinding, ACTION_EXCLUDED, ACTION_RATE_LIMIT, ACTION_SYSCALLS,
 };
 pub use status::{AuditStatus, StatusChange, AUDIT_LOCKED};
 

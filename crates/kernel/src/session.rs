@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::netlink::AuditSocket;
 use super::rules::AuditRule;
 use super::ruleset::{audetect_rules, without_saddr_fam};
+use super::session_blinding::{blinding, Blinding};
 use super::status::{AuditStatus, StatusChange, AUDIT_LOCKED};
 use super::KernelError;
 
@@ -103,6 +104,14 @@ pub struct Session {
     lock_reported: bool,
     /// Keep audit enabled while running (the `enable` setting).
     keep_enabled: bool,
+    /// The backlog settings in force once started, when they are
+    /// audetect's to keep (as the registered daemon): lowered behind its
+    /// back, they are put back.
+    kept_backlog_limit: Option<u32>,
+    kept_backlog_wait_time: Option<u32>,
+    /// What suppresses audetect's records and was reported (by cause),
+    /// while it lasts: each is reported once, and again if it comes back.
+    blinding_reported: Vec<String>,
     stopped: bool,
 }
 
@@ -126,6 +135,14 @@ pub struct Repair {
     pub lost: u32,
     /// The registered audit daemon's pid, as of this check (0: none).
     pub daemon_pid: u32,
+    /// Backlog settings audetect keeps that were lowered and put back, as
+    /// `field: was -> restored`.
+    pub status_restored: Vec<String>,
+    /// What newly suppresses the records audetect's rules need (rules
+    /// and a rate limit that are not audetect's to remove): reported once.
+    pub blinding: Vec<Blinding>,
+    /// Causes reported before that are gone now.
+    pub blinding_cleared: Vec<String>,
 }
 
 impl Session {
@@ -154,6 +171,9 @@ impl Session {
             state_file: settings.state_file.clone(),
             lock_reported: initial.enabled == AUDIT_LOCKED,
             keep_enabled: settings.enable,
+            kept_backlog_limit: None,
+            kept_backlog_wait_time: None,
+            blinding_reported: Vec::new(),
             stopped: false,
         };
         let result = (|| {
@@ -303,6 +323,7 @@ impl Session {
             limit,
             base.backlog_limit,
         )?;
+        self.kept_backlog_limit = settings.backlog_limit.map(|_| limit);
         if current.has_backlog_wait_time() {
             let wait = settings
                 .backlog_wait_time
@@ -313,6 +334,9 @@ impl Session {
                 wait,
                 base.backlog_wait_time,
             )?;
+            // Kept only when audetect sizes the backlog (as the registered
+            // daemon): beside another daemon it is that one's.
+            self.kept_backlog_wait_time = settings.backlog_limit.map(|_| wait);
         } else {
             self.fallbacks
                 .push("this kernel has no backlog_wait_time; left unset".into());
@@ -450,8 +474,12 @@ impl Session {
     }
 
     /// Puts back what someone else undid while audetect runs: rules that
-    /// were deleted (`auditctl -D`, `augenrules --load`) and, with `enable`,
-    /// audit turned off. A lock (enabled=2) is reported, never fought.
+    /// were deleted (`auditctl -D`, `augenrules --load`), with `enable`
+    /// audit turned off, and the backlog settings it keeps lowered (a
+    /// backlog of 1 and no wait loses nearly every record). A lock
+    /// (enabled=2) is reported, never fought. What else suppresses the
+    /// records its rules need (others' rules, a rate limit) is not its to
+    /// undo: it is found and reported, once while it lasts.
     pub fn check_and_repair(&mut self) -> Result<Repair, KernelError> {
         let mut repair = Repair::default();
         let status = self.socket.status()?;
@@ -471,7 +499,12 @@ impl Session {
             self.save()?;
             repair.reenabled = true;
         }
-        let present = self.socket.list_rules()?;
+        // Only while audetect is the registered daemon: after a hand-over
+        // the backlog is the other daemon's to size.
+        if status.pid == std::process::id() {
+            self.restore_backlog(&status, &mut repair)?;
+        }
+        let mut present = self.socket.list_rules()?;
         let missing: Vec<AuditRule> = self
             .installed
             .iter()
@@ -496,7 +529,62 @@ impl Session {
         if repair.reenabled || !repair.rules_restored.is_empty() {
             self.save()?;
         }
+        if !repair.rules_restored.is_empty() {
+            // Put back at the end of the list, maybe behind a rule that
+            // now decides first.
+            present = self.socket.list_rules()?;
+        }
+        let ours: Vec<AuditRule> = self
+            .installed
+            .iter()
+            .chain(&self.adopted)
+            .cloned()
+            .collect();
+        let found = blinding(&present, &ours, &status);
+        let causes: Vec<String> = found.iter().map(|b| b.cause.clone()).collect();
+        repair.blinding_cleared = self
+            .blinding_reported
+            .iter()
+            .filter(|c| !causes.contains(c))
+            .cloned()
+            .collect();
+        repair.blinding = found
+            .into_iter()
+            .filter(|b| !self.blinding_reported.contains(&b.cause))
+            .collect();
+        self.blinding_reported = causes;
         Ok(repair)
+    }
+
+    /// Puts back `backlog_limit` and `backlog_wait_time` where someone
+    /// lowered them below what audetect keeps.
+    fn restore_backlog(
+        &mut self,
+        status: &AuditStatus,
+        repair: &mut Repair,
+    ) -> Result<(), KernelError> {
+        let fields = [
+            (
+                "backlog_limit",
+                self.kept_backlog_limit,
+                status.backlog_limit,
+            ),
+            (
+                "backlog_wait_time",
+                self.kept_backlog_wait_time,
+                status.backlog_wait_time,
+            ),
+        ];
+        for (field, kept, now) in fields {
+            let Some(kept) = kept.filter(|&k| now < k) else {
+                continue;
+            };
+            self.socket.set_status(&status_change(field, kept))?;
+            repair
+                .status_restored
+                .push(format!("{field}: {now} -> {kept}"));
+        }
+        Ok(())
     }
 
     /// Sets one status field to `want` if it is not already, and returns

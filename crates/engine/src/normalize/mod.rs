@@ -497,9 +497,19 @@ impl<P: ProcSource> Normalizer<P> {
             self.stats.without_address += 1;
             return Ok(None);
         };
-        let (ip, port, ip_version) = match &addr {
-            SockAddr::Inet(a) => (a.ip().to_string(), a.port(), "ipv4"),
-            SockAddr::Inet6(a) => (a.ip().to_string(), a.port(), "ipv6"),
+        let (ip, port, ip_version, peer) = match &addr {
+            SockAddr::Inet(a) => (
+                a.ip().to_string(),
+                a.port(),
+                "ipv4",
+                std::net::SocketAddr::from(*a),
+            ),
+            SockAddr::Inet6(a) => (
+                a.ip().to_string(),
+                a.port(),
+                "ipv6",
+                std::net::SocketAddr::from(*a),
+            ),
             _ => return Ok(None),
         };
         let exit = sc.get("exit").and_then(|v| v.signed()).ok_or(Malformed)?;
@@ -546,8 +556,9 @@ impl<P: ProcSource> Normalizer<P> {
         let pid = sc.get("pid").and_then(|v| v.decimal()).ok_or(Malformed)? as u32;
         if let Some(fd) = fd.and_then(|f| u32::try_from(f).ok()) {
             // Only a TCP connect sends anything; when the socket can no
-            // longer be looked at, the connect counts as an attempt.
-            if let Ok(Transport::Other(_)) = self.proc.socket_transport(pid, fd) {
+            // longer be looked at, or the fd no longer holds it, the
+            // connect counts as an attempt.
+            if let Ok(Transport::Other(_)) = self.proc.socket_transport(pid, fd, peer) {
                 self.stats.connects_ignored += 1;
                 return Ok(None);
             }

@@ -40,7 +40,12 @@ impl ProcSource for FakeProc {
             .copied()
             .ok_or(ProcError::Gone(pid))
     }
-    fn socket_transport(&self, pid: u32, fd: u32) -> Result<Transport, ProcError> {
+    fn socket_transport(
+        &self,
+        pid: u32,
+        fd: u32,
+        _peer: std::net::SocketAddr,
+    ) -> Result<Transport, ProcError> {
         if !self.starts.borrow().contains_key(&pid) {
             return Err(ProcError::Gone(pid));
         }

@@ -45,8 +45,17 @@ pub trait ProcSource {
     type Pin;
     /// Process start time, in clock ticks since boot (field 22 of /proc/PID/stat).
     fn start_time(&self, pid: u32) -> Result<u64, ProcError>;
-    /// The protocol of the socket at `fd` of `pid`.
-    fn socket_transport(&self, pid: u32, fd: u32) -> Result<Transport, ProcError>;
+    /// The protocol of the socket at `fd` of `pid`, which a connect() to
+    /// `peer` was recorded on. `Other` only while that fd still holds a
+    /// socket that can be the one recorded (a non-TCP socket connected to
+    /// `peer`): an fd swapped for a file or another socket since is an
+    /// error, so that the connect counts as an attempt, as in replay.
+    fn socket_transport(
+        &self,
+        pid: u32,
+        fd: u32,
+        peer: std::net::SocketAddr,
+    ) -> Result<Transport, ProcError>;
     /// The boot id, so entity ids are unique across reboots.
     fn boot_id(&self) -> String;
     /// Boot time (seconds since the epoch) and clock ticks per second, to tell
@@ -95,7 +104,12 @@ impl ProcSource for NoProc {
     fn start_time(&self, _pid: u32) -> Result<u64, ProcError> {
         Err(ProcError::Unavailable("replay".into()))
     }
-    fn socket_transport(&self, _pid: u32, _fd: u32) -> Result<Transport, ProcError> {
+    fn socket_transport(
+        &self,
+        _pid: u32,
+        _fd: u32,
+        _peer: std::net::SocketAddr,
+    ) -> Result<Transport, ProcError> {
         Err(ProcError::Unavailable("replay".into()))
     }
     fn boot_id(&self) -> String {

@@ -178,7 +178,12 @@ mod tests {
             }
             Ok(u64::from(pid))
         }
-        fn socket_transport(&self, _pid: u32, _fd: u32) -> Result<Transport, ProcError> {
+        fn socket_transport(
+            &self,
+            _pid: u32,
+            _fd: u32,
+            _peer: std::net::SocketAddr,
+        ) -> Result<Transport, ProcError> {
             Ok(Transport::Tcp)
         }
         fn boot_id(&self) -> String {
