@@ -7,7 +7,11 @@
 //! The first alerts of an incident matter most, and what is kept is
 //! delivered in order without holes.
 
+#[cfg(not(feature = "fuzzing"))]
 mod frame;
+/// Public for the fuzz targets (fuzz/) only.
+#[cfg(feature = "fuzzing")]
+pub mod frame;
 mod jsonl;
 mod syslog;
 

@@ -7,7 +7,11 @@
 
 mod fddup;
 mod live;
+#[cfg(not(feature = "fuzzing"))]
 mod utmp;
+/// Public for the fuzz targets (fuzz/) only.
+#[cfg(feature = "fuzzing")]
+pub mod utmp;
 mod worker;
 
 #[cfg(test)]

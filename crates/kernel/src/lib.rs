@@ -19,6 +19,9 @@ use std::time::Duration;
 // The per-arch syscall table the rule encoder reads (the audit model).
 use audetect_audit::syscalls;
 
+/// The framing seams of the fuzz targets (fuzz/), with the `fuzzing` feature only.
+#[cfg(feature = "fuzzing")]
+pub use netlink::fuzzing;
 pub use netlink::{
     AuditSocket, RecvOutcome, AUDIT_ADD_RULE, AUDIT_DEL_RULE, AUDIT_FIRST_RECORD, AUDIT_GET,
     AUDIT_LIST_RULES, AUDIT_NLGRP_READLOG, AUDIT_SET, RECV_BUFFER_SIZE,

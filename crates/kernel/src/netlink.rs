@@ -551,6 +551,25 @@ impl<'a> Iterator for Messages<'a> {
     }
 }
 
+/// The receive path's framing, for the fuzz targets (fuzz/) only: they
+/// cannot reach the private walker through a socket.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    use super::{Messages, RecvOutcome};
+
+    /// Each netlink message of a datagram as (nlmsg_type, nlmsg_seq, payload).
+    pub fn messages(datagram: &[u8]) -> Vec<(u16, u32, &[u8])> {
+        Messages::new(datagram)
+            .map(|m| (m.msg_type, m.seq, m.payload))
+            .collect()
+    }
+
+    /// What `recv_raw` makes of a `size`-byte datagram whose first bytes are `buf`.
+    pub fn record_outcome(buf: &[u8], size: usize) -> RecvOutcome {
+        super::record_outcome(buf, size)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
