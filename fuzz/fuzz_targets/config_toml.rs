@@ -16,7 +16,8 @@ fn line_of(e: &ConfigError) -> Option<usize> {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
         }
-        ConfigError::Read { .. } => None,
+        // Reading the file (load), never parsing text.
+        ConfigError::Read { .. } | ConfigError::Untrusted(_) => None,
     }
 }
 
