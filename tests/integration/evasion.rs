@@ -72,6 +72,23 @@ fn kernel_a_connect_whose_fd_is_swapped_for_dev_null_still_alerts() {
     d.stop();
 }
 
+/// An alert about `pid` within 10 s while `fuse` leaves the daemon's
+/// requests unanswered: the stall held nothing up.
+fn expect_alert_beside(d: &Daemon, pid: u32, fuse: &StallingFuse, what: &str) {
+    let alerted = wait_for(Duration::from_secs(10), || {
+        d.alerts()
+            .iter()
+            .any(|a| a["process"]["pid"] == pid)
+            .then_some(())
+    });
+    assert!(
+        alerted.is_some(),
+        "no alert for {what} within 10 s (requests of the daemon left unanswered: {:?}):\n{}",
+        fuse.stalled(),
+        d.log()
+    );
+}
+
 /// A FUSE file system of one file, `f`, served by a thread of this test
 /// straight over /dev/fuse (no libfuse). Requests from the process `stall`
 /// are never answered, as an attacker's server would do; everyone else's
@@ -314,18 +331,7 @@ fn kernel_a_connect_fd_swapped_for_a_stalling_fuse_file_neither_stalls_nor_hides
             ],
         );
         assert!(run.stdout.contains("now the file"), "{}", run.stdout);
-        let alerted = wait_for(Duration::from_secs(10), || {
-            d.alerts()
-                .iter()
-                .any(|a| a["process"]["pid"] == run.pid)
-                .then_some(())
-        });
-        assert!(
-            alerted.is_some(),
-            "no alert for the swapped connect within 10 s (requests of the daemon left unanswered: {:?}):\n{}",
-            fuse.stalled(),
-            d.log()
-        );
+        expect_alert_beside(&d, run.pid, &fuse, "the swapped connect");
         // Detection goes on.
         d.canary(p.open);
         if wait_for(Duration::from_secs(1), || {
@@ -704,18 +710,7 @@ fn kernel_a_command_line_in_a_stalling_fuse_file_does_not_stall_detection() {
         &[&argv, &format!("tcp4:{}", p.open), "sleep:300", "setsid"],
     );
     assert!(run.stdout.contains("argv now in"), "{}", run.stdout);
-    let alerted = wait_for(Duration::from_secs(10), || {
-        d.alerts()
-            .iter()
-            .any(|a| a["process"]["pid"] == run.pid)
-            .then_some(())
-    });
-    assert!(
-        alerted.is_some(),
-        "no alert within 10 s (requests of the daemon left unanswered: {:?}):\n{}",
-        fuse.stalled(),
-        d.log()
-    );
+    expect_alert_beside(&d, run.pid, &fuse, "argv in the stalled file");
     // The kernel reads a command line from anonymous memory only: it never
     // asked the server on audetect's behalf.
     assert_eq!(fuse.stalled(), Vec::<u32>::new());
