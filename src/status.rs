@@ -122,7 +122,8 @@ pub fn write(path: &Path, stats: &Stats) -> Result<(), StatsError> {
     }
     let tmp = path.with_extension("tmp");
     let text = serde_json::to_string_pretty(stats).unwrap_or_default();
-    std::fs::write(&tmp, text + "\n").map_err(err)?;
+    // 0600: what audetect lost and repaired is for root's eyes.
+    crate::kernel::write_private(&tmp, (text + "\n").as_bytes()).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
 }
 
@@ -153,5 +154,23 @@ mod tests {
         write(&path, &s).unwrap();
         assert_eq!(read(&path).unwrap(), s);
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// Only root reads what was lost and repaired, even when an earlier
+    /// file (or a stale temporary one) was readable by all.
+    #[test]
+    fn written_for_root_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("audetect-stats-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stats.json");
+        for stale in [&path, &path.with_extension("tmp")] {
+            std::fs::write(stale, "{}").unwrap();
+            std::fs::set_permissions(stale, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        write(&path, &Stats::default()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

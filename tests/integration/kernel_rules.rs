@@ -398,6 +398,67 @@ fn session_recovers_from_a_killed_run() {
     );
 }
 
+/// A run killed between adding a rule and saving its state file leaks that
+/// rule: the next start removes every audetect-keyed rule but those that
+/// were someone else's before (here one loaded as augenrules would). The
+/// state file is root's alone.
+#[test]
+fn session_recovery_removes_a_rule_the_state_missed() {
+    let (_lock, _) = util::kernel_test!();
+    let _restore = Restore::new();
+    let mut s = socket();
+    let builtin = audetect_rules();
+    let preloaded = builtin[1].clone();
+    s.add_rule(&preloaded).expect("add the preloaded rule");
+    let dir = crate::util::TempDir::new("state");
+    let state = dir.path().join("state.json");
+    let settings = SessionSettings {
+        enable: false,
+        backlog_limit: None,
+        backlog_wait_time: None,
+        state_file: Some(state.clone()),
+    };
+    let killed = Session::start(&settings).expect("first run");
+    std::mem::forget(killed);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&state)
+        .expect("state file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "state file mode {mode:o}");
+    // What the killed run added after its last save.
+    let leaked = AuditRule::new(AUDIT_FILTER_EXIT, AUDIT_ALWAYS)
+        .with_num(AUDIT_ARCH, AUDIT_EQUAL, AUDIT_ARCH_X86_64)
+        .with_syscall(42)
+        .with_num(AUDIT_EUID, AUDIT_EQUAL, 0)
+        .with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, b"audetect-leaked-test");
+    s.add_rule(&leaked).expect("add the leaked rule");
+
+    let session = Session::start(&settings).expect("second run");
+    let left = audetect_rules_in_kernel(&mut s);
+    assert!(
+        !left.contains(&leaked),
+        "the leaked rule is removed: {left:?}"
+    );
+    assert!(
+        left.contains(&preloaded),
+        "someone else's rule stays: {left:?}"
+    );
+    let mut texts: Vec<String> = left.iter().map(AuditRule::to_auditctl).collect();
+    let mut want: Vec<String> = builtin.iter().map(AuditRule::to_auditctl).collect();
+    texts.sort();
+    want.sort();
+    assert_eq!(texts, want, "the built-in set once, nothing else");
+    session.stop().expect("stop");
+    assert_eq!(
+        audetect_rules_in_kernel(&mut s),
+        vec![preloaded.clone()],
+        "stop leaves only someone else's rule"
+    );
+    s.delete_rule(&preloaded)
+        .expect("remove the preloaded rule");
+}
+
 /// replace_rules adds what the new set has, removes what only the old one
 /// had, keeps what both have, and leaves a rule someone else loaded in place.
 #[test]

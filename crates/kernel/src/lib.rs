@@ -32,7 +32,8 @@ pub use ruleset::{
     Wanted, KEY_CONNECT, KEY_PREFIX, KEY_SETSID,
 };
 pub use session::{
-    process_is_audetect, Repair, RulesChanged, Session, SessionSettings, DEFAULT_STATE_FILE,
+    process_is_audetect, write_private, Repair, RulesChanged, Session, SessionSettings,
+    DEFAULT_STATE_FILE,
 };
 pub use session_blinding::{
     needed_types, Blinding, ACTION_EXCLUDED, ACTION_RATE_LIMIT, ACTION_SYSCALLS,

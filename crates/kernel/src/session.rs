@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::netlink::AuditSocket;
 use super::rules::AuditRule;
-use super::ruleset::{audetect_rules, without_saddr_fam};
+use super::ruleset::{audetect_rules, is_audetect_rule, without_saddr_fam};
 use super::session_blinding::{blinding, Blinding};
 use super::status::{AuditStatus, StatusChange, AUDIT_LOCKED};
 use super::KernelError;
@@ -77,6 +77,13 @@ struct SavedState {
     changes: Changes,
     /// The installed rules, in auditctl syntax.
     rules: Vec<String>,
+    /// The audetect-keyed rules that are someone else's (loaded before the
+    /// run began, or adopted since), in auditctl syntax. A run killed
+    /// between adding a rule and saving this file leaks that rule; with this
+    /// list the next start removes every audetect-keyed rule but these.
+    /// Absent in files of older versions: then only `rules` are removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    others: Option<Vec<String>>,
 }
 
 /// The kernel audit state audetect installed, put back by `stop` or on drop.
@@ -98,6 +105,9 @@ pub struct Session {
     installed: Vec<AuditRule>,
     /// Rules someone else had loaded that audetect relies on.
     adopted: Vec<AuditRule>,
+    /// Every audetect-keyed rule that is not this run's (auditctl syntax):
+    /// saved, so that recovery after a kill removes all the others.
+    others: Vec<String>,
     fallbacks: Vec<String>,
     state_file: Option<PathBuf>,
     /// Whether the lock (enabled=2) was already reported.
@@ -167,6 +177,7 @@ impl Session {
             wanted: rules.clone(),
             installed: Vec::new(),
             adopted: Vec::new(),
+            others: Vec::new(),
             fallbacks: Vec::new(),
             state_file: settings.state_file.clone(),
             lock_reported: initial.enabled == AUDIT_LOCKED,
@@ -184,6 +195,13 @@ impl Session {
                     initial = session.socket.status()?;
                     session.initial = apply_was(initial, &session.changes);
                 }
+                session.others = session
+                    .socket
+                    .list_rules()?
+                    .iter()
+                    .filter(|r| is_audetect_rule(r))
+                    .map(AuditRule::to_auditctl)
+                    .collect();
                 session.save()?;
             }
             if initial.enabled == AUDIT_LOCKED {
@@ -223,7 +241,12 @@ impl Session {
             path.display()
         );
         for rule in self.socket.list_rules()? {
-            if saved.rules.contains(&rule.to_auditctl()) {
+            let text = rule.to_auditctl();
+            let left = match &saved.others {
+                Some(others) => is_audetect_rule(&rule) && !others.contains(&text),
+                None => saved.rules.contains(&text),
+            };
+            if left {
                 log::warn!("removing a rule left by that run: {rule}");
                 match self.socket.delete_rule(&rule) {
                     Err(e) if e.errno() != Some(libc::ENOENT) => {
@@ -248,6 +271,7 @@ impl Session {
             pid: std::process::id(),
             changes: self.changes.clone(),
             rules: self.installed.iter().map(AuditRule::to_auditctl).collect(),
+            others: Some(self.others.clone()),
         };
         let io = |error| KernelError::Io {
             op: "writing the state file",
@@ -258,7 +282,7 @@ impl Session {
         }
         let tmp = path.with_extension("tmp");
         let text = serde_json::to_string_pretty(&state).unwrap_or_default();
-        std::fs::write(&tmp, text).map_err(io)?;
+        write_private(&tmp, text.as_bytes()).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)
     }
 
@@ -388,7 +412,12 @@ impl Session {
                 log::info!("rule already present, used and left to its owner: {rule}");
                 self.fallbacks
                     .push(format!("already present, not installed by us: {rule}"));
+                let text = rule.to_auditctl();
                 self.adopted.push(rule);
+                if !self.others.contains(&text) {
+                    self.others.push(text);
+                    return self.save();
+                }
                 Ok(())
             }
             Err(e) => Err(KernelError::context(format!("adding rule {rule}"), e)),
@@ -751,6 +780,24 @@ fn apply_was(mut status: AuditStatus, changes: &Changes) -> AuditStatus {
         status.backlog_wait_time = c.was;
     }
     status
+}
+
+/// Writes a file only root can read (0600 from its creation, whatever a
+/// stale one left): the state says which rules a killed run leaves behind.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    file.write_all(bytes)
 }
 
 fn read_state(path: &Path) -> Result<Option<SavedState>, KernelError> {
