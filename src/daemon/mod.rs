@@ -22,6 +22,6 @@ pub use run::run;
 pub use selftest::{selftest_actor, selftest_steps, SelftestError};
 pub use setup::{
     check_outputs, effective_outputs, host_name, live_pipeline, load_config, load_rule_set,
-    load_rules, log_suppressed, snapshotter, start_outputs, AuditPlan,
+    load_rules, log_suppressed, snapshotter, start_outputs, stopping_alert, AuditPlan,
 };
 pub use supervisor::Supervisor;

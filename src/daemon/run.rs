@@ -3,11 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
-
-use serde_json::json;
-
-use crate::alert;
+use std::time::Duration;
 
 use crate::caps;
 use crate::config::{self, Config};
@@ -115,13 +111,7 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
     log::info!("stopping: {why}");
     // Before the outputs close: a sensor that stops is a sensor that sees
     // nothing, and the stop may be an attacker's.
-    outputs.send(alert::configuration_alert(
-        "sensor_stopping",
-        &format!("audetect is stopping ({why}): no detections on this host until it runs again"),
-        json!({"reason": why, "pid": std::process::id()}),
-        &host,
-        SystemTime::now(),
-    ));
+    outputs.send(super::stopping_alert(why, &host));
     let stopped = shut_down(Some(kernel), &mut pipeline, Sink::Outputs(outputs));
     supervisor.remove_stats();
     let s = pipeline.stats();

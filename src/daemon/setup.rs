@@ -174,6 +174,19 @@ impl AuditPlan {
     }
 }
 
+/// The alert that says the sensor stops, and why: sent before the outputs
+/// close, since a sensor that stops sees nothing and the stop may be an
+/// attacker's.
+pub fn stopping_alert(why: &str, host: &str) -> crate::output::Alert {
+    crate::alert::configuration_alert(
+        "sensor_stopping",
+        &format!("audetect is stopping ({why}): no detections on this host until it runs again"),
+        serde_json::json!({"reason": why, "pid": std::process::id()}),
+        host,
+        std::time::SystemTime::now(),
+    )
+}
+
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())

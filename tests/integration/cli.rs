@@ -601,3 +601,60 @@ fn replay_of_a_million_distinct_pids_stays_within_the_memory_bound() {
         "the cap is what held it: {err}"
     );
 }
+
+/// auditd's plugin says that it stops, and why, in its last alert: at
+/// SIGTERM (which auditd sends its plugins as it stops, and which an
+/// attacker can send too) and when auditd closes the event stream.
+#[test]
+fn plugin_reports_its_stop_at_sigterm_and_at_end_of_stream() {
+    use std::io::BufRead;
+    for (by_signal, reason) in [
+        (true, "asked to stop (SIGTERM or SIGINT)"),
+        (false, "auditd closed its event stream"),
+    ] {
+        let dir = TempDir::new("plugin-stop");
+        let alerts = dir.path().join("alerts.jsonl");
+        let config = dir.path().join("audetect.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[output.syslog]\nenabled = false\n[output.jsonl]\nenabled = true\npath = {:?}\n",
+                alerts.display().to_string()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_audetect"))
+            .arg("plugin")
+            .arg(format!("--config={}", config.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        // Its stop signals are caught once it says it reads the stream.
+        let mut log = String::new();
+        while !log.contains("plugin mode: reading") {
+            let n = stderr.read_line(&mut log).unwrap();
+            assert!(n > 0, "the plugin ended before reading:\n{log}");
+        }
+        stdin.write_all(b"type=EOE msg=audit(1700000000.001:1): \n").unwrap();
+        if by_signal {
+            // SAFETY: kill(2) on our own child.
+            assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        } else {
+            drop(stdin);
+        }
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+        log.push_str(&rest);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status}:\n{log}");
+        let text = std::fs::read_to_string(&alerts).unwrap_or_default();
+        let last: Value = serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap();
+        assert_eq!(last["event"]["action"], "sensor_stopping", "{text}\n{log}");
+        assert_eq!(last["audetect"]["reason"], reason, "{text}\n{log}");
+        assert!(log.contains(&format!("stopping: {reason}")), "{log}");
+    }
+}
