@@ -82,6 +82,13 @@ pub struct Processes {
 pub struct Tampering {
     pub rules_restored: u64,
     pub audit_reenabled: u64,
+    /// Causes that suppress audetect's records, reported since start.
+    #[serde(default)]
+    pub blinding_reported: u64,
+    /// What suppresses them now (a rule in auditctl syntax, or
+    /// `rate_limit=N`): not audetect's to remove, and reported.
+    #[serde(default)]
+    pub blinding: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,6 +6,10 @@ use anyhow::{bail, Context, Result};
 
 use audetect::{kernel, status};
 
+/// The exit status of a daemon that runs but is blinded: a monitoring
+/// check must not take it for a healthy one.
+const BLINDED: i32 = 3;
+
 pub fn run() -> Result<()> {
     let path = Path::new(status::DEFAULT_STATS_FILE);
     let stats = match status::read(path) {
@@ -31,6 +35,13 @@ pub fn run() -> Result<()> {
             stats.pid,
             path.display()
         );
+    }
+    if !stats.tampering.blinding.is_empty() {
+        eprintln!(
+            "audetect runs, but its records are suppressed by: {}",
+            stats.tampering.blinding.join("; ")
+        );
+        std::process::exit(BLINDED);
     }
     Ok(())
 }

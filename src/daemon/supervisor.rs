@@ -281,6 +281,8 @@ impl Supervisor {
                 json!({"repaired": false, "cause": b.cause, "hides": b.hides}),
             ));
         }
+        self.stats.tampering.blinding_reported += repair.blinding.len() as u64;
+        self.stats.tampering.blinding = session.blinding_in_force().to_vec();
         for cause in &repair.blinding_cleared {
             log::info!("no longer in force, audetect's records flow again: {cause}");
         }

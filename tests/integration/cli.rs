@@ -639,7 +639,9 @@ fn plugin_reports_its_stop_at_sigterm_and_at_end_of_stream() {
             let n = stderr.read_line(&mut log).unwrap();
             assert!(n > 0, "the plugin ended before reading:\n{log}");
         }
-        stdin.write_all(b"type=EOE msg=audit(1700000000.001:1): \n").unwrap();
+        stdin
+            .write_all(b"type=EOE msg=audit(1700000000.001:1): \n")
+            .unwrap();
         if by_signal {
             // SAFETY: kill(2) on our own child.
             assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);

@@ -579,3 +579,75 @@ fn kernel_sighup_with_a_broken_config_keeps_the_running_one() {
     );
     d.stop();
 }
+
+/// `audetect status` of a blinded sensor: exit 3, with what blinds it under
+/// `tampering.blinding`, and back to 0 once it is gone, so that a
+/// monitoring check tells a blind sensor from a healthy one.
+#[test]
+fn kernel_status_of_a_blinded_daemon_names_the_cause() {
+    let (lock, _) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let never = [
+        "exit,never",
+        "-F",
+        "arch=b64",
+        "-S",
+        "connect",
+        "-k",
+        "audetect-test-never",
+    ];
+    /// Removes the never rule even when the test fails.
+    struct Remove<'a>(&'a [&'a str]);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("auditctl").arg("-d").args(self.0).output();
+        }
+    }
+    auditctl(&[&["-A"], &never[..]].concat());
+    let remove = Remove(&never);
+    let status = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_audetect"))
+            .arg("status")
+            .output()
+            .ok()?;
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some((
+            out.status.code(),
+            v,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    };
+    // The stats file is rewritten every 5 seconds.
+    let (code, v, stderr) = wait_for(Duration::from_secs(12), || {
+        status().filter(|(code, _, _)| *code == Some(3))
+    })
+    .unwrap_or_else(|| panic!("audetect status never said it is blinded:\n{}", d.log()));
+    let causes = v["tampering"]["blinding"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        causes.len() == 1
+            && causes[0]
+                .as_str()
+                .is_some_and(|c| c.starts_with("-a never,exit")),
+        "{code:?} {v:#}"
+    );
+    assert!(
+        v["tampering"]["blinding_reported"].as_u64() >= Some(1),
+        "{v:#}"
+    );
+    assert!(stderr.contains("suppressed by: -a never,exit"), "{stderr}");
+    drop(remove);
+    let (_, v, _) = wait_for(Duration::from_secs(12), || {
+        status().filter(|(code, _, _)| *code == Some(0))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "audetect status stayed blinded after the rule went:\n{}",
+            d.log()
+        )
+    });
+    assert_eq!(v["tampering"]["blinding"], serde_json::json!([]), "{v:#}");
+    d.stop();
+}

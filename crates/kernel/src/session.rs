@@ -733,6 +733,12 @@ impl Session {
         &self.wanted
     }
 
+    /// What suppresses audetect's records now, by cause (a rule in auditctl
+    /// syntax, or `rate_limit=N`), as the last check found it.
+    pub fn blinding_in_force(&self) -> &[String] {
+        &self.blinding_reported
+    }
+
     /// The rules this session added (and will remove).
     pub fn installed(&self) -> &[AuditRule] {
         &self.installed
