@@ -342,6 +342,18 @@ fn protocol_name(protocol: i32) -> String {
     }
 }
 
+/// Hands a copy of another process's fd to the closer thread: the triage
+/// snapshot's copies too, which an attacker can swap for a FUSE file as
+/// well as the pipeline's.
+pub(crate) fn close_elsewhere(fd: OwnedFd) {
+    closer().release(fd);
+}
+
+/// Whether a copy may be taken: none while the closer is stuck.
+pub(crate) fn can_close_elsewhere() -> bool {
+    closer().available()
+}
+
 /// Copies of other processes' fds wait here to be closed. Closing one can
 /// block as long as its owner likes (a FUSE server that never answers the
 /// flush), so it happens on a thread of its own, never on the pipeline's.

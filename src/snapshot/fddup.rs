@@ -35,20 +35,27 @@ impl FdSource {
     /// false if that could not be done, or if `fd` is no longer the socket
     /// `sock.inode` that was listed (the process closed or replaced it).
     pub fn describe(&self, fd: u32, sock: &mut Socket) -> bool {
+        if !crate::process::live::can_close_elsewhere() {
+            return false;
+        }
         // SAFETY: pidfd_getfd with a pidfd we own, a target fd number and no
         // flags; returns a new fd (close-on-exec) or -1.
         let got = unsafe { libc::syscall(libc::SYS_pidfd_getfd, self.pidfd.as_raw_fd(), fd, 0) };
         let Some(raw) = RawFd::try_from(got).ok().filter(|&fd| fd >= 0) else {
             return false;
         };
-        // SAFETY: a new fd from the kernel, ours alone; closed on drop.
+        // SAFETY: a new fd from the kernel, ours alone. The process may
+        // have swapped the socket for a file since it was listed, whose
+        // close can block (a FUSE flush): it is closed on the closer thread.
         let dup = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
         // A socket first (getsockopt fails on anything else without asking
         // its file system, which fstat of a FUSE file would, and its server
         // could stall), then the very one listed.
         let same = getsockopt_int(dup.as_raw_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN).is_some()
             && dup.metadata().is_ok_and(|m| m.ino() == sock.inode);
-        same && describe_socket(dup.as_raw_fd(), sock)
+        let described = same && describe_socket(dup.as_raw_fd(), sock);
+        crate::process::live::close_elsewhere(OwnedFd::from(dup));
+        described
     }
 }
 
