@@ -18,7 +18,16 @@ pub fn run(path: Option<&Path>) -> Result<()> {
         println!("# {line}");
     }
     for rule in &plan.rules {
-        println!("{}", rule.to_auditctl());
+        if audetect::kernel::is_uring_rule(rule) {
+            // auditctl before 3.1 stops at a line it cannot read, and
+            // Debian 12 ships 3.0.9: the rule is there to uncomment.
+            println!(
+                "# io_uring connects (Linux 5.16 or later, auditctl 3.1 or later; audetect run installs it itself):"
+            );
+            println!("#{}", rule.to_auditctl());
+        } else {
+            println!("{}", rule.to_auditctl());
+        }
     }
     Ok(())
 }

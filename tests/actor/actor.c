@@ -7,6 +7,10 @@
  *   udp4:PORT              UDP connect to 127.0.0.1
  *   socketcall-tcp4:PORT   tcp4 through socketcall(SYS_CONNECT, ...) (32-bit build only)
  *   socketcall-udp4:PORT   udp4 through socketcall(SYS_CONNECT, ...) (32-bit build only)
+ *   fastopen4:PORT         TCP fast open to 127.0.0.1: sendto(MSG_FASTOPEN), no connect()
+ *   fastopen-msg4:PORT     the same through sendmsg(MSG_FASTOPEN)
+ *   uring4:PORT            TCP connect to 127.0.0.1 as an io_uring IORING_OP_CONNECT
+ *   uring4-async:PORT      the same with IOSQE_ASYNC: an io_uring worker runs it
  *   unix:PATH              AF_UNIX stream connect
  *   dup-stdio              dup2 the last connected socket onto fds 0, 1 and 2
  *                          (a reverse shell's stdio; later output goes to the peer)
@@ -27,6 +31,7 @@
  *                          a zombie meanwhile), then reaps it and exits
  *   sleep:MS               sleep
  *   drop-root              setresuid/setresgid to 65534
+ *   seteuid:UID            seteuid(UID) only: the real and saved uids stay
  *   exec:PATH              execv PATH with the remaining steps as arguments
  *   exit                   _exit(0) at once
  *   pad:TEXT               nothing (makes a command line as long as a test needs)
@@ -38,6 +43,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <linux/io_uring.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -96,6 +102,69 @@ static void tcp_connect(int family, const char *port, int nonblocking, int type,
     /* The socket stays open: the daemon looks at it in /proc. */
 }
 
+#ifndef MSG_FASTOPEN
+#define MSG_FASTOPEN 0x20000000
+#endif
+
+/* A connect with no connect(): TCP fast open sends the first bytes with
+ * the SYN (with no cookie cached, the kernel sends a plain SYN and the data
+ * after the handshake). */
+static void fast_open(const char *port, int via_sendmsg)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) { perror("socket"); exit(2); }
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(port)) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    char hello[] = "hello\n";
+    long rc;
+    if (via_sendmsg) {
+        struct iovec iov = { .iov_base = hello, .iov_len = sizeof hello - 1 };
+        struct msghdr m = { .msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &iov, .msg_iovlen = 1 };
+        rc = sendmsg(fd, &m, MSG_FASTOPEN);
+    } else {
+        rc = sendto(fd, hello, sizeof hello - 1, MSG_FASTOPEN, (struct sockaddr *)&a, sizeof a);
+    }
+    printf("fastopen %s -> %ld (%s)\n", port, rc, rc < 0 ? strerror(errno) : "ok");
+    last_socket = fd;
+}
+
+/* A connect that io_uring performs: set up a ring, submit one
+ * IORING_OP_CONNECT and wait for it (no liburing: the raw calls). */
+static void uring_connect(const char *port, int async)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    int ring = syscall(__NR_io_uring_setup, 4, &p);
+    if (ring < 0) { perror("io_uring_setup"); exit(2); }
+    char *sq = mmap(0, p.sq_off.array + p.sq_entries * sizeof(unsigned), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+    struct io_uring_sqe *sqes = mmap(0, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                                     MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+    char *cq = mmap(0, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe), PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+    if (sq == MAP_FAILED || sqes == MAP_FAILED || cq == MAP_FAILED) { perror("mmap"); exit(2); }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    static struct sockaddr_in a;
+    a.sin_family = AF_INET;
+    a.sin_port = htons(atoi(port));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    struct io_uring_sqe *e = &sqes[0];
+    memset(e, 0, sizeof *e);
+    e->opcode = IORING_OP_CONNECT;
+    e->fd = fd;
+    e->addr = (unsigned long)&a;
+    e->off = sizeof a;
+    if (async) e->flags = IOSQE_ASYNC;
+    unsigned *tail = (unsigned *)(sq + p.sq_off.tail), *mask = (unsigned *)(sq + p.sq_off.ring_mask);
+    ((unsigned *)(sq + p.sq_off.array))[*tail & *mask] = 0;
+    __atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
+    int n = syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+    struct io_uring_cqe *c = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    printf("uring connect %s -> %d (enter %d)\n", port, c[0].res, n);
+    if (n != 1) exit(2);
+    last_socket = fd;
+}
+
 /* struct prctl_mm_map (linux/prctl.h, which clashes with sys/prctl.h). */
 struct mm_map {
     unsigned long long start_code, end_code, start_data, end_data, start_brk, brk,
@@ -148,6 +217,15 @@ int main(int argc, char **argv)
         else if (!strncmp(s, "udp4:", 5)) tcp_connect(AF_INET, s + 5, 0, SOCK_DGRAM, 0);
         else if (!strncmp(s, "socketcall-tcp4:", 16)) tcp_connect(AF_INET, s + 16, 0, SOCK_STREAM, 1);
         else if (!strncmp(s, "socketcall-udp4:", 16)) tcp_connect(AF_INET, s + 16, 0, SOCK_DGRAM, 1);
+        else if (!strncmp(s, "fastopen4:", 10)) fast_open(s + 10, 0);
+        else if (!strncmp(s, "fastopen-msg4:", 14)) fast_open(s + 14, 1);
+        else if (!strncmp(s, "uring4:", 7)) uring_connect(s + 7, 0);
+        else if (!strncmp(s, "uring4-async:", 13)) uring_connect(s + 13, 1);
+        else if (!strncmp(s, "seteuid:", 8)) {
+            int rc = seteuid(atoi(s + 8));
+            printf("seteuid %s -> %d\n", s + 8, rc);
+            if (rc < 0) exit(3);
+        }
         else if (!strncmp(s, "unix:", 5)) {
             int fd = socket(AF_UNIX, SOCK_STREAM, 0);
             struct sockaddr_un a = { .sun_family = AF_UNIX };

@@ -17,4 +17,5 @@ mod rsyslog;
 mod snapshot;
 mod syslog;
 mod tamper;
+mod unseen;
 mod util;

@@ -18,6 +18,8 @@ pub mod types {
     pub const EXECVE: u16 = 1309;
     pub const EOE: u16 = 1320;
     pub const PROCTITLE: u16 = 1327;
+    /// One io_uring operation the io_uring filter audited.
+    pub const URINGOP: u16 = 1336;
 }
 
 /// The auditd name of each record type we may meet in a log, and its number.
@@ -32,6 +34,7 @@ const TYPE_NAMES: &[(&str, u16)] = &[
     ("EXECVE", types::EXECVE),
     ("EOE", types::EOE),
     ("PROCTITLE", types::PROCTITLE),
+    ("URINGOP", types::URINGOP),
     ("FD_PAIR", 1317),
     ("BPRM_FCAPS", 1321),
     ("CAPSET", 1322),

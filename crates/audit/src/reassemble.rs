@@ -140,6 +140,8 @@ struct Open {
     ignored: bool,
     /// Its SYSCALL record has come (kept, or dropped as unwanted).
     has_syscall: bool,
+    /// It holds a URINGOP record.
+    uring: bool,
     /// Its EOE, or its PROCTITLE, came before its SYSCALL: the order of
     /// `ausearch` output (EOE first) and of some captures. The event ends
     /// at its SYSCALL when the EOE came first, else at its EOE.
@@ -242,10 +244,13 @@ impl Reassembler {
                 open.event.records.clear();
             }
             open.has_syscall |= is_syscall;
+            open.uring |= head.rtype == types::URINGOP;
             // In the kernel's order the SYSCALL comes first and PROCTITLE
             // or EOE last; in the reverse order the SYSCALL comes last.
+            // An io_uring operation run by a worker has URINGOP records and
+            // an EOE, and no SYSCALL.
             let done = (ends && open.has_syscall && !open.saw_title)
-                || (head.rtype == types::EOE && open.has_syscall)
+                || (head.rtype == types::EOE && (open.has_syscall || open.uring))
                 || (is_syscall && open.saw_eoe);
             if head.rtype != types::EOE && !open.ignored {
                 open.event.records.push(head.into_record());
@@ -275,6 +280,7 @@ impl Reassembler {
                 },
                 ignored,
                 has_syscall: is_syscall,
+                uring: head.rtype == types::URINGOP,
                 saw_eoe: head.rtype == types::EOE,
                 saw_title: head.rtype == types::PROCTITLE,
             };

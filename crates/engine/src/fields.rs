@@ -282,7 +282,7 @@ const TABLE: &[(&str, &str, Reader)] = &[
     (
         "network.type",
         "\"ipv4\" or \"ipv6\"",
-        |e| opt_text(e.network.as_ref().map(|n| n.ip_version)),
+        |e| opt_text(e.network.as_ref().map(|n| n.ip_version).filter(|v| !v.is_empty())),
     ),
     (
         "network.direction",

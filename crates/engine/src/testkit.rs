@@ -10,6 +10,8 @@ use crate::reassemble::{Event, Reassembler};
 
 /// tests/fixtures/scenarios.log: three runs of the test actor, as auditd logged them.
 pub const SCENARIOS: &str = include_str!("../../../tests/fixtures/scenarios.log");
+/// Connects with no connect(): fast open and io_uring (capture.py unseen).
+pub const UNSEEN: &str = include_str!("../../../tests/fixtures/unseen.log");
 /// One real process tree doing every kind of event (see capture.py).
 pub const KINDS: &str = include_str!("../../../tests/fixtures/kinds.log");
 

@@ -456,6 +456,18 @@ impl AuditRule {
             out.push_str(" -S all");
             return;
         }
+        // The io_uring filter's mask holds operations, not system calls
+        // (auditctl 3.1 names them so; 3.0 cannot read such a rule).
+        if list == AUDIT_FILTER_URING_EXIT {
+            for (i, &op) in self.syscalls.iter().enumerate() {
+                out.push_str(if i == 0 { " -S " } else { "," });
+                match URING_OPS.iter().find(|(nr, _)| *nr == op) {
+                    Some((_, name)) => out.push_str(name),
+                    None => out.push_str(&op.to_string()),
+                }
+            }
+            return;
+        }
         // A rule without an arch is read as native, as auditctl does.
         let arch = self.arch().unwrap_or_else(syscalls::native);
         for (i, &nr) in self.syscalls.iter().enumerate() {
@@ -473,6 +485,10 @@ impl fmt::Display for AuditRule {
         f.write_str(&self.to_auditctl())
     }
 }
+
+/// io_uring operations by number (include/uapi/linux/io_uring.h), the few
+/// audetect may audit.
+const URING_OPS: &[(u32, &str)] = &[(13, "accept"), (16, "connect"), (18, "openat")];
 
 fn value_i32(v: &FieldValue) -> String {
     match v {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::netlink::AuditSocket;
 use super::rules::AuditRule;
-use super::ruleset::{audetect_rules, is_audetect_rule, without_saddr_fam};
+use super::ruleset::{audetect_rules, is_audetect_rule, is_uring_rule, without_saddr_fam};
 use super::session_blinding::{blinding, Blinding};
 use super::status::{AuditStatus, StatusChange, AUDIT_LOCKED};
 use super::KernelError;
@@ -305,6 +305,12 @@ impl Session {
                 self.adopted.push(rule);
                 continue;
             }
+            if is_uring_rule(&rule) {
+                self.fallbacks.push(format!(
+                    "audit is locked and the io_uring rule is not loaded: io_uring connects are not seen: {rule}"
+                ));
+                continue;
+            }
             // The kernel refuses (EPERM); trying keeps its answer authoritative.
             self.socket.add_rule(&rule).map_err(|e| {
                 KernelError::context(
@@ -381,6 +387,17 @@ impl Session {
             Ok(()) => {
                 self.installed.push(rule);
                 self.save()
+            }
+            Err(e) if e.errno() == Some(libc::EINVAL) && is_uring_rule(&rule) => {
+                // Not fatal: the syscall rules still see every connect(2).
+                log::warn!(
+                    "the kernel has no io_uring audit filter (EINVAL, kernel older than 5.16?): \
+                     connects submitted through io_uring are not seen ({rule})"
+                );
+                self.fallbacks.push(format!(
+                    "kernel refused the io_uring filter; io_uring connects are not seen: {rule}"
+                ));
+                Ok(())
             }
             Err(e) if e.errno() == Some(libc::EINVAL) => {
                 let Some(fallback) = without_saddr_fam(&rule) else {

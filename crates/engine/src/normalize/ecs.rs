@@ -282,7 +282,8 @@ pub struct Endpoint {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Network {
     pub transport: &'static str,
-    #[serde(rename = "type")]
+    /// Empty when the address is not known (an io_uring connect a worker ran).
+    #[serde(rename = "type", skip_serializing_if = "str::is_empty")]
     pub ip_version: &'static str,
     pub direction: &'static str,
 }

@@ -33,6 +33,13 @@ const SYS_ACCEPT: u64 = 5;
 const SYS_ACCEPT4: u64 = 18;
 /// clone's flag for a new thread rather than a new process.
 const CLONE_THREAD: u64 = 0x0001_0000;
+/// sendto/sendmsg's flag that makes the call a TCP fast open connect.
+const MSG_FASTOPEN: u64 = 0x2000_0000;
+/// io_uring's connect operation (include/uapi/linux/io_uring.h).
+const IORING_OP_CONNECT: u64 = 16;
+/// An io_uring connect's first try, on a non-blocking attempt whose SYN is
+/// out: io_uring turns EINPROGRESS into EAGAIN and waits for the socket.
+const EAGAIN: i64 = -11;
 /// The dirfd of an *at call that means "relative to the working directory".
 const AT_FDCWD: u64 = 0xFFFF_FF9C;
 
@@ -47,6 +54,10 @@ enum Call {
     Setsid,
     LoadModule,
     Connect,
+    /// sendto, sendmsg, sendmmsg: a connect when MSG_FASTOPEN is set.
+    FastOpen,
+    /// io_uring_enter: the URINGOP records of the operations it ran.
+    Uring,
     Accept,
     /// i386's multiplexer: connect or accept by its first argument.
     Socketcall,
@@ -86,6 +97,10 @@ const CALLS: &[(&str, Call)] = &[
     ("init_module", Call::LoadModule),
     ("finit_module", Call::LoadModule),
     ("connect", Call::Connect),
+    ("sendto", Call::FastOpen),
+    ("sendmsg", Call::FastOpen),
+    ("sendmmsg", Call::FastOpen),
+    ("io_uring_enter", Call::Uring),
     ("accept", Call::Accept),
     ("accept4", Call::Accept),
     ("socketcall", Call::Socketcall),
@@ -117,6 +132,16 @@ fn syscall(arch: u64, nr: u64) -> Option<(&'static str, Call)> {
 pub fn wanted_syscalls() -> SyscallSet {
     let names: Vec<&str> = CALLS.iter().map(|(n, _)| *n).collect();
     SyscallSet::of_names(&names)
+}
+
+/// Whether a send is a TCP fast open: MSG_FASTOPEN in its flags (sendto's
+/// and sendmmsg's fourth argument, sendmsg's third). The kernel rule tests
+/// the same bit; a log written under other rules may hold any send.
+fn fast_open(sc: &Record, name: &str) -> bool {
+    let flags = if name == "sendmsg" { "a2" } else { "a3" };
+    sc.get(flags)
+        .and_then(|v| v.hex())
+        .is_some_and(|f| f & MSG_FASTOPEN != 0)
 }
 
 /// connect() results after which the kernel had sent a SYN: Elastic's sensor
@@ -259,10 +284,18 @@ impl<P: ProcSource> Normalizer<P> {
 
     /// Turns one audit event into an ECS event, if it is one rules can use.
     pub fn normalize(&mut self, event: &Event) -> Option<EcsEvent> {
-        let sc = event.record(types::SYSCALL)?;
+        let Some(sc) = event.record(types::SYSCALL) else {
+            // An io_uring operation that ran off the submitting syscall
+            // (io-wq, SQPOLL) is an event of URINGOP records alone.
+            let result = self.uring(event, None);
+            return self.settle(result);
+        };
         let arch = sc.get("arch")?.hex()?;
         let (name, call) = syscall(arch, sc.get("syscall")?.decimal()?)?;
         let result = match call {
+            Call::Uring => self.uring(event, Some(sc)),
+            Call::FastOpen if !fast_open(sc, name) => Ok(None),
+            Call::FastOpen => self.network(event, sc, name, call),
             Call::Setsid | Call::SetUid | Call::SetGid | Call::LoadModule => {
                 self.process_change(event, sc, name, call)
             }
@@ -272,6 +305,10 @@ impl<P: ProcSource> Normalizer<P> {
             Call::Exit => self.exit(event, sc, name),
             Call::Create | Call::Delete | Call::Rename => self.file(event, sc, name, call),
         };
+        self.settle(result)
+    }
+
+    fn settle(&mut self, result: Result<Option<EcsEvent>, Malformed>) -> Option<EcsEvent> {
         match result {
             Ok(ev) => ev,
             Err(Malformed) => {
@@ -279,6 +316,74 @@ impl<P: ProcSource> Normalizer<P> {
                 None
             }
         }
+    }
+
+    /// io_uring connects: each is a connection attempt of the process that
+    /// submitted it, with the address when the operation ran inside
+    /// io_uring_enter (its SOCKADDR is then in the event) and without one
+    /// when a worker ran it later. The socket's transport is not known (the
+    /// record names no fd): a UDP connect through io_uring counts too.
+    fn uring(&mut self, event: &Event, sc: Option<&Record>) -> Result<Option<EcsEvent>, Malformed> {
+        let mut ops = event
+            .records
+            .iter()
+            .filter(|r| r.rtype == types::URINGOP)
+            .filter(|r| r.get("uring_op").and_then(|v| v.decimal()) == Some(IORING_OP_CONNECT))
+            .peekable();
+        let Some(&first) = ops.peek() else {
+            return Ok(None);
+        };
+        let attempted = ops.any(|r| {
+            r.get("exit")
+                .and_then(|v| v.signed())
+                .is_some_and(|x| x == EAGAIN || ATTEMPT_EXITS.contains(&x))
+        });
+        if !attempted {
+            self.stats.connects_ignored += 1;
+            return Ok(None);
+        }
+        let subject_record = sc.unwrap_or(first);
+        let exit = first.get("exit").and_then(|v| v.signed()).unwrap_or(0);
+        let address = event
+            .record(types::SOCKADDR)
+            .and_then(|r| r.get("saddr"))
+            .and_then(|v| crate::parse::decode_hex(v.raw))
+            .and_then(|b| {
+                let arch = subject_record.get("arch").and_then(|v| v.hex());
+                match arch.and_then(|a| u32::try_from(a).ok()) {
+                    Some(a) => decode_sockaddr_of(&b, syscalls::is_little_endian(a)),
+                    None => decode_sockaddr(&b),
+                }
+            });
+        let (destination, ip_version) = match address {
+            Some(SockAddr::Inet(a)) => (Some((a.ip().to_string(), a.port())), "ipv4"),
+            Some(SockAddr::Inet6(a)) => (Some((a.ip().to_string(), a.port())), "ipv6"),
+            // A unix or netlink socket's connect is no network event.
+            Some(_) => return Ok(None),
+            None => (None, ""),
+        };
+        self.stats.connect_attempts += 1;
+        let s = self.subject(event, subject_record)?;
+        let mut ev = self.build(
+            event,
+            subject_record,
+            s,
+            kind(
+                "network",
+                "start",
+                "connection_attempted",
+                if exit == 0 { "success" } else { "unknown" },
+            ),
+            "io_uring_enter",
+        );
+        ev.audetect.audit.exit = exit;
+        ev.destination = destination.map(|(ip, port)| Endpoint { ip, port });
+        ev.network = Some(Network {
+            transport: "tcp",
+            ip_version,
+            direction: "egress",
+        });
+        Ok(Some(ev))
     }
 
     /// The process events that are one successful call and nothing more:
@@ -549,7 +654,9 @@ impl<P: ProcSource> Normalizer<P> {
             });
             return Ok(Some(ev));
         }
-        if !ATTEMPT_EXITS.contains(&exit) {
+        // A fast open that sent its data with the SYN returns the bytes sent.
+        let attempted = ATTEMPT_EXITS.contains(&exit) || (call == Call::FastOpen && exit > 0);
+        if !attempted {
             self.stats.connects_ignored += 1;
             return Ok(None);
         }
@@ -702,10 +809,14 @@ impl<P: ProcSource> Normalizer<P> {
                 return e.image.clone();
             }
         }
-        let live = (s.source == EntitySource::Procfs)
+        // A record without exe= (URINGOP) leaves /proc as the only witness.
+        let unnamed = s.executable.is_none();
+        let live = (s.source == EntitySource::Procfs || unnamed)
             .then(|| self.proc.info(s.pid).ok())
             .flatten()
-            .filter(|i| Some(i.start) == s.entity.start_ticks() && i.executable == s.executable);
+            .filter(|i| {
+                Some(i.start) == s.entity.start_ticks() && (unnamed || i.executable == s.executable)
+            });
         let (image, ppid) = match live {
             Some(info) => {
                 let ppid = info.ppid;

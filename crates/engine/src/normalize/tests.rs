@@ -137,6 +137,55 @@ fn connects_and_setsids_become_ecs_events() {
     assert_eq!(n.stats().session_changes, 3);
 }
 
+/// Real records of this kernel (tests/fixtures/unseen.log): a fast open by
+/// sendto and by sendmsg, an io_uring connect inline (URINGOP records inside
+/// io_uring_enter's event, with its SOCKADDR) and one run by a worker
+/// (URINGOP alone, no address), each then setsid; the auditctl calls that
+/// added the rules are sendto on netlink, no connect.
+#[test]
+fn fast_open_and_io_uring_connects_are_attempts() {
+    let mut n = Normalizer::new(FakeProc::default());
+    let evs = testkit::normalize_all(&mut n, &testkit::reassemble_log(testkit::UNSEEN));
+    let seen: Vec<(&str, &str)> = evs
+        .iter()
+        .map(|e| (e.event.action, e.audetect.audit.syscall))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("connection_attempted", "sendto"),
+            ("session_id_change", "setsid"),
+            ("connection_attempted", "sendmsg"),
+            ("session_id_change", "setsid"),
+            ("connection_attempted", "io_uring_enter"),
+            ("session_id_change", "setsid"),
+            ("connection_attempted", "io_uring_enter"),
+            ("connection_attempted", "io_uring_enter"),
+            ("session_id_change", "setsid"),
+        ]
+    );
+    for e in &evs[..5] {
+        if e.event.action == "connection_attempted" {
+            assert_eq!(e.destination.as_ref().unwrap().ip, "127.0.0.1");
+            assert_eq!(e.network.as_ref().unwrap().ip_version, "ipv4");
+        }
+    }
+    // The worker's operations: the process by its pid, no address.
+    let worker = &evs[6];
+    assert_eq!(worker.process.pid, evs[8].process.pid);
+    assert!(worker.destination.is_none());
+    let json = serde_json::to_value(worker).unwrap();
+    assert!(json["network"].get("type").is_none(), "{json}");
+    assert_eq!(json["user"]["id"], "0");
+    assert_eq!(n.stats().connect_attempts, 5);
+
+    // The same sendto without MSG_FASTOPEN (a3=0) is a plain send.
+    let plain = testkit::UNSEEN.replace("a2=6 a3=20000000", "a2=6 a3=0");
+    let mut n = Normalizer::new(FakeProc::default());
+    let evs = testkit::normalize_all(&mut n, &testkit::reassemble_log(&plain));
+    assert_eq!(evs[0].audetect.audit.syscall, "setsid", "{:?}", evs[0]);
+}
+
 #[test]
 fn udp_connect_is_not_an_attempt() {
     let pid = pids_of("exit=-2");
