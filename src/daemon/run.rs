@@ -69,6 +69,17 @@ pub fn run(path: Option<&Path>) -> Result<(), DaemonError> {
         pipeline.rules().count()
     );
     notify_ready();
+    // What no rule can show on this kernel goes to the SIEM once per start,
+    // so that nobody reads the silence as "nothing happened".
+    for what in kernel.session.blind_spots() {
+        outputs.send(crate::alert::configuration_alert(
+            "sensor_blind_spot",
+            &format!("audetect cannot see everything on this host: {what}"),
+            serde_json::json!({"blind_spot": what}),
+            &host,
+            std::time::SystemTime::now(),
+        ));
+    }
 
     let mut supervisor = Supervisor::new(
         &config,

@@ -109,6 +109,9 @@ pub struct Session {
     /// saved, so that recovery after a kill removes all the others.
     others: Vec<String>,
     fallbacks: Vec<String>,
+    /// What this kernel lets a process do unseen by any audit rule
+    /// audetect can install (x32 syscalls, io_uring without its filter).
+    blind_spots: Vec<String>,
     state_file: Option<PathBuf>,
     /// Whether the lock (enabled=2) was already reported.
     lock_reported: bool,
@@ -179,6 +182,7 @@ impl Session {
             adopted: Vec::new(),
             others: Vec::new(),
             fallbacks: Vec::new(),
+            blind_spots: Vec::new(),
             state_file: settings.state_file.clone(),
             lock_reported: initial.enabled == AUDIT_LOCKED,
             keep_enabled: settings.enable,
@@ -187,6 +191,15 @@ impl Session {
             blinding_reported: Vec::new(),
             stopped: false,
         };
+        if x32_syscalls_enabled() {
+            session.note_blind_spot(
+                "this kernel runs x32 system calls, which no audit rule can match (their \
+                 numbers carry bit 30, past the rule's syscall mask): a root process can \
+                 connect() and setsid() through them unseen; boot with syscall.x32=n, or a \
+                 kernel without CONFIG_X86_X32_ABI"
+                    .into(),
+            );
+        }
         let result = (|| {
             if let Some(path) = &settings.state_file {
                 if let Some(saved) = read_state(path)? {
@@ -306,8 +319,9 @@ impl Session {
                 continue;
             }
             if is_uring_rule(&rule) {
-                self.fallbacks.push(format!(
-                    "audit is locked and the io_uring rule is not loaded: io_uring connects are not seen: {rule}"
+                self.note_blind_spot(format!(
+                    "audit is locked and the io_uring rule was not loaded before the lock: \
+                     connects submitted through io_uring are not seen ({rule})"
                 ));
                 continue;
             }
@@ -394,8 +408,10 @@ impl Session {
                     "the kernel has no io_uring audit filter (EINVAL, kernel older than 5.16?): \
                      connects submitted through io_uring are not seen ({rule})"
                 );
-                self.fallbacks.push(format!(
-                    "kernel refused the io_uring filter; io_uring connects are not seen: {rule}"
+                self.note_blind_spot(format!(
+                    "this kernel has no io_uring audit filter (before 5.16): connects submitted \
+                     through io_uring are not seen ({rule}); set kernel.io_uring_disabled=2 where \
+                     the kernel has it, or run a newer kernel"
                 ));
                 Ok(())
             }
@@ -767,6 +783,19 @@ impl Session {
         &self.fallbacks
     }
 
+    /// What a process can do unseen on this kernel whatever rules audetect
+    /// installs, one sentence each; reported at start.
+    pub fn blind_spots(&self) -> &[String] {
+        &self.blind_spots
+    }
+
+    fn note_blind_spot(&mut self, what: String) {
+        if !self.blind_spots.contains(&what) {
+            log::warn!("blind spot: {what}");
+            self.blind_spots.push(what);
+        }
+    }
+
     /// The kernel's status before this session changed anything.
     pub fn initial_status(&self) -> &AuditStatus {
         &self.initial
@@ -861,6 +890,54 @@ impl Drop for Session {
             log::warn!("audit session dropped without stop(): restoring the kernel audit state");
             if let Err(e) = self.stop_inner() {
                 log::error!("restoring the kernel audit state: {e}");
+            }
+        }
+    }
+}
+
+/// Whether this kernel runs x32 system calls: getpid by its x32 number
+/// (bit 30 set) answers instead of failing with ENOSYS. Only x86_64 has them.
+pub fn x32_syscalls_enabled() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+        // SAFETY: getpid takes no argument and changes nothing.
+        let pid = unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) };
+        pid == libc::c_long::from(std::process::id() as i32)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The probe says what the running kernel's own config says of x32
+    /// (the kernel audetect's tests run on has no CONFIG_X86_X32_ABI; a
+    /// kernel with it and syscall.x32=n answers ENOSYS as well, so only
+    /// "not set" is a definite no).
+    #[test]
+    fn x32_probe_agrees_with_the_kernel_config() {
+        let config = std::process::Command::new("zcat")
+            .arg("/proc/config.gz")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        let Some(config) = config else {
+            let test = crate::test_skip::test_name!();
+            return crate::test_skip::skip(test, "no /proc/config.gz to check the probe against");
+        };
+        if config.contains("# CONFIG_X86_X32_ABI is not set") || !cfg!(target_arch = "x86_64") {
+            assert!(!x32_syscalls_enabled());
+        } else if config.contains("CONFIG_X86_X32_ABI=y") {
+            // Enabled at build time: the probe and the boot parameter agree.
+            let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+            if !cmdline.contains("syscall.x32=n") {
+                assert!(x32_syscalls_enabled(), "x32 built in, not disabled at boot");
             }
         }
     }
