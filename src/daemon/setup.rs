@@ -131,6 +131,7 @@ impl AuditPlan {
                 Some(Wanted {
                     kind: EventKind::from_action(&k.action)?,
                     root_only: k.root_only,
+                    real_root: k.real_root,
                 })
             })
             .collect();
@@ -279,11 +280,13 @@ mod tests {
     }
 
     #[test]
-    fn the_builtin_rule_plans_the_builtin_audit_rules() {
+    fn the_builtin_rules_plan_the_builtin_audit_rules() {
         let rules = rulefile::load(true, &[], &fields::schema()).unwrap().rules;
         let plan = AuditPlan::for_rules(&rules);
         assert_eq!(plan.rules, kernel::audetect_rules());
-        let why = "root only (euid 0): 1 rule (\"Suspicious Network Connection Attempt by Root\")";
+        let why = "root only (euid 0, or uid 0): 3 rules (\"Suspicious Network Connection Attempt by Root\", \
+                   \"Suspicious Network Connection Attempt by Root with a Lowered Effective UID\", \
+                   \"Suspicious Session Start by Root with a Lowered Effective UID\")";
         assert_eq!(
             plan.describe(),
             [

@@ -33,10 +33,14 @@ fn single(name: &str, id: &str, query: &str) -> String {
 #[test]
 fn builtin_loads_and_a_file_with_its_id_replaces_it() {
     let rules = load(true, &[], &schema()).unwrap().rules;
-    assert_eq!(rules.len(), 1);
+    let origins: Vec<&str> = rules.iter().map(|r| r.meta.origin.as_str()).collect();
     assert_eq!(
-        rules[0].meta.origin,
-        "built-in suspicious_network_connection_attempt_by_root.toml"
+        origins,
+        [
+            "built-in suspicious_network_connection_attempt_by_root.toml",
+            "built-in root_connection_with_a_lowered_effective_uid.toml",
+            "built-in root_session_with_a_lowered_effective_uid.toml",
+        ]
     );
 
     let dir = Dir::new("override");
@@ -58,7 +62,12 @@ fn builtin_loads_and_a_file_with_its_id_replaces_it() {
     let names: Vec<&str> = rules.iter().map(|r| r.meta.name.as_str()).collect();
     assert_eq!(
         names,
-        ["Suspicious Network Connection Attempt by Root", "Mine"]
+        [
+            "Suspicious Network Connection Attempt by Root",
+            "Suspicious Network Connection Attempt by Root with a Lowered Effective UID",
+            "Suspicious Session Start by Root with a Lowered Effective UID",
+            "Mine"
+        ]
     );
     assert!(
         rules[0].meta.origin.ends_with("seed.toml"),
@@ -81,7 +90,10 @@ fn missing_paths() {
             format_args!("{} exists on this host", default.display()),
         );
     } else {
-        assert_eq!(load(true, &[default], &schema()).unwrap().rules.len(), 1);
+        assert_eq!(
+            load(true, &[default], &schema()).unwrap().rules.len(),
+            BUILTIN.len()
+        );
     }
     let missing = PathBuf::from("/nonexistent/audetect-rules");
     let e = load(true, &[missing], &schema()).unwrap_err();

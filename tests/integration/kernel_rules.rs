@@ -192,7 +192,11 @@ fn every_kind() -> Vec<AuditRule> {
     let all = |root_only| -> Vec<Wanted> {
         EventKind::ALL
             .into_iter()
-            .map(|kind| Wanted { kind, root_only })
+            .map(|kind| Wanted {
+                kind,
+                root_only,
+                real_root: false,
+            })
             .collect()
     };
     let mut rules = rules_for(&all(false));
@@ -498,6 +502,7 @@ fn session_replaces_its_rules() {
     let exec = rules_for(&[Wanted {
         kind: EventKind::Exec,
         root_only: true,
+        real_root: false,
     }]);
     let mut both = builtin.clone();
     both.extend(exec.iter().cloned());
@@ -818,6 +823,7 @@ fn fork_rules_audit_processes_not_threads() {
     let fork = rules_for(&[Wanted {
         kind: EventKind::Fork,
         root_only: false,
+        real_root: false,
     }]);
     let session = Session::start_with_rules(
         &SessionSettings {
@@ -921,6 +927,7 @@ fn builtin_and_exec() -> Vec<String> {
     let root = |kind| Wanted {
         kind,
         root_only: true,
+        real_root: false,
     };
     rules_for(&[
         root(EventKind::ConnectionAttempted),
@@ -928,6 +935,7 @@ fn builtin_and_exec() -> Vec<String> {
         Wanted {
             kind: EventKind::Exec,
             root_only: false,
+            real_root: false,
         },
     ])
     .iter()

@@ -77,3 +77,48 @@ fn kernel_an_io_uring_connect_alerts_inline_and_from_a_worker() {
     d.expect_no_alert("io_uring as nobody", p.open, &[quiet.pid]);
     d.stop();
 }
+
+/// Root that lowers only its effective uid (seteuid) for the connect or
+/// for the setsid passes Elastic's rule, whose user.id is the effective
+/// uid; audetect's two built-in companions catch each case by the real
+/// uid, and the three rules are disjoint: one alert per sequence
+/// (issue 18 item 9).
+#[test]
+fn kernel_root_that_lowers_only_its_effective_uid_is_caught_once() {
+    const ELASTIC: &str = "eb6a3790-d52d-11ec-8ce9-f661ea17fbce";
+    const LOWERED_CONNECT: &str = "2d928f63-2da5-4c0d-8395-9750b86818ff";
+    const LOWERED_SETSID: &str = "0c3646a5-2097-4064-a248-be149e08916f";
+    let (lock, _) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let p = ports();
+    let tcp = format!("tcp4:{}", p.open);
+    for (steps, rule, euid_at_connect) in [
+        (vec![tcp.as_str(), "setsid"], ELASTIC, "0"),
+        (
+            vec!["seteuid:65534", &tcp, "setsid"],
+            LOWERED_CONNECT,
+            "65534",
+        ),
+        (vec![&tcp, "seteuid:65534", "setsid"], LOWERED_SETSID, "0"),
+        (
+            vec!["seteuid:65534", &tcp, "seteuid:0", "setsid"],
+            LOWERED_CONNECT,
+            "65534",
+        ),
+    ] {
+        // expect_alert asserts that the process has exactly one alert.
+        let (run, alert) = d.expect_alert(actor(), &steps);
+        assert_eq!(
+            alert["rule"]["id"], rule,
+            "{steps:?} ({}): {alert:#}",
+            run.stdout
+        );
+        let ev = connect_event(&alert);
+        assert_eq!(ev["user"]["id"], euid_at_connect, "{alert:#}");
+        assert_eq!(ev["user"]["Ext"]["real"]["id"], "0", "{alert:#}");
+    }
+    // Root by no uid at all is no one's concern here.
+    let quiet = run_actor(actor(), &["drop-root", &tcp, "setsid"]);
+    d.expect_no_alert("all uids dropped", p.open, &[quiet.pid]);
+    d.stop();
+}

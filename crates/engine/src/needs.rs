@@ -13,9 +13,12 @@ use crate::rulefile::Rule;
 pub const PROCESS_TABLE_KINDS: [&str; 3] = ["exec", "fork", "end"];
 
 /// The fields holding the effective uid, the one an `euid=0` audit filter
-/// tests. (Real uids are other fields, which a rule may ask root of while
-/// the effective uid is not; those kinds stay for all users.)
+/// tests.
 const EFFECTIVE_UID_FIELDS: [&str; 2] = ["user.id", "process.user.id"];
+/// The fields holding the real uid, the one a `uid=0` audit filter tests: a
+/// rule may ask root of them while the effective uid is not (a root process
+/// that lowered only its effective uid).
+const REAL_UID_FIELDS: [&str; 2] = ["process.real_user.id", "user.Ext.real.id"];
 
 /// Non-root uids every filter is tried with, besides those it names itself:
 /// a first user, a daemon's low uid, nobody.
@@ -29,6 +32,10 @@ pub struct KindNeed {
     /// No rule can use this kind's events unless the effective uid is 0, so
     /// the kernel may drop the others (`euid=0`).
     pub root_only: bool,
+    /// With `root_only`: some rule also uses the events of a process whose
+    /// real uid is 0 while its effective uid is not, so the kernel keeps
+    /// `uid=0` as well as `euid=0`.
+    pub real_root: bool,
     /// The rules with a filter this kind's events may pass, by name, in
     /// load order.
     pub rules: Vec<String>,
@@ -54,10 +61,10 @@ impl KindNeed {
                 names(&self.process_table)
             ));
         }
-        let who = if self.root_only {
-            "root only (euid 0)"
-        } else {
-            "all users"
+        let who = match (self.root_only, self.real_root) {
+            (true, false) => "root only (euid 0)",
+            (true, true) => "root only (euid 0, or uid 0)",
+            (false, _) => "all users",
         };
         format!("{who}: {}", parts.join("; "))
     }
@@ -130,6 +137,7 @@ pub fn needs(rules: &[Rule], schema: &Schema) -> Needs {
         let mut need = KindNeed {
             action,
             root_only: true,
+            real_root: false,
             rules: Vec::new(),
             process_table: Vec::new(),
         };
@@ -141,8 +149,12 @@ pub fn needs(rules: &[Rule], schema: &Schema) -> Needs {
                     continue;
                 }
                 uses = true;
-                if need.root_only && non_root_may_match(q, filter, &known) {
-                    need.root_only = false;
+                if need.root_only && non_root_may_match(q, filter, &known, false) {
+                    if non_root_may_match(q, filter, &known, true) {
+                        need.root_only = false;
+                    } else {
+                        need.real_root = true;
+                    }
                 }
             }
             if uses {
@@ -166,6 +178,7 @@ pub fn needs(rules: &[Rule], schema: &Schema) -> Needs {
                     out.kinds.push(KindNeed {
                         action: action.to_owned(),
                         root_only: false,
+                        real_root: false,
                         rules: Vec::new(),
                         process_table: Vec::new(),
                     });
@@ -203,21 +216,32 @@ pub(crate) fn filters(q: &Query) -> Vec<usize> {
     all
 }
 
-/// Whether `filter` may match with the effective uid not 0: tried with a few
-/// usual uids and with every uid the filter itself compares to.
+/// Whether `filter` may match with the effective uid not 0 (and, with
+/// `real_too`, the real uid not 0 either): tried with a few usual uids and
+/// with every uid the filter itself compares to, the same in both.
 fn non_root_may_match(
     q: &Query,
     filter: usize,
     known: &dyn Fn(&str) -> Option<Value<'static>>,
+    real_too: bool,
 ) -> bool {
+    let fields: Vec<&str> = if real_too {
+        EFFECTIVE_UID_FIELDS
+            .iter()
+            .chain(REAL_UID_FIELDS.iter())
+            .copied()
+            .collect()
+    } else {
+        EFFECTIVE_UID_FIELDS.to_vec()
+    };
     let mut uids: Vec<String> = NON_ROOT_UIDS.iter().map(|u| (*u).to_owned()).collect();
-    for field in EFFECTIVE_UID_FIELDS {
+    for field in &fields {
         uids.extend(q.literals(filter, field));
     }
     uids.retain(|u| u.trim() != "0");
     uids.iter().any(|uid| {
         q.filter_may_match(filter, &|name: &str| {
-            if EFFECTIVE_UID_FIELDS.contains(&name) {
+            if fields.contains(&name) {
                 Some(Value::Str(Cow::Owned(uid.clone())))
             } else {
                 known(name)

@@ -8,11 +8,23 @@ use serde::Deserialize;
 
 use crate::eql::{EqlError, Query, Schema};
 
-/// The built-in rule: Elastic's "Suspicious Network Connection Attempt by Root".
-pub const BUILTIN: &[(&str, &str)] = &[(
-    "suspicious_network_connection_attempt_by_root.toml",
-    include_str!("../../../rules/suspicious_network_connection_attempt_by_root.toml"),
-)];
+/// The built-in rules: Elastic's "Suspicious Network Connection Attempt by
+/// Root", as Elastic publishes it, and audetect's two companions for root
+/// that lowered its effective uid for one step (disjoint from it).
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "suspicious_network_connection_attempt_by_root.toml",
+        include_str!("../../../rules/suspicious_network_connection_attempt_by_root.toml"),
+    ),
+    (
+        "root_connection_with_a_lowered_effective_uid.toml",
+        include_str!("../../../rules/root_connection_with_a_lowered_effective_uid.toml"),
+    ),
+    (
+        "root_session_with_a_lowered_effective_uid.toml",
+        include_str!("../../../rules/root_session_with_a_lowered_effective_uid.toml"),
+    ),
+];
 
 /// Elastic's "maximum alerts per execution" when a rule does not say.
 pub const DEFAULT_MAX_SIGNALS: u32 = 100;

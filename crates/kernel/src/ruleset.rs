@@ -245,6 +245,9 @@ impl Group {
 pub struct Wanted {
     pub kind: EventKind,
     pub root_only: bool,
+    /// With `root_only`: also the events of a real uid 0 whose effective
+    /// uid is not (`uid=0` beside `euid=0`).
+    pub real_root: bool,
 }
 
 /// The audit rules for `wanted`: per arch (x86_64, then i386), per kind in
@@ -267,12 +270,18 @@ pub fn rules_for(wanted: &[Wanted]) -> Vec<AuditRule> {
         .filter_map(|kind| {
             let mut of_kind = wanted.iter().filter(|w| w.kind == kind).peekable();
             of_kind.peek()?;
-            let root_only = of_kind.all(|w| w.root_only);
-            Some(Wanted { kind, root_only })
+            let of_kind: Vec<&Wanted> = of_kind.collect();
+            let root_only = of_kind.iter().all(|w| w.root_only);
+            let real_root = root_only && of_kind.iter().any(|w| w.real_root);
+            Some(Wanted {
+                kind,
+                root_only,
+                real_root,
+            })
         })
         .collect();
     let mut rules = rules_for_arches(&kinds, syscalls::host_arches());
-    rules.extend(kinds.iter().filter_map(|w| uring_rule(*w)));
+    rules.extend(kinds.iter().flat_map(|w| uring_rules(*w)));
     rules
 }
 
@@ -282,16 +291,25 @@ pub fn rules_for(wanted: &[Wanted]) -> Vec<AuditRule> {
 /// (URINGOP) carry the submitter's credentials, and the address only when
 /// the operation ran inside io_uring_enter. Only connect: io_uring's sends
 /// (and so a fast open through it) are exempt from audit in the kernel.
-pub fn uring_rule(w: Wanted) -> Option<AuditRule> {
+pub fn uring_rules(w: Wanted) -> Vec<AuditRule> {
     if w.kind != EventKind::ConnectionAttempted {
-        return None;
+        return Vec::new();
     }
-    let mut rule =
+    let rule =
         AuditRule::new(AUDIT_FILTER_URING_EXIT, AUDIT_ALWAYS).with_syscall(IORING_OP_CONNECT);
-    if w.root_only {
-        rule = rule.with_num(AUDIT_EUID, AUDIT_EQUAL, 0);
+    let uid_tests: &[u32] = match (w.root_only, w.real_root) {
+        (true, true) => &[AUDIT_EUID, AUDIT_UID],
+        (true, false) => &[AUDIT_EUID],
+        (false, _) => &[],
+    };
+    let key = |r: AuditRule| r.with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, w.kind.key());
+    if uid_tests.is_empty() {
+        return vec![key(rule)];
     }
-    Some(rule.with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, w.kind.key()))
+    uid_tests
+        .iter()
+        .map(|&field| key(rule.clone().with_num(field, AUDIT_EQUAL, 0)))
+        .collect()
 }
 
 /// Whether the rule is on the io_uring filter, which kernels before 5.16 lack.
@@ -345,18 +363,27 @@ fn kind_rules(w: Wanted, arch: u32) -> Vec<AuditRule> {
         if let Some((field, op, value)) = group.arg {
             rule = rule.with_num(field, op, value);
         }
-        if w.root_only {
-            rule = rule.with_num(AUDIT_EUID, AUDIT_EQUAL, 0);
+        // Fields are ANDed: "euid 0 or uid 0" is one rule of each.
+        let uid_tests: &[u32] = match (w.root_only, w.real_root) {
+            (true, true) => &[AUDIT_EUID, AUDIT_UID],
+            (true, false) => &[AUDIT_EUID],
+            (false, _) => &[u32::MAX],
+        };
+        for &uid_field in uid_tests {
+            let mut rule = rule.clone();
+            if uid_field != u32::MAX {
+                rule = rule.with_num(uid_field, AUDIT_EQUAL, 0);
+            }
+            if w.kind.success_only() {
+                rule = rule.with_num(AUDIT_SUCCESS, AUDIT_EQUAL, 1);
+            }
+            if w.kind.inet_only() {
+                rule = rule
+                    .with_num(AUDIT_SADDR_FAM, AUDIT_GREATER_THAN_OR_EQUAL, AF_INET)
+                    .with_num(AUDIT_SADDR_FAM, AUDIT_LESS_THAN_OR_EQUAL, AF_INET6);
+            }
+            rules.push(rule.with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, key));
         }
-        if w.kind.success_only() {
-            rule = rule.with_num(AUDIT_SUCCESS, AUDIT_EQUAL, 1);
-        }
-        if w.kind.inet_only() {
-            rule = rule
-                .with_num(AUDIT_SADDR_FAM, AUDIT_GREATER_THAN_OR_EQUAL, AF_INET)
-                .with_num(AUDIT_SADDR_FAM, AUDIT_LESS_THAN_OR_EQUAL, AF_INET6);
-        }
-        rules.push(rule.with_str(AUDIT_FILTERKEY, AUDIT_EQUAL, key));
     }
     rules
 }
@@ -391,8 +418,8 @@ pub fn unknown_syscalls() -> Vec<(&'static str, &'static str)> {
 /// inet6" is either two rules per connect syscall (=2, =10) or one range
 /// (>=2 and <=10). The kernel accepts `<`/`>`/`<=`/`>=` on saddr_fam
 /// (audit_field_valid refuses only the bit operators; verified on 6.18:
-/// `saddr_fam&2` is EINVAL, `saddr_fam>=2` is accepted), so one rule each:
-/// five rules instead of eight, fewer checks on every audited syscall. The
+/// `saddr_fam&2` is EINVAL, `saddr_fam>=2` is accepted), so one rule per
+/// group of calls instead of two, fewer checks on every audited syscall. The
 /// range lets through the obsolete families 3 to 9 (ax25, ipx, appletalk,
 /// netrom, bridge, atmpvc, x25), which userland drops. AF_UNIX (1) and
 /// netlink (16), the common noise, stay out. Kernels without saddr_fam (before
@@ -400,15 +427,20 @@ pub fn unknown_syscalls() -> Vec<(&'static str, &'static str)> {
 /// [`without_saddr_fam`]. accept is filtered the same way: the kernel keeps
 /// the peer's address only when the caller asks for it, so an
 /// accept(fd, NULL, NULL) is not seen (it would have no source.ip either).
+///
+/// Both by effective uid (Elastic's rule) and by real uid (audetect's two
+/// companion rules, for root that lowered only its effective uid).
 pub fn audetect_rules() -> Vec<AuditRule> {
     rules_for(&[
         Wanted {
             kind: EventKind::ConnectionAttempted,
             root_only: true,
+            real_root: true,
         },
         Wanted {
             kind: EventKind::SessionIdChange,
             root_only: true,
+            real_root: true,
         },
     ])
 }
@@ -439,6 +471,7 @@ mod tests {
         let all = |kind| Wanted {
             kind,
             root_only: false,
+            real_root: false,
         };
         let rules: Vec<String> = rules_for_arches(
             &[
@@ -478,6 +511,7 @@ mod tests {
         let all = |kind| Wanted {
             kind,
             root_only: true,
+            real_root: false,
         };
         let kinds = [
             all(EventKind::ConnectionAttempted),
@@ -548,12 +582,15 @@ mod tests {
     fn io_uring_connects_have_a_rule_of_their_own() {
         let rules = audetect_rules();
         let uring: Vec<&AuditRule> = rules.iter().filter(|r| is_uring_rule(r)).collect();
-        assert_eq!(uring.len(), 1, "{rules:#?}");
-        assert!(std::ptr::eq(uring[0], rules.last().unwrap()));
+        assert_eq!(uring.len(), 2, "{rules:#?}");
+        assert!(std::ptr::eq(uring[1], rules.last().unwrap()));
         assert_eq!(uring[0].syscalls, [IORING_OP_CONNECT]);
         assert_eq!(
-            uring[0].to_auditctl(),
-            "-a always,io_uring -S connect -F euid=0 -F key=audetect-connect"
+            [uring[0].to_auditctl(), uring[1].to_auditctl()],
+            [
+                "-a always,io_uring -S connect -F euid=0 -F key=audetect-connect",
+                "-a always,io_uring -S connect -F uid=0 -F key=audetect-connect"
+            ]
         );
         let bytes = uring[0].to_bytes().unwrap();
         assert_eq!(
@@ -561,19 +598,21 @@ mod tests {
             7,
             "list 7"
         );
-        let everyone = uring_rule(Wanted {
+        let everyone = uring_rules(Wanted {
             kind: EventKind::ConnectionAttempted,
             root_only: false,
+            real_root: false,
         });
         assert_eq!(
-            everyone.map(|r| r.to_auditctl()).as_deref(),
-            Some("-a always,io_uring -S connect -F key=audetect-connect")
+            everyone.iter().map(|r| r.to_auditctl()).collect::<Vec<_>>(),
+            ["-a always,io_uring -S connect -F key=audetect-connect"]
         );
-        assert!(uring_rule(Wanted {
+        assert!(uring_rules(Wanted {
             kind: EventKind::Exec,
-            root_only: true
+            root_only: true,
+            real_root: false
         })
-        .is_none());
+        .is_empty());
     }
 
     #[test]
@@ -603,7 +642,7 @@ mod tests {
     ///  -F saddr_fam>=2 -F saddr_fam<=10 -F key=audetect-connect`, byte by byte.
     #[test]
     fn socketcall_rule_bytes() {
-        let rule = &audetect_rules()[7];
+        let rule = &audetect_rules()[14];
         let d = rule.to_bytes().unwrap();
         let w = |i: usize| u32::from_ne_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
         let (mask, fields, values, flags, buflen) = (3, 3 + 64, 3 + 128, 3 + 192, 3 + 256);
@@ -632,7 +671,11 @@ mod tests {
     fn all(root_only: bool) -> Vec<Wanted> {
         EventKind::ALL
             .into_iter()
-            .map(|kind| Wanted { kind, root_only })
+            .map(|kind| Wanted {
+                kind,
+                root_only,
+                real_root: false,
+            })
             .collect()
     }
 
@@ -688,11 +731,18 @@ mod tests {
             rendered(&[
                 Wanted {
                     kind: EventKind::SessionIdChange,
-                    root_only: true
+                    root_only: true,
+                    real_root: true
                 },
                 Wanted {
                     kind: EventKind::ConnectionAttempted,
-                    root_only: true
+                    root_only: true,
+                    real_root: false
+                },
+                Wanted {
+                    kind: EventKind::ConnectionAttempted,
+                    root_only: true,
+                    real_root: true
                 },
             ]),
             audetect_rules()
@@ -702,6 +752,16 @@ mod tests {
             "kinds come in one order, whatever the order asked"
         );
         assert_eq!(rules_for(&[]), vec![]);
+        // By effective uid, then by real uid, for each group of calls.
+        let rules: Vec<String> = audetect_rules().iter().map(|r| r.to_auditctl()).collect();
+        assert_eq!(
+            &rules[..2],
+            [
+                "-a always,exit -F arch=b64 -S connect -F euid=0 -F saddr_fam>=2 -F saddr_fam<=10 -F key=audetect-connect",
+                "-a always,exit -F arch=b64 -S connect -F uid=0 -F saddr_fam>=2 -F saddr_fam<=10 -F key=audetect-connect",
+            ]
+        );
+        assert_eq!(rules.len(), 20);
     }
 
     #[test]
@@ -709,6 +769,7 @@ mod tests {
         let exec = |root_only| Wanted {
             kind: EventKind::Exec,
             root_only,
+            real_root: false,
         };
         assert_eq!(
             rendered(&[exec(true), exec(false)]),
@@ -732,6 +793,7 @@ mod tests {
         let rules = rules_for(&[Wanted {
             kind: EventKind::Fork,
             root_only: false,
+            real_root: false,
         }]);
         let text: Vec<String> = rules.iter().map(AuditRule::to_auditctl).collect();
         assert_eq!(
@@ -760,6 +822,7 @@ mod tests {
         let b64: Vec<String> = rendered(&[Wanted {
             kind: EventKind::Creation,
             root_only: false,
+            real_root: false,
         }])
         .into_iter()
         .filter(|r| r.contains("arch=b64"))
@@ -780,10 +843,12 @@ mod tests {
             Wanted {
                 kind: EventKind::ConnectionAccepted,
                 root_only: false,
+                real_root: false,
             },
             Wanted {
                 kind: EventKind::UidChange,
                 root_only: true,
+                real_root: false,
             },
         ]);
         assert_eq!(
@@ -805,7 +870,8 @@ mod tests {
         assert_eq!(
             rendered(&[Wanted {
                 kind: EventKind::End,
-                root_only: false
+                root_only: false,
+                real_root: false
             }]),
             [
                 "-a always,exit -F arch=b64 -S exit_group -F key=audetect-exit",
@@ -822,7 +888,7 @@ mod tests {
             fb.to_auditctl(),
             "-a always,exit -F arch=b64 -S connect -F euid=0 -F key=audetect-connect"
         );
-        let setsid = &rules[3];
+        let setsid = &rules[6];
         assert_eq!(without_saddr_fam(setsid), None);
         assert_eq!(rules[0].key(), Some(KEY_CONNECT));
         assert_eq!(setsid.key(), Some(KEY_SETSID));

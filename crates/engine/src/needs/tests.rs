@@ -154,15 +154,41 @@ fn a_rule_for_another_uid_is_not_root_only() {
     assert_eq!(summary(&needs(&[r], &planned_schema())), [("exec", false)]);
 }
 
-/// Root by real uid is not root by effective uid: euid=0 would drop a
-/// setuid-dropped process the rule still wants.
+/// Root by real uid is not root by effective uid: euid=0 alone would drop a
+/// process that lowered only its effective uid, which the rule still wants,
+/// so the kernel keeps uid=0 too. A rule about non-root real uids needs
+/// every user.
 #[test]
 fn a_real_uid_of_root_is_not_an_effective_one() {
     let r = rule(
         "real root",
         r#"process where event.action == "exec" and process.real_user.id == "0""#,
     );
-    assert_eq!(summary(&needs(&[r], &planned_schema())), [("exec", false)]);
+    let n = needs(&[r], &planned_schema());
+    assert_eq!(summary(&n), [("exec", true)]);
+    assert!(n.kinds[0].real_root);
+    assert!(
+        n.kinds[0]
+            .describe()
+            .starts_with("root only (euid 0, or uid 0)"),
+        "{}",
+        n.kinds[0].describe()
+    );
+    let effective = rule(
+        "effective root",
+        r#"process where event.action == "exec" and user.id == "0""#,
+    );
+    let n = needs(&[effective], &planned_schema());
+    assert_eq!(summary(&n), [("exec", true)]);
+    assert!(!n.kinds[0].real_root);
+    let not_root = rule(
+        "dropped",
+        r#"process where event.action == "exec" and process.real_user.id != "0""#,
+    );
+    assert_eq!(
+        summary(&needs(&[not_root], &planned_schema())),
+        [("exec", false)]
+    );
 }
 
 #[test]
