@@ -24,6 +24,12 @@
  *                          line at it (prctl PR_SET_MM_MAP, which needs no
  *                          privilege): reading /proc/PID/cmdline then reads PATH
  *   setsid                 setsid() in this thread
+ *   blocked-connect-setsid:MS
+ *                          a TCP connect to a loopback listener of its own whose
+ *                          accept queue is full, so that it blocks (SYNs dropped)
+ *                          for MS ms (SO_SNDTIMEO, then EINPROGRESS), while a
+ *                          second thread calls setsid() 50 ms in: the connect's
+ *                          record is written after the setsid's
  *   thread-setsid          setsid() from a second thread
  *   child-setsid           fork; the child calls setsid(); the parent waits
  *   fork-reap-after:MS     fork; the child does the remaining steps, the parent
@@ -196,6 +202,40 @@ static int set_args(char *start, char *end)
     return prctl(PR_SET_MM, 14 /* PR_SET_MM_MAP */, (unsigned long)&m, sizeof m, 0);
 }
 
+static void *late_setsid_thread(void *arg)
+{
+    (void)arg;
+    usleep(50 * 1000);
+    pid_t s = setsid();
+    printf("thread setsid during the connect -> %d\n", (int)s);
+    if (s < 0) exit(3);
+    return NULL;
+}
+
+static void blocked_connect_setsid(int ms)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t len = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 0) || getsockname(l, (struct sockaddr *)&a, &len)) {
+        perror("listener"); exit(2);
+    }
+    /* One connection fills an accept queue of backlog 0; later SYNs are dropped. */
+    int filler = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(filler, (struct sockaddr *)&a, sizeof a)) { perror("filler"); exit(2); }
+    usleep(20 * 1000);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    pthread_t t;
+    pthread_create(&t, NULL, late_setsid_thread, NULL);
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    printf("blocked connect %d -> %d (%s)\n", ntohs(a.sin_port), rc, rc ? strerror(errno) : "ok");
+    pthread_join(t, NULL);
+    last_socket = fd;
+}
+
 static void *setsid_thread(void *arg)
 {
     (void)arg;
@@ -268,6 +308,8 @@ int main(int argc, char **argv)
                 printf("child %d reaped\n", (int)c);
                 return 0;
             }
+        } else if (!strncmp(s, "blocked-connect-setsid:", 23)) {
+            blocked_connect_setsid(atoi(s + 23));
         } else if (!strcmp(s, "setsid")) {
             pid_t r = setsid();
             struct timespec now;

@@ -494,7 +494,7 @@ fn a_rule_audetect_cannot_run_is_skipped_with_its_reason_and_the_rest_load() {
     );
     assert_eq!(
         text.lines().last(),
-        Some("rules: 1 loaded, 1 skipped"),
+        Some("rules: 3 loaded, 1 skipped"),
         "{text}"
     );
     assert!(
@@ -516,7 +516,7 @@ fn a_rule_audetect_cannot_run_is_skipped_with_its_reason_and_the_rest_load() {
     );
     assert_eq!(
         text.lines().last(),
-        Some("rules: 1 loaded, 1 skipped"),
+        Some("rules: 3 loaded, 1 skipped"),
         "{text}"
     );
 }
@@ -557,6 +557,8 @@ fn every_supplied_field_is_documented() {
 /// Issue 4's churn test: a million root processes, each connecting once and
 /// never calling setsid, stay within the documented memory bound (each rule
 /// holds at most detection.max_pending_events events; the rest is fixed).
+/// Two of the three built-in rules hold a root connect (Elastic's, and the
+/// companion whose setsid has a lowered effective uid), so two caps' worth.
 #[test]
 fn replay_of_a_million_distinct_pids_stays_within_the_memory_bound() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_audetect"))
@@ -593,11 +595,11 @@ fn replay_of_a_million_distinct_pids_stays_within_the_memory_bound() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no peak memory in: {err}"));
     assert!(
-        peak < 48 * 1024,
-        "peak memory {peak} KiB over the 48 MiB bound: {err}"
+        peak < 64 * 1024,
+        "peak memory {peak} KiB over the 64 MiB bound: {err}"
     );
     assert!(
-        err.contains("990000 partial sequences dropped"),
+        err.contains("1980000 partial sequences dropped"),
         "the cap is what held it: {err}"
     );
 }

@@ -459,9 +459,9 @@ fn kernel_rules_loaded_by_augenrules_still_alert_and_stay() {
     let run = run_actor(actor(), &[&format!("tcp4:{}", p.open), "setsid"]);
     d.wait_alert_for(run.pid);
     let (log, _lock) = d.stop_keeping_lock();
-    // The file's io_uring rule is commented out (auditctl 3.0 cannot read
-    // it): audetect installs that one itself, and removes only it.
-    assert!(log.contains("ready: 1 audit rules installed"), "{log}");
+    // The file's io_uring rules are commented out (auditctl 3.0 cannot read
+    // them): audetect installs those itself, and removes only them.
+    assert!(log.contains("ready: 2 audit rules installed"), "{log}");
     assert!(
         log.contains("rule already present, used and left to its owner"),
         "{log}"
@@ -512,7 +512,7 @@ fn kernel_readme_one_liner_alerts_and_ctrl_c_restores_the_audit_state() {
     assert_eq!(alert["destination"]["port"], 9, "{alert}");
     let (log, _lock) = d.stop_by(libc::SIGINT);
     assert!(
-        log.contains("audit rules: removed 10 of the 10 audetect installed"),
+        log.contains("audit rules: removed 20 of the 20 audetect installed"),
         "the log says what it undid:\n{log}"
     );
 }

@@ -300,9 +300,9 @@ fn session_installs_the_rules_file_and_restores() {
         session.installed().iter().partition(|r| is_uring_rule(r));
     let rendered: Vec<String> = exit.iter().map(|r| r.to_auditctl()).collect();
     assert_eq!(listed, rendered);
-    assert_eq!(uring.len(), 1, "{:?}", session.installed());
+    assert_eq!(uring.len(), 2, "{:?}", session.installed());
     let in_kernel = s.list_rules().expect("list");
-    assert!(in_kernel.contains(uring[0]), "{in_kernel:?}");
+    assert!(uring.iter().all(|r| in_kernel.contains(r)), "{in_kernel:?}");
 
     session.stop().expect("stop session");
     let after = s.status().expect("status");
@@ -922,12 +922,13 @@ fn rule_file(name: &str, query: &str) -> String {
 /// An exec rule that never fires on this host.
 const EXEC_RULE: &str = r#"process where event.type == "start" and event.action == "exec" and process.name == "audetect-no-such-program""#;
 
-/// The built-in set (root connects and setsids) plus exec for every user.
+/// The built-in set (root connects and setsids, by effective and by real
+/// uid) plus exec for every user.
 fn builtin_and_exec() -> Vec<String> {
     let root = |kind| Wanted {
         kind,
         root_only: true,
-        real_root: false,
+        real_root: true,
     };
     rules_for(&[
         root(EventKind::ConnectionAttempted),

@@ -43,8 +43,14 @@ fn kernel_rules_removed_and_audit_disabled_are_put_back_and_reported() {
     // other rule on this shared machine.
     auditctl(&["-D", "-k", "audetect-connect"]);
     auditctl(&["-D", "-k", "audetect-setsid"]);
+    // As a set: auditctl 3.0 cannot delete the io_uring rules (it cannot
+    // read their list), so the restored ones come back after them.
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
     let back = wait_for(Duration::from_secs(5), || {
-        (audit_state().rules == running.rules).then_some(())
+        (sorted(audit_state().rules) == sorted(running.rules.clone())).then_some(())
     });
     assert!(
         back.is_some(),
@@ -179,7 +185,7 @@ fn kernel_sighup_reloads_rules_and_keeps_pending_sequences() {
     });
     assert!(reloaded.is_some(), "no reload:\n{}", d.log());
     assert!(
-        d.log().contains("1 unchanged kept their pending sequences"),
+        d.log().contains("3 unchanged kept their pending sequences"),
         "{}",
         d.log()
     );

@@ -20,6 +20,11 @@ pub const MAX_PENDING: usize = 100_000;
 /// the square of the stage count and [`MAX_PENDING`] alone does not bound memory.
 pub const MAX_HELD_EVENTS: usize = 100_000;
 
+/// Most last-stage events one matcher keeps while no partial sequence was
+/// waiting for them ("orphans"), for an earlier stage's event that arrives
+/// after them; past it the oldest are forgotten.
+pub const MAX_ORPHANS: usize = 4096;
+
 /// Record time after which an incomplete sample is dropped, and for which a
 /// key that produced a sample then ignores further events. Elasticsearch
 /// samples a fixed search window; live, we need a horizon, and five minutes
@@ -45,6 +50,9 @@ pub struct MatcherStats {
     pub replaced: u64,
     /// Completed matches returned.
     pub matches: u64,
+    /// Of them, completed by an earlier stage's event that arrived after the
+    /// last stage's (a blocking connect written after another thread's setsid).
+    pub late_matches: u64,
 }
 
 /// One join key value. Floats are kept by bit pattern so keys can hash.
@@ -132,6 +140,94 @@ struct SeqState<E> {
     live: usize,
     /// Events held by the partials in `keys`.
     held: usize,
+    /// Per join key, last-stage events no partial was waiting for, kept for
+    /// one maxspan of record time: the order of arrival is the order in which
+    /// calls ended, and a call that blocked (connect) ends after a later one
+    /// of another thread (setsid) that it precedes in record time.
+    orphans: HashMap<Key, VecDeque<(Ordinal, E)>>,
+    /// Orphans in arrival order, for expiry and the cap.
+    orphan_aging: VecDeque<(u64, Key)>,
+    orphan_count: usize,
+}
+
+impl<E: Clone> SeqState<E> {
+    fn keep_orphan(&mut self, key: Key, at: Ordinal, ev: &E) {
+        self.orphans
+            .entry(Arc::clone(&key))
+            .or_default()
+            .push_back((at, ev.clone()));
+        self.orphan_aging.push_back((at.0, key));
+        self.orphan_count += 1;
+        while self.orphan_count > MAX_ORPHANS {
+            let Some((ms, key)) = self.orphan_aging.pop_front() else {
+                break;
+            };
+            // An entry whose orphan was paired since is stale: skipped.
+            self.forget_orphans(&key, |o| o.0 == ms, true);
+        }
+    }
+
+    /// Removes the key's orphans that `gone` picks (only the first such,
+    /// with `first`).
+    fn forget_orphans(&mut self, key: &Key, gone: impl Fn(&Ordinal) -> bool, first: bool) {
+        let Some(list) = self.orphans.get_mut(key) else {
+            return;
+        };
+        let before = list.len();
+        if first {
+            if let Some(i) = list.iter().position(|(o, _)| gone(o)) {
+                list.remove(i);
+            }
+        } else {
+            list.retain(|(o, _)| !gone(o));
+        }
+        self.orphan_count -= before - list.len();
+        if list.is_empty() {
+            self.orphans.remove(key);
+        }
+    }
+
+    /// Forgets orphans with a record time before `cutoff_ms`.
+    fn expire_orphans(&mut self, cutoff_ms: u64) {
+        while self
+            .orphan_aging
+            .front()
+            .is_some_and(|(ms, _)| *ms < cutoff_ms)
+        {
+            if let Some((_, key)) = self.orphan_aging.pop_front() {
+                self.forget_orphans(&key, |o| o.0 < cutoff_ms, false);
+            }
+        }
+    }
+
+    /// The earliest orphan of `key` that `p` (now waiting at the stage before
+    /// the last) would have met first had events come in record-time order:
+    /// at or after its last event (the same millisecond counts: the kernel's
+    /// clock ticks in jiffies, and a blocking call's record carries the time
+    /// it was entered), within maxspan of its start, and before `newer`, the
+    /// start of a partial that in time order would have replaced it.
+    fn take_orphan(
+        &mut self,
+        key: &Key,
+        p: &Partial<E>,
+        maxspan: u64,
+        newer: Option<Ordinal>,
+    ) -> Option<E> {
+        let list = self.orphans.get_mut(key)?;
+        let at = list.iter().enumerate().filter(|(_, (o, _))| {
+            o.0 >= p.last.0
+                && o.0.saturating_sub(p.start.0) <= maxspan
+                && newer.is_none_or(|n| *o < n)
+        });
+        let (i, _) = at.min_by_key(|(_, (o, _))| *o)?;
+        let (_, ev) = list.remove(i)?;
+        self.orphan_count -= 1;
+        if list.is_empty() {
+            self.orphans.remove(key);
+        }
+        // Its aging entry is left behind, and skipped when met.
+        Some(ev)
+    }
 }
 
 struct SampleSlots<E> {
@@ -208,6 +304,9 @@ impl<E: Event> Matcher<E> {
                 aging: Aging::new(),
                 live: 0,
                 held: 0,
+                orphans: HashMap::new(),
+                orphan_aging: VecDeque::new(),
+                orphan_count: 0,
             }),
             Kind::Sample { .. } => State::Sample(SampleState {
                 keys: HashMap::new(),
@@ -350,6 +449,11 @@ impl<E: Event> Matcher<E> {
     ) -> Vec<Vec<E>> {
         let mut out = Vec::new();
         let last_stage = stages.len() - 1;
+        // Late pairing needs a horizon (maxspan), and `until` would need its
+        // own events kept as well: only sequences with maxspan and no until.
+        let late_span = maxspan.filter(|_| until.is_none());
+        // The key of a last-stage event that completed nothing: an orphan.
+        let mut orphan: Option<Key> = None;
         for k in (1..stages.len()).rev() {
             if !self.hits[stages[k].filter] {
                 continue;
@@ -357,6 +461,9 @@ impl<E: Event> Matcher<E> {
             let Some(key) = self.key(query, stages[k].keys, ev) else {
                 continue;
             };
+            if k == last_stage && late_span.is_some() {
+                orphan = Some(Arc::clone(&key));
+            }
             let State::Sequence(st) = &mut self.state else {
                 return out;
             };
@@ -384,15 +491,42 @@ impl<E: Event> Matcher<E> {
             st.held += 1;
             p.last = now;
             if k == last_stage {
+                orphan = None;
                 st.live -= 1;
                 st.held -= p.events.len();
                 out.push(p.events);
-            } else if let Some(old) = slots[k].replace(p) {
-                st.live -= 1;
-                st.held -= old.events.len();
-                self.stats.replaced += 1;
+            } else {
+                let newer = slots[k].as_ref().map(|o| o.last).filter(|l| *l > now);
+                let paired = match late_span {
+                    Some(span) if k == last_stage - 1 => st.take_orphan(&key, &p, span, newer),
+                    _ => None,
+                };
+                let Some(slots) = st.keys.get_mut(&key) else {
+                    continue;
+                };
+                if let Some(last) = paired {
+                    st.live -= 1;
+                    st.held -= p.events.len();
+                    p.events.push(last);
+                    self.stats.late_matches += 1;
+                    out.push(p.events);
+                } else if newer.is_some() {
+                    // In record-time order the one waiting came after this
+                    // one and replaced it.
+                    st.live -= 1;
+                    st.held -= p.events.len();
+                    self.stats.replaced += 1;
+                } else if let Some(old) = slots[k].replace(p) {
+                    st.live -= 1;
+                    st.held -= old.events.len();
+                    self.stats.replaced += 1;
+                }
             }
-            if slots.iter().all(Option::is_none) {
+            if st
+                .keys
+                .get(&key)
+                .is_some_and(|slots| slots.iter().all(Option::is_none))
+            {
                 st.keys.remove(&key);
             }
         }
@@ -400,26 +534,55 @@ impl<E: Event> Matcher<E> {
             if let Some(key) = self.key(query, stages[0].keys, ev) {
                 if let State::Sequence(st) = &mut self.state {
                     let id = st.aging.push(now.0, Arc::clone(&key));
-                    let slots = st
-                        .keys
-                        .entry(key)
-                        .or_insert_with(|| (0..last_stage).map(|_| None).collect());
-                    let fresh = Partial {
+                    let mut fresh = Partial {
                         id,
                         start: now,
                         last: now,
                         events: vec![ev.clone()],
                     };
-                    st.held += 1;
-                    match slots[0].replace(fresh) {
-                        None => st.live += 1,
-                        Some(old) => {
-                            st.held -= old.events.len();
-                            self.stats.replaced += 1;
+                    let newer = st
+                        .keys
+                        .get(&key)
+                        .and_then(|slots| slots[0].as_ref())
+                        .map(|o| o.last)
+                        .filter(|l| *l > now);
+                    let paired = match late_span {
+                        Some(span) if last_stage == 1 => st.take_orphan(&key, &fresh, span, newer),
+                        _ => None,
+                    };
+                    if let Some(last) = paired {
+                        fresh.events.push(last);
+                        self.stats.late_matches += 1;
+                        out.push(fresh.events);
+                    } else if newer.is_some() {
+                        // Record-time order: the one waiting replaced this one.
+                        self.stats.replaced += 1;
+                    } else {
+                        let slots = st
+                            .keys
+                            .entry(Arc::clone(&key))
+                            .or_insert_with(|| (0..last_stage).map(|_| None).collect());
+                        st.held += 1;
+                        match slots[0].replace(fresh) {
+                            None => st.live += 1,
+                            Some(old) => {
+                                st.held -= old.events.len();
+                                self.stats.replaced += 1;
+                            }
                         }
+                    }
+                    if st
+                        .keys
+                        .get(&key)
+                        .is_some_and(|slots| slots.iter().all(Option::is_none))
+                    {
+                        st.keys.remove(&key);
                     }
                 }
             }
+        }
+        if let (Some(key), State::Sequence(st)) = (orphan, &mut self.state) {
+            st.keep_orphan(key, now, ev);
         }
         // After the stages, so that `until` also rejects what this very
         // event started or moved: Elasticsearch rejects a sequence whose last
@@ -528,8 +691,12 @@ impl<E: Event> Matcher<E> {
         }
     }
 
-    /// Drops pending state that started strictly before `cutoff_ms`.
+    /// Drops pending state that started strictly before `cutoff_ms`, and
+    /// orphans older than it.
     fn expire_before(&mut self, cutoff_ms: u64) {
+        if let State::Sequence(st) = &mut self.state {
+            st.expire_orphans(cutoff_ms);
+        }
         loop {
             let front = match &self.state {
                 State::Sequence(st) => st.aging.queue.front().map(|e| e.0),
