@@ -191,14 +191,22 @@ impl Session {
             blinding_reported: Vec::new(),
             stopped: false,
         };
-        if x32_syscalls_enabled() {
-            session.note_blind_spot(
+        match x32_syscalls() {
+            X32::Off => {}
+            X32::On => session.note_blind_spot(
                 "this kernel runs x32 system calls, which no audit rule can match (their \
                  numbers carry bit 30, past the rule's syscall mask): a root process can \
                  connect() and setsid() through them unseen; boot with syscall.x32=n, or a \
                  kernel without CONFIG_X86_X32_ABI"
                     .into(),
-            );
+            ),
+            X32::Unknown => session.note_blind_spot(
+                "x32 system calls may run on this kernel, and no audit rule can match them \
+                 (their numbers carry bit 30, past the rule's syscall mask): a syscall filter \
+                 on audetect (SystemCallArchitectures=native) kept it from probing, and no \
+                 /boot/config-RELEASE says; boot with syscall.x32=n to be sure"
+                    .into(),
+            ),
         }
         let result = (|| {
             if let Some(path) = &settings.state_file {
@@ -895,19 +903,109 @@ impl Drop for Session {
     }
 }
 
+/// What the start learned of x32 system calls on this kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum X32 {
+    /// The kernel refuses them (ENOSYS), or this is not x86_64.
+    Off,
+    /// The kernel runs them.
+    On,
+    /// A seccomp filter on audetect itself kills them (the packaged unit's
+    /// SystemCallArchitectures=native), so the probe cannot tell; the
+    /// kernel's config said neither way.
+    Unknown,
+}
+
 /// Whether this kernel runs x32 system calls: getpid by its x32 number
-/// (bit 30 set) answers instead of failing with ENOSYS. Only x86_64 has them.
-pub fn x32_syscalls_enabled() -> bool {
+/// (bit 30 set) answers instead of failing with ENOSYS. The call is made in
+/// a forked child: under a syscall filter that does not allow the x32 ABI
+/// the kernel kills the caller with SIGSYS, and that must not be audetect.
+/// A child killed so leaves the answer to the kernel's config.
+pub fn x32_syscalls() -> X32 {
     #[cfg(target_arch = "x86_64")]
     {
-        const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
-        // SAFETY: getpid takes no argument and changes nothing.
-        let pid = unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) };
-        pid == libc::c_long::from(std::process::id() as i32)
+        match x32_probe_in_child() {
+            Some(true) => X32::On,
+            Some(false) => X32::Off,
+            None => x32_from_kernel_config(
+                kernel_config().as_deref(),
+                &std::fs::read_to_string("/proc/cmdline").unwrap_or_default(),
+            ),
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        X32::Off
+    }
+}
+
+/// Some(answer) from a child that made the x32 call, None when it was killed
+/// (or could not be forked).
+#[cfg(target_arch = "x86_64")]
+fn x32_probe_in_child() -> Option<bool> {
+    const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+    // SAFETY: the child makes two raw system calls and exits; it touches no
+    // lock or allocator another thread may have held at the fork.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: getpid takes no argument and changes nothing.
+        let pid = unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) };
+        // SAFETY: _exit ends the child without running the parent's atexit.
+        unsafe { libc::_exit(if pid > 0 { 0 } else { 1 }) };
+    }
+    if child < 0 {
+        return None;
+    }
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid out-pointer; child is our own child.
+        let r = unsafe { libc::waitpid(child, &mut status, 0) };
+        if r == child {
+            break;
+        }
+        if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return None;
+        }
+    }
+    if libc::WIFEXITED(status) {
+        Some(libc::WEXITSTATUS(status) == 0)
+    } else {
+        None
+    }
+}
+
+/// The running kernel's build config, where the distribution leaves it
+/// (Debian and Ubuntu: /boot/config-RELEASE; /proc/config.gz is gzip and
+/// needs a decompressor audetect does not carry).
+#[cfg(target_arch = "x86_64")]
+fn kernel_config() -> Option<String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+    std::fs::read_to_string(format!("/boot/config-{}", release.trim())).ok()
+}
+
+/// x32 by the kernel's config and command line: not built in is Off; built
+/// in, it runs unless disabled at boot, where Debian's
+/// CONFIG_X86_X32_DISABLED turns the default to off (syscall.x32=y enables).
+pub fn x32_from_kernel_config(config: Option<&str>, cmdline: &str) -> X32 {
+    let Some(config) = config else {
+        return X32::Unknown;
+    };
+    let set = |option: &str| config.lines().any(|l| l.trim() == format!("{option}=y"));
+    if !set("CONFIG_X86_X32_ABI") && !set("CONFIG_X86_X32") {
+        return X32::Off;
+    }
+    let param = cmdline
+        .split_whitespace()
+        .rev()
+        .find_map(|w| w.strip_prefix("syscall.x32="));
+    let on = match param {
+        Some(v) => matches!(v, "y" | "Y" | "1" | "yes" | "on"),
+        None => !set("CONFIG_X86_X32_DISABLED"),
+    };
+    if on {
+        X32::On
+    } else {
+        X32::Off
     }
 }
 
@@ -932,13 +1030,120 @@ mod tests {
             return crate::test_skip::skip(test, "no /proc/config.gz to check the probe against");
         };
         if config.contains("# CONFIG_X86_X32_ABI is not set") || !cfg!(target_arch = "x86_64") {
-            assert!(!x32_syscalls_enabled());
+            assert_eq!(x32_syscalls(), X32::Off);
         } else if config.contains("CONFIG_X86_X32_ABI=y") {
             // Enabled at build time: the probe and the boot parameter agree.
             let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
             if !cmdline.contains("syscall.x32=n") {
-                assert!(x32_syscalls_enabled(), "x32 built in, not disabled at boot");
+                assert_eq!(
+                    x32_syscalls(),
+                    X32::On,
+                    "x32 built in, not disabled at boot"
+                );
             }
         }
+    }
+
+    /// Under a seccomp filter that kills x32 calls (what the packaged
+    /// unit's SystemCallArchitectures=native installs) the probe must not
+    /// take audetect with it: a real filter, installed in a child process
+    /// (this test binary run again), which then probes and reports.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn x32_probe_survives_a_filter_that_kills_x32_calls() {
+        const CHILD: &str = "AUDETECT_TEST_X32_UNDER_SECCOMP";
+        if std::env::var_os(CHILD).is_some() {
+            install_filter_killing_x32();
+            println!("x32 probe answered {:?}", x32_syscalls());
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "session::tests::x32_probe_survives_a_filter_that_kills_x32_calls",
+            ])
+            .args(["--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .expect("run the test binary again");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "the probe under the filter: {:?}\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // This kernel has no x32: the child's call is killed, so the answer
+        // comes from the config, which says Off, or is missing (Unknown).
+        assert!(
+            stdout.contains("x32 probe answered Off")
+                || stdout.contains("x32 probe answered Unknown"),
+            "{stdout}"
+        );
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn install_filter_killing_x32() {
+        const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+        let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter {
+            code: code as u16,
+            jt,
+            jf,
+            k,
+        };
+        let (ld, jeq, jset, ret) = (
+            libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
+            libc::BPF_RET | libc::BPF_K,
+        );
+        let mut program = [
+            op(ld, 0, 0, 4),                  // seccomp_data.arch
+            op(jeq, 0, 3, AUDIT_ARCH_X86_64), // another arch: allow
+            op(ld, 0, 0, 0),                  // seccomp_data.nr
+            op(jset, 0, 1, 0x4000_0000),      // x32: kill
+            op(ret, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+            op(ret, 0, 0, libc::SECCOMP_RET_ALLOW),
+        ];
+        let fprog = libc::sock_fprog {
+            len: program.len() as u16,
+            filter: program.as_mut_ptr(),
+        };
+        // SAFETY: fprog points at a live, well-formed program.
+        unsafe {
+            assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+            assert_eq!(
+                libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &fprog as *const libc::sock_fprog
+                ),
+                0,
+                "install the filter: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+
+    #[test]
+    fn x32_by_kernel_config() {
+        let debian = "CONFIG_X86_X32_ABI=y\nCONFIG_X86_X32_DISABLED=y\n";
+        assert_eq!(x32_from_kernel_config(Some(debian), "ro quiet"), X32::Off);
+        assert_eq!(
+            x32_from_kernel_config(Some(debian), "ro syscall.x32=y"),
+            X32::On
+        );
+        let upstream = "CONFIG_X86_X32_ABI=y\n";
+        assert_eq!(x32_from_kernel_config(Some(upstream), "ro"), X32::On);
+        assert_eq!(
+            x32_from_kernel_config(Some(upstream), "syscall.x32=n"),
+            X32::Off
+        );
+        let none = "# CONFIG_X86_X32_ABI is not set\n";
+        assert_eq!(
+            x32_from_kernel_config(Some(none), "syscall.x32=y"),
+            X32::Off
+        );
+        assert_eq!(x32_from_kernel_config(None, ""), X32::Unknown);
     }
 }
