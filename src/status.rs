@@ -59,6 +59,13 @@ pub struct Detection {
     pub suppressed: u64,
     /// Partial sequences dropped at detection.max_pending_events.
     pub dropped_pending: u64,
+    /// Matches completed by an earlier step whose records came after the
+    /// last step's (a blocking connect written after a setsid).
+    #[serde(default)]
+    pub late_matches: u64,
+    /// Last steps kept for such late pairing and forgotten at the bound.
+    #[serde(default)]
+    pub late_forgotten: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

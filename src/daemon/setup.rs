@@ -135,8 +135,14 @@ impl AuditPlan {
                 })
             })
             .collect();
+        let mut audit_rules = kernel::rules_for(&wanted);
+        // A maxspan is measured in record time: the clock's steps must be
+        // seen to take them out (see Reassembler's clock shift).
+        if rules.iter().any(|r| r.query.maxspan_ms().is_some()) {
+            audit_rules.extend(kernel::clock_rules());
+        }
         AuditPlan {
-            rules: kernel::rules_for(&wanted),
+            rules: audit_rules,
             needs,
         }
     }
@@ -154,6 +160,17 @@ impl AuditPlan {
                     need.describe()
                 ));
             }
+        }
+        if self
+            .rules
+            .iter()
+            .any(|r| r.key() == Some(kernel::KEY_CLOCK))
+        {
+            lines.push(
+                "clock steps (key audetect-clock), every caller: rules with a maxspan \
+                 measure it across date -s"
+                    .into(),
+            );
         }
         for need in &self.needs.kinds {
             if EventKind::from_action(&need.action).is_none() {
@@ -292,6 +309,9 @@ mod tests {
             [
                 format!("connection_attempted (key audetect-connect), {why}"),
                 format!("session_id_change (key audetect-setsid), {why}"),
+                "clock steps (key audetect-clock), every caller: rules with a maxspan \
+                 measure it across date -s"
+                    .to_string(),
             ]
         );
     }

@@ -325,6 +325,8 @@ impl Supervisor {
             alerts: p.alerts,
             suppressed: p.detect.suppressed,
             dropped_pending: p.detect.dropped_pending,
+            late_matches: p.detect.late_matches,
+            late_forgotten: p.detect.late_forgotten,
         };
         let t = &p.normalize.table;
         s.processes = status::Processes {

@@ -30,6 +30,8 @@
  *                          for MS ms (SO_SNDTIMEO, then EINPROGRESS), while a
  *                          second thread calls setsid() 50 ms in: the connect's
  *                          record is written after the setsid's
+ *   clock-step:SECONDS     step CLOCK_REALTIME by SECONDS (+120, -120: what
+ *                          `date -s` does); the test puts the clock back
  *   thread-setsid          setsid() from a second thread
  *   child-setsid           fork; the child calls setsid(); the parent waits
  *   fork-reap-after:MS     fork; the child does the remaining steps, the parent
@@ -54,6 +56,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,9 +224,22 @@ static void blocked_connect_setsid(int ms)
     if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 0) || getsockname(l, (struct sockaddr *)&a, &len)) {
         perror("listener"); exit(2);
     }
-    /* One connection fills an accept queue of backlog 0; later SYNs are dropped. */
-    int filler = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(filler, (struct sockaddr *)&a, sizeof a)) { perror("filler"); exit(2); }
+    /* One connection fills an accept queue of backlog 0; later SYNs are
+     * dropped. It comes from a child running as nobody, so that the only
+     * root connect of this process is the blocked one. */
+    int ready[2];
+    if (pipe(ready)) { perror("pipe"); exit(2); }
+    pid_t filler = fork();
+    if (filler == 0) {
+        if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534)) _exit(2);
+        int f = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(f, (struct sockaddr *)&a, sizeof a)) _exit(2);
+        if (write(ready[1], "x", 1) != 1) _exit(2);
+        pause();
+        _exit(0);
+    }
+    char c;
+    if (read(ready[0], &c, 1) != 1) { fprintf(stderr, "filler failed\n"); exit(2); }
     usleep(20 * 1000);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
@@ -233,6 +249,8 @@ static void blocked_connect_setsid(int ms)
     int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
     printf("blocked connect %d -> %d (%s)\n", ntohs(a.sin_port), rc, rc ? strerror(errno) : "ok");
     pthread_join(t, NULL);
+    kill(filler, SIGKILL);
+    waitpid(filler, NULL, 0);
     last_socket = fd;
 }
 
@@ -261,6 +279,14 @@ int main(int argc, char **argv)
         else if (!strncmp(s, "fastopen-msg4:", 14)) fast_open(s + 14, 1);
         else if (!strncmp(s, "uring4:", 7)) uring_connect(s + 7, 0);
         else if (!strncmp(s, "uring4-async:", 13)) uring_connect(s + 13, 1);
+        else if (!strncmp(s, "clock-step:", 11)) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            now.tv_sec += atol(s + 11);
+            int rc = clock_settime(CLOCK_REALTIME, &now);
+            printf("clock-step %s -> %d\n", s + 11, rc);
+            if (rc < 0) exit(3);
+        }
         else if (!strncmp(s, "seteuid:", 8)) {
             int rc = seteuid(atoi(s + 8));
             printf("seteuid %s -> %d\n", s + 8, rc);

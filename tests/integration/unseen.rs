@@ -122,3 +122,123 @@ fn kernel_root_that_lowers_only_its_effective_uid_is_caught_once() {
     d.expect_no_alert("all uids dropped", p.open, &[quiet.pid]);
     d.stop();
 }
+
+/// A blocking connect in one thread while another calls setsid: the
+/// kernel writes the connect's records when the call returns, after the
+/// setsid's, though its time (taken on entry) is earlier. Elasticsearch
+/// orders a sequence by @timestamp, so the rule matches there; audetect
+/// keeps the setsid that completed nothing for a maxspan and pairs the late
+/// connect with it.
+#[test]
+fn kernel_a_connect_whose_record_comes_after_the_setsid_still_alerts() {
+    let (lock, _) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let (run, alert) = d.expect_alert(actor(), &["blocked-connect-setsid:600"]);
+    assert!(
+        run.stdout.contains("thread setsid during the connect -> "),
+        "{}",
+        run.stdout
+    );
+    let (connect, setsid) = (&alert["events"][0], &alert["events"][1]);
+    assert_eq!(
+        connect["event"]["action"], "connection_attempted",
+        "{alert:#}"
+    );
+    assert_eq!(setsid["event"]["action"], "session_id_change", "{alert:#}");
+    // The shape really was reversed: the kernel numbers an event when it
+    // writes its first record, so the connect's serial is the later one.
+    let serial = |e: &Value| e["audetect"]["audit"]["serial"].as_u64().expect("serial");
+    assert!(
+        serial(connect) > serial(setsid),
+        "the connect's records came first, nothing was reordered: {alert:#}"
+    );
+    d.stop();
+}
+
+/// Puts CLOCK_REALTIME back where it would be had nobody stepped it: the
+/// offset to CLOCK_MONOTONIC taken before the test, restored when dropped,
+/// whether the test passed or not.
+struct RealtimeRestore {
+    offset_ns: i128,
+}
+
+fn clock_ns(clock: libc::clockid_t) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+impl RealtimeRestore {
+    fn new() -> Self {
+        RealtimeRestore {
+            offset_ns: clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC),
+        }
+    }
+}
+
+impl Drop for RealtimeRestore {
+    fn drop(&mut self) {
+        let ns = clock_ns(libc::CLOCK_MONOTONIC) + self.offset_ns;
+        let ts = libc::timespec {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+        };
+        // SAFETY: ts is a valid timespec.
+        if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &ts) } != 0 {
+            eprintln!(
+                "could not put the clock back: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// `date -s` between the two steps, or just before them: maxspan measures
+/// the time that passed, not the records' stamps. A step of two minutes
+/// forward between connect and setsid would put them past the rule's one
+/// minute; one back before the connect once closed the connect's event at
+/// its first record (its address lost). audetect audits the clock calls
+/// (key audetect-clock) and takes their TIME_INJOFFSET step out. Elastic,
+/// ordering by @timestamp, would see the first as two minutes apart: here
+/// audetect follows the elapsed time on purpose, and the alert's
+/// @timestamps still show the clock as it was.
+#[test]
+fn kernel_a_clock_step_neither_splits_nor_hides_the_sequence() {
+    let (lock, _) = kernel_test!();
+    let d = Daemon::start(lock, "");
+    let p = ports();
+    let _restore = RealtimeRestore::new();
+    let (run, alert) = d.expect_alert(
+        actor(),
+        &[&format!("tcp4:{}", p.open), "clock-step:+120", "setsid"],
+    );
+    assert!(
+        run.stdout.contains("clock-step +120 -> 0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(alert["destination"]["port"], p.open, "{alert:#}");
+    drop(_restore);
+
+    let _restore = RealtimeRestore::new();
+    let (run, alert) = d.expect_alert(
+        actor(),
+        &["clock-step:-120", &format!("tcp4:{}", p.open), "setsid"],
+    );
+    assert!(
+        run.stdout.contains("clock-step -120 -> 0"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        alert["destination"]["port"], p.open,
+        "the connect kept its address: {alert:#}"
+    );
+    drop(_restore);
+    let stderr = d.stop();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

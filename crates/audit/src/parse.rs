@@ -18,6 +18,9 @@ pub mod types {
     pub const EXECVE: u16 = 1309;
     pub const EOE: u16 = 1320;
     pub const PROCTITLE: u16 = 1327;
+    /// The offset a clock step injected (settimeofday, clock_settime,
+    /// adjtimex ADJ_SETOFFSET), in an audited call's event.
+    pub const TIME_INJOFFSET: u16 = 1332;
     /// One io_uring operation the io_uring filter audited.
     pub const URINGOP: u16 = 1336;
 }
@@ -34,6 +37,7 @@ const TYPE_NAMES: &[(&str, u16)] = &[
     ("EXECVE", types::EXECVE),
     ("EOE", types::EOE),
     ("PROCTITLE", types::PROCTITLE),
+    ("TIME_INJOFFSET", types::TIME_INJOFFSET),
     ("URINGOP", types::URINGOP),
     ("FD_PAIR", 1317),
     ("BPRM_FCAPS", 1321),

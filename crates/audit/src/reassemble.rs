@@ -12,6 +12,23 @@ pub struct Event {
     pub time: Timestamp,
     pub serial: u64,
     pub records: Vec<Record>,
+    /// The clock steps seen before it opened, summed (ms): `time` minus this
+    /// puts it on one timeline with the events before the steps, which is
+    /// what maxspan and expiry must measure (`date -s` between two steps of
+    /// a sequence changes the records' times, not the time that passed).
+    pub clock_shift_ms: i64,
+}
+
+impl Event {
+    /// Its time in ms on the timeline before any clock step (see
+    /// `clock_shift_ms`).
+    pub fn steady_millis(&self) -> u64 {
+        shifted(self.time, self.clock_shift_ms)
+    }
+}
+
+fn shifted(t: Timestamp, shift_ms: i64) -> u64 {
+    u64::try_from((t.as_millis() as i64).saturating_sub(shift_ms)).unwrap_or(0)
 }
 
 impl Event {
@@ -100,6 +117,15 @@ impl SerialGaps {
     }
 }
 
+/// A TIME_INJOFFSET record's step (`sec=-121 nsec=999993792`: seconds,
+/// then a non-negative fraction), in ms rounded to the nearest.
+fn injected_offset_ms(head: &Head<'_>) -> Option<i64> {
+    let sec = head.field("sec")?.signed()?;
+    let nsec = i64::try_from(head.field("nsec")?.decimal()?).ok()?;
+    let ns = sec.checked_mul(1_000_000_000)?.checked_add(nsec)?;
+    Some((ns + 500_000).div_euclid(1_000_000))
+}
+
 pub struct Reassembler {
     open: VecDeque<Open>,
     /// Keys of recently finished events, oldest first, to drop an EOE that
@@ -108,7 +134,11 @@ pub struct Reassembler {
     recent_set: HashSet<Key>,
     timeout_ms: u64,
     max_open: usize,
-    newest: Timestamp,
+    /// The newest record time seen, on the steady timeline (ms, clock steps
+    /// taken out): what expiry measures from.
+    newest_ms: u64,
+    /// The clock steps seen so far, summed (ms).
+    clock_shift_ms: i64,
     serials: SerialGaps,
     /// The system calls whose events are emitted; all when None.
     wanted: Option<SyscallSet>,
@@ -142,6 +172,8 @@ struct Open {
     has_syscall: bool,
     /// It holds a URINGOP record.
     uring: bool,
+    /// Its time on the steady timeline when it opened (ms).
+    at_ms: u64,
     /// Its EOE, or its PROCTITLE, came before its SYSCALL: the order of
     /// `ausearch` output (EOE first) and of some captures. The event ends
     /// at its SYSCALL when the EOE came first, else at its EOE.
@@ -173,7 +205,8 @@ impl Reassembler {
             recent_set: HashSet::with_capacity(RECENT),
             timeout_ms,
             max_open: max_open.max(1),
-            newest: Timestamp::default(),
+            newest_ms: 0,
+            clock_shift_ms: 0,
             serials: SerialGaps::default(),
             wanted: None,
             unknown_arch: std::cell::Cell::new(0),
@@ -231,13 +264,28 @@ impl Reassembler {
     pub fn push_head(&mut self, head: Head<'_>, out: &mut Vec<Event>) {
         let unwanted = head.rtype == types::SYSCALL && !self.wanted(&head);
         let key = (head.time, head.serial, node_hash(head.node));
-        self.serials.see(head.serial, head.time.as_millis());
-        if head.time > self.newest {
-            self.newest = head.time;
+        let joins = self.open.iter().rposition(|o| o.key == key);
+        // The records of one event share its stamp: those after its own
+        // TIME_INJOFFSET were stamped before the step, like the first. A
+        // late record of a finished event moves no time (the stepping
+        // event's EOE would count as 60 s in the future).
+        let at_ms = match joins {
+            Some(pos) => self.open[pos].at_ms,
+            None => shifted(head.time, self.clock_shift_ms),
+        };
+        self.serials.see(head.serial, at_ms);
+        if joins.is_some() || !self.recent_set.contains(&key) {
+            self.newest_ms = self.newest_ms.max(at_ms);
+        }
+        if head.rtype == types::TIME_INJOFFSET {
+            // After this record: its own event was stamped before the step.
+            if let Some(step) = injected_offset_ms(&head) {
+                self.clock_shift_ms = self.clock_shift_ms.saturating_add(step);
+            }
         }
         let ends = matches!(head.rtype, types::EOE | types::PROCTITLE);
         let is_syscall = head.rtype == types::SYSCALL;
-        if let Some(pos) = self.open.iter().rposition(|o| o.key == key) {
+        if let Some(pos) = joins {
             let open = &mut self.open[pos];
             if !open.ignored && unwanted {
                 open.ignored = true;
@@ -272,6 +320,7 @@ impl Reassembler {
                 event: Event {
                     time: head.time,
                     serial: head.serial,
+                    clock_shift_ms: self.clock_shift_ms,
                     records: if ignored || head.rtype == types::EOE {
                         Vec::new()
                     } else {
@@ -281,6 +330,7 @@ impl Reassembler {
                 ignored,
                 has_syscall: is_syscall,
                 uring: head.rtype == types::URINGOP,
+                at_ms,
                 saw_eoe: head.rtype == types::EOE,
                 saw_title: head.rtype == types::PROCTITLE,
             };
@@ -300,12 +350,8 @@ impl Reassembler {
 
     /// Emits open events older than the timeout, measured in record time.
     fn expire(&mut self, out: &mut Vec<Event>) {
-        let horizon = self.newest.as_millis().saturating_sub(self.timeout_ms);
-        while self
-            .open
-            .front()
-            .is_some_and(|o| o.event.time.as_millis() < horizon)
-        {
+        let horizon = self.newest_ms.saturating_sub(self.timeout_ms);
+        while self.open.front().is_some_and(|o| o.at_ms < horizon) {
             if let Some(open) = self.open.pop_front() {
                 self.finish(open, true, out);
             }
@@ -439,6 +485,51 @@ mod tests {
         assert_eq!(events.len(), 1, "only the stale event is out");
         assert_eq!(events[0].serial, 10);
         assert_eq!(stats.incomplete, 1);
+    }
+
+    /// `date -s` 60 s back between two events: the event after the step has
+    /// an earlier record time than everything before it. It must still
+    /// collect its records (expiry measured against the newest time before
+    /// the step would close it at its first record, losing its SOCKADDR),
+    /// and on the steady timeline it comes after the step, not before.
+    #[test]
+    fn a_clock_step_back_neither_expires_nor_reorders_the_events_after_it() {
+        let (events, stats) = run(&[
+            "type=SYSCALL msg=audit(1700000100.000:20): arch=c000003e syscall=227 success=yes exit=0 pid=8",
+            "type=TIME_INJOFFSET msg=audit(1700000100.000:20): sec=-61 nsec=999000000",
+            "type=PROCTITLE msg=audit(1700000100.000:20): proctitle=6100",
+            "type=EOE msg=audit(1700000100.000:20): ",
+            "type=SYSCALL msg=audit(1700000040.005:21): arch=c000003e syscall=42 success=no exit=-115 pid=9",
+            "type=SOCKADDR msg=audit(1700000040.005:21): saddr=02000050C0A80001",
+            "type=PROCTITLE msg=audit(1700000040.005:21): proctitle=6200",
+        ]);
+        let serials: Vec<u64> = events.iter().map(|e| e.serial).collect();
+        assert_eq!(serials, [20, 21]);
+        assert_eq!(stats.incomplete, 0);
+        assert_eq!(events[1].records.len(), 3, "{:?}", events[1].records);
+        assert_eq!(events[0].clock_shift_ms, 0, "stamped before its own step");
+        assert_eq!(events[1].clock_shift_ms, -61_000 + 999);
+        assert_eq!(events[0].steady_millis(), 1_700_000_100_000);
+        assert_eq!(events[1].steady_millis(), 1_700_000_100_006);
+    }
+
+    /// A step forward (an hour) must not expire, at once, an event that was
+    /// stamped before it and is still collecting records.
+    #[test]
+    fn a_clock_step_forward_leaves_open_events_open() {
+        let (events, stats) = run(&[
+            SYSCALL_B,
+            "type=SYSCALL msg=audit(1700000000.102:12): arch=c000003e syscall=227 success=yes exit=0 pid=8",
+            "type=TIME_INJOFFSET msg=audit(1700000000.102:12): sec=3600 nsec=0",
+            "type=EOE msg=audit(1700000000.102:12): ",
+            "type=SYSCALL msg=audit(1700003600.200:13): arch=c000003e syscall=112 success=yes exit=5 pid=7",
+            SOCKADDR_B,
+            PROCTITLE_B,
+        ]);
+        let serials: Vec<u64> = events.iter().map(|e| e.serial).collect();
+        assert_eq!(serials, [12, 11], "13 still waits for its end");
+        assert_eq!(stats.incomplete, 0);
+        assert_eq!(events[1].records.len(), 3);
     }
 
     #[test]

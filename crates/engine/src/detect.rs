@@ -29,6 +29,11 @@ pub struct DetectStats {
     pub held_events: u64,
     /// Matches over a rule's max_signals in a window: counted, not alerted.
     pub suppressed: u64,
+    /// Matches whose earlier stage's event arrived after the last stage's.
+    pub late_matches: u64,
+    /// Last-stage events kept for such late pairing and forgotten at the
+    /// bound (eql's MAX_ORPHANS per rule).
+    pub late_forgotten: u64,
 }
 
 /// Besides their kind, the fields events are indexed by: a rule is filed
@@ -404,15 +409,19 @@ impl Detector {
     }
 
     pub fn stats(&self) -> DetectStats {
-        let (mut dropped, mut held) = (0, 0);
+        let (mut dropped, mut held, mut late, mut forgotten) = (0, 0, 0, 0);
         for r in &self.running {
             let m = r.matcher.stats();
             dropped += m.dropped;
             held += m.held as u64;
+            late += m.late_matches;
+            forgotten += m.late_forgotten;
         }
         DetectStats {
             dropped_pending: dropped,
             held_events: held,
+            late_matches: late,
+            late_forgotten: forgotten,
             ..self.stats
         }
     }
@@ -433,7 +442,7 @@ impl Detector {
             let Some(r) = self.running.get_mut(i) else {
                 continue;
             };
-            if slot % 2 == 1 && !r.matcher.holds_partials() {
+            if slot % 2 == 1 && !r.matcher.holds_partials() && !r.matcher.keeps_late() {
                 continue;
             }
             last = Some(i);

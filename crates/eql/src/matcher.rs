@@ -22,8 +22,11 @@ pub const MAX_HELD_EVENTS: usize = 100_000;
 
 /// Most last-stage events one matcher keeps while no partial sequence was
 /// waiting for them ("orphans"), for an earlier stage's event that arrives
-/// after them; past it the oldest are forgotten.
-pub const MAX_ORPHANS: usize = 4096;
+/// after them; past it the oldest are forgotten, counted in
+/// [`MatcherStats::late_forgotten`]. Each is a copy of its event and every
+/// sequence rule of a pack has its own: 1024 bounds a 290-rule pack to a
+/// few hundred MB in the worst case, and out-of-order arrival needs a few.
+pub const MAX_ORPHANS: usize = 1024;
 
 /// Record time after which an incomplete sample is dropped, and for which a
 /// key that produced a sample then ignores further events. Elasticsearch
@@ -53,6 +56,10 @@ pub struct MatcherStats {
     /// Of them, completed by an earlier stage's event that arrived after the
     /// last stage's (a blocking connect written after another thread's setsid).
     pub late_matches: u64,
+    /// Last-stage events kept for late pairing and forgotten past
+    /// [`MAX_ORPHANS`] (not in `dropped`: a busy host's common last stages
+    /// reach the bound with no sequence lost that arrived in order).
+    pub late_forgotten: u64,
 }
 
 /// One join key value. Floats are kept by bit pattern so keys can hash.
@@ -151,20 +158,25 @@ struct SeqState<E> {
 }
 
 impl<E: Clone> SeqState<E> {
-    fn keep_orphan(&mut self, key: Key, at: Ordinal, ev: &E) {
+    /// Keeps `ev` as an orphan; returns how many old ones the bound pushed out.
+    fn keep_orphan(&mut self, key: Key, at: Ordinal, ev: &E) -> u64 {
         self.orphans
             .entry(Arc::clone(&key))
             .or_default()
             .push_back((at, ev.clone()));
         self.orphan_aging.push_back((at.0, key));
         self.orphan_count += 1;
+        let mut forgotten = 0;
         while self.orphan_count > MAX_ORPHANS {
             let Some((ms, key)) = self.orphan_aging.pop_front() else {
                 break;
             };
             // An entry whose orphan was paired since is stale: skipped.
+            let before = self.orphan_count;
             self.forget_orphans(&key, |o| o.0 == ms, true);
+            forgotten += (before - self.orphan_count) as u64;
         }
+        forgotten
     }
 
     /// Removes the key's orphans that `gone` picks (only the first such,
@@ -350,6 +362,21 @@ impl<E: Event> Matcher<E> {
             State::Sequence(st) => st.live > 0,
             State::Sample(st) => st.live > 0,
         }
+    }
+
+    /// Whether it keeps last-stage events that completed nothing, for an
+    /// earlier stage that arrives after them (sequences with maxspan and no
+    /// until): those must be offered every event of their last stage, not
+    /// only while partial sequences wait.
+    pub fn keeps_late(&self) -> bool {
+        matches!(
+            &self.query.kind,
+            Kind::Sequence {
+                maxspan_ms: Some(_),
+                until: None,
+                ..
+            }
+        )
     }
 
     pub fn stats(&self) -> MatcherStats {
@@ -582,7 +609,7 @@ impl<E: Event> Matcher<E> {
             }
         }
         if let (Some(key), State::Sequence(st)) = (orphan, &mut self.state) {
-            st.keep_orphan(key, now, ev);
+            self.stats.late_forgotten += st.keep_orphan(key, now, ev);
         }
         // After the stages, so that `until` also rejects what this very
         // event started or moved: Elasticsearch rejects a sequence whose last

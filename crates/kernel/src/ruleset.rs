@@ -9,6 +9,8 @@ use crate::syscalls;
 pub const KEY_PREFIX: &[u8] = b"audetect";
 pub const KEY_CONNECT: &[u8] = b"audetect-connect";
 pub const KEY_SETSID: &[u8] = b"audetect-setsid";
+/// Calls that step the wall clock: their TIME_INJOFFSET record tells how far.
+pub const KEY_CLOCK: &[u8] = b"audetect-clock";
 
 const AF_INET: u32 = 2;
 const AF_INET6: u32 = 10;
@@ -312,6 +314,45 @@ pub fn uring_rules(w: Wanted) -> Vec<AuditRule> {
         .collect()
 }
 
+/// The rules that make clock steps visible, for sequences with maxspan: a
+/// clock set by `date -s` (clock_settime), settimeofday, stime, or adjtimex
+/// and clock_adjtime with ADJ_SETOFFSET writes TIME_INJOFFSET with the step
+/// into the call's event, but only when the call is audited. Every caller:
+/// CAP_SYS_TIME is what it takes, and chronyd holds it as its own user.
+/// adjtimex is also how NTP daemons read and slew the clock, a few events a
+/// minute; its flags are behind a pointer no rule can test.
+pub fn clock_rules() -> Vec<AuditRule> {
+    const CALLS: [&str; 7] = [
+        "settimeofday",
+        "clock_settime",
+        "clock_settime64",
+        "stime",
+        "adjtimex",
+        "clock_adjtime",
+        "clock_adjtime64",
+    ];
+    syscalls::host_arches()
+        .iter()
+        .filter_map(|&arch| {
+            let mut rule = AuditRule::new(AUDIT_FILTER_EXIT, AUDIT_ALWAYS).with_num(
+                AUDIT_ARCH,
+                AUDIT_EQUAL,
+                arch,
+            );
+            for nr in CALLS.iter().filter_map(|c| syscalls::number(arch, c)) {
+                rule = rule.with_syscall(nr);
+            }
+            (!rule.syscalls.is_empty()).then(|| {
+                rule.with_num(AUDIT_SUCCESS, AUDIT_EQUAL, 1).with_str(
+                    AUDIT_FILTERKEY,
+                    AUDIT_EQUAL,
+                    KEY_CLOCK,
+                )
+            })
+        })
+        .collect()
+}
+
 /// Whether the rule is on the io_uring filter, which kernels before 5.16 lack.
 pub fn is_uring_rule(rule: &AuditRule) -> bool {
     rule.list & 0x07 == AUDIT_FILTER_URING_EXIT
@@ -431,7 +472,7 @@ pub fn unknown_syscalls() -> Vec<(&'static str, &'static str)> {
 /// Both by effective uid (Elastic's rule) and by real uid (audetect's two
 /// companion rules, for root that lowered only its effective uid).
 pub fn audetect_rules() -> Vec<AuditRule> {
-    rules_for(&[
+    let mut rules = rules_for(&[
         Wanted {
             kind: EventKind::ConnectionAttempted,
             root_only: true,
@@ -442,7 +483,10 @@ pub fn audetect_rules() -> Vec<AuditRule> {
             root_only: true,
             real_root: true,
         },
-    ])
+    ]);
+    // Its sequence has a maxspan, measured across clock steps.
+    rules.extend(clock_rules());
+    rules
 }
 
 /// The rule without its saddr_fam conditions, for kernels that do not know
@@ -583,7 +627,16 @@ mod tests {
         let rules = audetect_rules();
         let uring: Vec<&AuditRule> = rules.iter().filter(|r| is_uring_rule(r)).collect();
         assert_eq!(uring.len(), 2, "{rules:#?}");
-        assert!(std::ptr::eq(uring[1], rules.last().unwrap()));
+        // After the kinds' syscall rules: only the clock's follow.
+        let after: Vec<&AuditRule> = rules
+            .iter()
+            .skip_while(|r| !is_uring_rule(r))
+            .skip(2)
+            .collect();
+        assert!(
+            after.iter().all(|r| r.key() == Some(KEY_CLOCK)),
+            "{after:?}"
+        );
         assert_eq!(uring[0].syscalls, [IORING_OP_CONNECT]);
         assert_eq!(
             [uring[0].to_auditctl(), uring[1].to_auditctl()],
@@ -744,7 +797,10 @@ mod tests {
                     root_only: true,
                     real_root: true
                 },
-            ]),
+            ])
+            .into_iter()
+            .chain(clock_rules().iter().map(AuditRule::to_auditctl))
+            .collect::<Vec<_>>(),
             audetect_rules()
                 .iter()
                 .map(AuditRule::to_auditctl)
@@ -761,7 +817,14 @@ mod tests {
                 "-a always,exit -F arch=b64 -S connect -F uid=0 -F saddr_fam>=2 -F saddr_fam<=10 -F key=audetect-connect",
             ]
         );
-        assert_eq!(rules.len(), 20);
+        assert_eq!(rules.len(), 22);
+        assert_eq!(
+            &rules[20..],
+            [
+                "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime,clock_adjtime -F success=1 -F key=audetect-clock",
+                "-a always,exit -F arch=b32 -S stime,settimeofday,adjtimex,clock_settime,clock_adjtime,clock_settime64,clock_adjtime64 -F success=1 -F key=audetect-clock",
+            ]
+        );
     }
 
     #[test]

@@ -62,6 +62,7 @@ fn event(action: &'static str, entity: &str, ms: u64, serial: u64) -> EcsEvent {
             sec: ms / 1000,
             msec: (ms % 1000) as u16,
         },
+        wall_sec: ms / 1000,
     }
 }
 

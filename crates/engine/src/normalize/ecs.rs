@@ -30,9 +30,14 @@ pub struct EcsEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
     pub audetect: AuditFields,
-    /// Record time, which the detection stage measures spans in.
+    /// Record time with the clock steps seen before it taken out (the
+    /// steady timeline), which the detection stage measures spans in.
     #[serde(skip)]
     pub time: Timestamp,
+    /// The record's own time in seconds (the wall clock, steps and all):
+    /// what /proc's start times, also wall clock, compare with.
+    #[serde(skip)]
+    pub wall_sec: u64,
 }
 
 /// The host the events happen on.

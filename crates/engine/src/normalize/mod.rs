@@ -445,7 +445,7 @@ impl<P: ProcSource> Normalizer<P> {
             truncated,
             cwd,
         ));
-        let now = event.time.as_millis();
+        let now = event.steady_millis();
         if !self.table.exec(&s.entity, image.clone(), now) {
             let parent = self.parent_entity(s.ppid, event);
             self.table
@@ -493,7 +493,7 @@ impl<P: ProcSource> Normalizer<P> {
         let parent = self.subject(event, sc)?;
         let ses = session(sc);
         let (child_id, child_source) = self.entity(child, &ses, event);
-        let now = event.time.as_millis();
+        let now = event.steady_millis();
         let parent_image = self.image_of(&parent, event);
         let parent_image_for_event = parent_image.clone();
         match self.table.get_mut(&child_id) {
@@ -557,7 +557,7 @@ impl<P: ProcSource> Normalizer<P> {
         let entity = s.entity.clone();
         let mut ev = self.build(event, sc, s, kind("process", "end", "end", "success"), name);
         ev.process.exit_code = code;
-        self.table.exit(&entity, event.time.as_millis());
+        self.table.exit(&entity, event.steady_millis());
         Ok(Some(ev))
     }
 
@@ -801,7 +801,7 @@ impl<P: ProcSource> Normalizer<P> {
     /// executable; else /proc's while the process lives; else what the
     /// records say (exe=, PROCTITLE). The table learns the answer.
     fn image_of(&mut self, s: &Subject, event: &Event) -> Arc<Image> {
-        let now = event.time.as_millis();
+        let now = event.steady_millis();
         if let Some(e) = self.table.get(&s.entity) {
             let same = s.executable.is_none() || e.image.executable == s.executable;
             let stale_title = e.image.from_title && event.record(types::PROCTITLE).is_some();
@@ -903,7 +903,7 @@ impl<P: ProcSource> Normalizer<P> {
             e.creds = Some(s.creds);
             e.interactive = Some(s.interactive);
         }
-        self.table.touch(&s.entity, event.time.as_millis());
+        self.table.touch(&s.entity, event.steady_millis());
     }
 
     /// The parent fields of the subject, from the table.
@@ -936,11 +936,8 @@ impl<P: ProcSource> Normalizer<P> {
             if let Ok(info) = self.proc.info(parent.pid) {
                 if Some(info.start) == parent.start_ticks() {
                     let grand = self.parent_entity(info.ppid, event);
-                    self.table.insert(
-                        parent.clone(),
-                        entry_of(info, grand),
-                        event.time.as_millis(),
-                    );
+                    self.table
+                        .insert(parent.clone(), entry_of(info, grand), event.steady_millis());
                 }
             }
         }
@@ -977,7 +974,7 @@ impl<P: ProcSource> Normalizer<P> {
     }
 
     fn user_name(&mut self, uid: u32, event: &Event) -> Option<Arc<str>> {
-        let now = event.time.as_millis();
+        let now = event.steady_millis();
         if now >= self.user_names_ms.saturating_add(USER_NAMES_MS) || self.user_names.len() > 4096 {
             self.user_names.clear();
             self.user_names_ms = now;
@@ -1040,7 +1037,16 @@ impl<P: ProcSource> Normalizer<P> {
             source: None,
             destination: None,
             network: None,
-            time: event.time,
+            // Sequences measure order and maxspan on the steady timeline: a
+            // clock stepped between two steps moves @timestamp, not this.
+            time: {
+                let ms = event.steady_millis();
+                crate::parse::Timestamp {
+                    sec: ms / 1000,
+                    msec: (ms % 1000) as u16,
+                }
+            },
+            wall_sec: event.time.sec,
         }
     }
 }

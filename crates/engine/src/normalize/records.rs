@@ -160,6 +160,7 @@ mod tests {
             time: records[0].time,
             serial: records[0].serial,
             records,
+            clock_shift_ms: 0,
         }
     }
 

@@ -615,3 +615,40 @@ fn a_fork_reported_after_the_child_s_exec_shows_the_parent_s_program() {
         Some("python3")
     );
 }
+
+/// An event after a clock step: @timestamp is the record's own (wall) time,
+/// which the SIEM sorts by, while the time sequences measure is on the
+/// steady timeline the reassembler keeps (the step taken out).
+#[test]
+fn an_event_after_a_clock_step_is_measured_on_the_steady_timeline() {
+    let mut stepped = events();
+    let alive = FakeProc::default();
+    for event in &mut stepped {
+        event.clock_shift_ms = -60_000;
+        for r in &event.records {
+            if let Some(pid) = r.get("pid").and_then(|v| v.decimal()) {
+                alive.starts.borrow_mut().insert(pid as u32, 1000 + pid);
+            }
+        }
+    }
+    let mut n = Normalizer::new(alive);
+    let all = testkit::normalize_all(&mut n, &stepped);
+    let ecs = all
+        .iter()
+        .find(|e| e.event.action == "connection_attempted")
+        .expect("a connect in the fixture");
+    let wall = stepped
+        .iter()
+        .find(|e| e.serial == ecs.audetect.audit.serial)
+        .expect("its event")
+        .time;
+    assert_eq!(ecs.time.as_millis(), wall.as_millis() + 60_000);
+    assert_eq!(ecs.wall_sec, wall.sec);
+    let json = serde_json::to_value(ecs).unwrap();
+    let stamp = json["@timestamp"].as_str().unwrap();
+    assert_eq!(
+        stamp,
+        crate::timefmt::rfc3339_millis(wall.sec, u32::from(wall.msec)),
+        "@timestamp keeps the record's time"
+    );
+}

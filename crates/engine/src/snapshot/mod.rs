@@ -340,7 +340,7 @@ impl Target {
             pid: last.process.pid,
             entity: last.process.entity.clone(),
             ppid: last.process.parent.pid,
-            record_sec: last.time.sec,
+            record_sec: last.wall_sec,
             args: last.process.image.args.clone(),
             args_truncated: last.process.image.args_truncated,
             working_directory: last.process.working_directory.clone(),

@@ -811,3 +811,114 @@ fn query_and_matcher_can_cross_threads() {
     );
     assert_eq!(q.fields(), vec!["k", "process.pid", "user.id", "x"]);
 }
+
+/// Arrival is the order in which calls end; record time is the order in
+/// which they began (issue 18 item 6). A blocking connect in one thread
+/// ends, and is written, after a setsid another thread called while it
+/// waited: the earlier stage arrives second. In record-time order, as
+/// Elasticsearch sorts events before matching, the sequence is complete.
+#[test]
+fn an_earlier_stage_that_arrives_late_completes_the_sequence() {
+    // b written first (serial 5), a began 100 ms before it (serial 6).
+    let mut mt = matcher(AB_1S);
+    let found = run(
+        &mut mt,
+        &[
+            at(200, 5, &[("x", s("b")), ("k", s("1"))]),
+            at(100, 6, &[("x", s("a")), ("k", s("1"))]),
+        ],
+    );
+    assert_eq!(found, [m(&["a@100", "b@200"])]);
+    assert_eq!(mt.stats().late_matches, 1);
+    assert_eq!(mt.stats().matches, 1);
+
+    // The same millisecond (the kernel's clock ticks in jiffies): a match.
+    let mut mt = matcher(AB_1S);
+    let found = run(
+        &mut mt,
+        &[
+            at(100, 5, &[("x", s("b")), ("k", s("1"))]),
+            at(100, 6, &[("x", s("a")), ("k", s("1"))]),
+        ],
+    );
+    assert_eq!(found, [m(&["a@100", "b@100"])]);
+
+    // Beyond maxspan, another key, or an `a` that began after the `b`: none.
+    let mut mt = matcher(AB_1S);
+    assert!(run(&mut mt, &[e("b", "1", 2200), e("a", "1", 1000)]).is_empty());
+    assert!(run(&mut mt, &[e("b", "1", 3000), e("a", "2", 2900)]).is_empty());
+    assert!(run(&mut mt, &[e("b", "3", 4000), e("a", "3", 4100)]).is_empty());
+    // A `b` is used once.
+    let mut mt = matcher(AB_1S);
+    let found = run(
+        &mut mt,
+        &[e("b", "1", 200), e("a", "1", 100), e("a", "1", 150)],
+    );
+    assert_eq!(found, [m(&["a@100", "b@200"])]);
+
+    // Without maxspan nothing bounds what would be kept: arrival order.
+    let mut mt = matcher(AB);
+    assert!(run(&mut mt, &[e("b", "1", 200), e("a", "1", 100)]).is_empty());
+}
+
+/// In record-time order a newer first stage replaces an older one, whatever
+/// the order they arrive in: an `a` arriving after a newer `a` does not
+/// take its place, but still completes with a `b` between the two.
+#[test]
+fn late_events_follow_record_time_order() {
+    // a@300 waits; b@200 comes (older than the waiting a: kept aside);
+    // a@100 arrives last: in time order a@100, b@200 match, a@300 waits.
+    let mut mt = matcher(AB_1S);
+    let found = run(
+        &mut mt,
+        &[
+            e("a", "1", 300),
+            e("b", "1", 200),
+            e("a", "1", 100),
+            e("b", "1", 400),
+        ],
+    );
+    assert_eq!(found, [m(&["a@100", "b@200"]), m(&["a@300", "b@400"])]);
+
+    // a@150 then b@200 match in order; a@100 arriving later was, in time
+    // order, replaced by a@150 before b@200 came: nothing more.
+    let mut mt = matcher(AB_1S);
+    let found = run(
+        &mut mt,
+        &[e("a", "1", 150), e("b", "1", 200), e("a", "1", 100)],
+    );
+    assert_eq!(found, [m(&["a@150", "b@200"])]);
+    assert_eq!(
+        mt.stats().pending,
+        1,
+        "a@100 waits: a later b may still come"
+    );
+
+    // A late a that a waiting newer a would have replaced is dropped.
+    let mut mt = matcher(AB_1S);
+    assert!(run(&mut mt, &[e("a", "1", 300), e("a", "1", 100)]).is_empty());
+    let found = run(&mut mt, &[e("b", "1", 400)]);
+    assert_eq!(found, [m(&["a@300", "b@400"])]);
+}
+
+/// Kept-aside last stages are bounded: by maxspan of record time, and by
+/// a count.
+#[test]
+fn orphans_expire_and_are_capped() {
+    let mut mt = matcher(AB_1S);
+    assert!(run(&mut mt, &[e("b", "1", 100)]).is_empty());
+    // Record time moves on past maxspan: the b is forgotten.
+    mt.expire(2000);
+    assert!(run(&mut mt, &[e("a", "1", 90)]).is_empty());
+    let mut mt = matcher(AB_1S);
+    let many: Vec<Ev> = (0..crate::matcher::MAX_ORPHANS as u64 + 10)
+        .map(|i| at(500, i, &[("x", s("b")), ("k", s(&i.to_string()))]))
+        .collect();
+    assert!(run(&mut mt, &many).is_empty());
+    // The oldest ten were forgotten; the newest is still there.
+    assert!(run(&mut mt, &[at(400, 0, &[("x", s("a")), ("k", s("0"))])]).is_empty());
+    let last = (crate::matcher::MAX_ORPHANS + 9).to_string();
+    let found = run(&mut mt, &[at(400, 1, &[("x", s("a")), ("k", s(&last))])]);
+    assert_eq!(found.len(), 1);
+    assert_eq!(mt.stats().late_forgotten, 10, "the forgotten are counted");
+}
