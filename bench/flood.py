@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Live flood benchmark: a root connect() loop at full speed with `audetect run`
-under its default kernel settings, against the same loop with audit off.
+"""Live flood benchmark: a root connect() loop at full speed with `audetect run`,
+against the same loop with audit off, under both backlog_wait_time settings.
 
     sudo bench/flood.py [--seconds S] [--attacks N] [--auditd] [--set KEY=VALUE ...]
 
-Prints, for each phase: the loop's calls/s (root, and non-root which the rules
-do not match), the kernel's lost counter and backlog_wait_time_actual before
-and after, the daemon's CPU and RSS, what audetect received, and the alert
-latency of N reverse-shell shapes (connect, then setsid) run idle and during
-the flood. --set adds [kernel] settings (e.g. --set backlog_wait_time=0) to
-see a trade-off; --auditd also runs the loop under Debian's auditd with
-audetect's rules, backlog_limit 8192 and backlog_wait_time 0 (the comparison
-in issue 6). Holds the kernel test lock; audetect restores the audit state at
-its stop, and the auditd phase removes its rules and restores the status."""
+The baseline runs with audit turned off (`auditctl -e 0`; put back after).
+Then, for backlog_wait_time 0 (records dropped when the backlog is full) and
+60000 (the kernel's default: callers wait), one phase each: the loop's
+calls/s (root, and non-root which the rules do not match), the kernel's lost
+counter and backlog_wait_time_actual before and after, the daemon's CPU and
+RSS, what audetect received (from stats.json as rewritten after the phase),
+and the delivered latency of N reverse-shell shapes (connect, then setsid)
+run idle and during the flood: stamped when the JSON-lines file's tail and a
+UDP syslog receiver have each alert. --set adds [kernel] settings; a
+backlog_wait_time given there replaces the two. --auditd also runs the loop
+under Debian's auditd with audetect's rules and backlog_limit 8192, under the
+same backlog_wait_time settings. Holds the kernel test lock; audetect
+restores the audit state at its stop, and the auditd phases remove their
+rules and restore the status."""
 import argparse, json, os, re, signal, socket, subprocess, threading, time
 
-from benchlib import kernel_lock, pct, setup, start_audetect, ts, write_config
+from benchlib import Delivered, fresh_stats, kernel_lock, pct, setup, start_audetect, write_config
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("--seconds", type=float, default=5)
@@ -90,26 +95,15 @@ def attacks(listener, n, spacing):
     return at
 
 
-def latencies(alerts_path, setsid_at):
-    """Alert creation time from the setsid record's time and from setsid()'s return."""
-    rec, act = [], []
-    for line in open(alerts_path):
-        a = json.loads(line)
-        pid = a["process"]["pid"]
-        if pid in setsid_at:
-            made = ts(a["@timestamp"])
-            rec.append((made - ts(a["events"][1]["@timestamp"])) * 1000)
-            act.append((made - setsid_at[pid]) * 1000)
-    return rec, act
-
-
-def show_latency(name, n, rec, act):
-    if not rec:
-        print("  %s: NO ALERTS of %d attacks" % (name, n))
-        return
-    print("  %s: %d alerts of %d attacks; from record time p50 %.2f ms p99 %.2f ms max %.2f ms; "
-          "from setsid() return p50 %.2f ms p99 %.2f ms" %
-          (name, len(rec), n, pct(rec, 50), pct(rec, 99), max(rec), pct(act, 50), pct(act, 99)))
+def show_latency(name, n, readers, setsid_at):
+    for reader in ("file", "syslog"):
+        rec, act = readers.latencies(reader, setsid_at)
+        if not rec:
+            print("  %s, %s: NO ALERTS of %d attacks" % (name, reader, n))
+            continue
+        print("  %s, delivered to the %s reader: %d alerts of %d attacks; from record time p50 %.2f ms "
+              "p99 %.2f ms max %.2f ms; from setsid() return p50 %.2f ms p99 %.2f ms" %
+              (name, reader, len(rec), n, pct(rec, 50), pct(rec, 99), max(rec), pct(act, 50), pct(act, 99)))
 
 
 def delta(before, after, key):
@@ -127,64 +121,81 @@ if rules_out != "No rules":
     print("note: audit rules already loaded:\n" + rules_out)
 
 S = args.seconds
-print("\n== audit as found, no audetect (%.0f s each)" % S)
-base_root = rate(run_flood(S))
-base_user = rate(run_flood(S, drop_root=True))
+settings = dict(kv.split("=", 1) for kv in args.set)
+waits = [settings.pop("backlog_wait_time")] if "backlog_wait_time" in settings else ["0", "60000"]
+
+if found["enabled"] == "2":
+    print("\n== audit is locked (enabled 2): the baseline is audit as found, not off (%.0f s each)" % S)
+else:
+    print("\n== audit off (auditctl -e 0), no audetect (%.0f s each)" % S)
+    subprocess.run(["auditctl", "-e", "0"], check=True, capture_output=True)
+try:
+    base_root = rate(run_flood(S))
+    base_user = rate(run_flood(S, drop_root=True))
+finally:
+    if found["enabled"] != "2":
+        subprocess.run(["auditctl", "-e", found["enabled"]], check=True, capture_output=True)
 print("  root loop: %.0f calls/s; non-root loop: %.0f calls/s" % (base_root, base_user))
 
-# audetect with its built-in defaults for everything that touches the kernel;
-# only the outputs differ (JSON lines to read alerts back, no syslog), and the
-# seed rule's max_signals is raised so every attack alerts.
-kernel = "".join("%s = %s\n" % tuple(kv.split("=", 1)) for kv in args.set)
-cfg, alerts = write_config(tmp, before="[kernel]\n" + kernel)
-print("\n== audetect run, default kernel settings%s" % (" with " + ", ".join(args.set) if args.set else ""))
-d, err = start_audetect(cfg, tmp)
-try:
-    listener = Listener()
-    s0 = status()
-    print("  kernel while audetect runs: backlog_limit %s, backlog_wait_time %s, pid %s" %
-          (s0["backlog_limit"], s0["backlog_wait_time"], s0["pid"]))
-    idle = attacks(listener, args.attacks, 0.02)
-    time.sleep(1)
-    rec, act = latencies(alerts, idle)
-    show_latency("idle", args.attacks, rec, act)
 
-    s1, c1 = status(), cpu_ticks(d.pid)
-    stats1 = json.load(open("/run/audetect/stats.json"))
-    t1 = time.time()
-    p = run_flood(S)
-    time.sleep(min(1.0, S / 4))
-    during = attacks(listener, args.attacks, max(0.0, (S * 0.6) / args.attacks))
-    flood_rate = rate(p)
-    # Let the daemon drain what the kernel still holds, then read its figures.
-    time.sleep(2.5)
-    s2, c2 = status(), cpu_ticks(d.pid)
-    t2 = time.time()
-    stats2 = json.load(open("/run/audetect/stats.json"))
-    r_now, r_peak = rss(d.pid)
-    print("  root loop: %.0f calls/s (%.1f%% of audit off)" % (flood_rate, 100 * flood_rate / base_root))
-    print("  kernel lost: +%d; backlog_wait_time_actual: +%d jiffies (time the loop was held back)" %
-          (delta(s1, s2, "lost"), delta(s1, s2, "backlog_wait_time_actual")))
-    recv = stats2["received"]["records"] - stats1["received"]["records"]
-    print("  audetect: %d records received (%.0f/s over the loop), socket overflows +%d, missing serials +%d, "
-          "CPU %.0f%% of one core, RSS %s (peak %s)" %
-          (recv, recv / S, stats2["lost"]["socket_overflows"] - stats1["lost"]["socket_overflows"],
-           stats2["lost"]["missing_serials"] - stats1["lost"]["missing_serials"],
-           100.0 * (c2 - c1) / hz / (t2 - t1), r_now, r_peak))
-    rec, act = latencies(alerts, during)
-    show_latency("during the flood", args.attacks, rec, act)
-    user_rate = rate(run_flood(S, drop_root=True))
-    print("  non-root loop: %.0f calls/s (%.1f%% of audit off)" % (user_rate, 100 * user_rate / base_user))
-finally:
-    d.send_signal(signal.SIGTERM)
-    d.wait(timeout=30)
-for line in open(err).read().strip().splitlines():
-    if "warning" in line or "error" in line or "stopped" in line:
-        print("  " + line)
+def audetect_phase(wait):
+    """audetect with its built-in defaults for everything that touches the
+    kernel but backlog_wait_time (and --set); alerts to a JSON-lines file and
+    a UDP syslog receiver, and the seed rule's max_signals raised so every
+    attack alerts."""
+    phase = os.path.join(tmp, "bwt-" + wait)
+    os.makedirs(phase)
+    kernel = "".join("%s = %s\n" % kv for kv in dict(settings, backlog_wait_time=wait).items())
+    readers = Delivered(os.path.join(phase, "alerts.jsonl"))
+    cfg, alerts = write_config(phase, before="[kernel]\n" + kernel, syslog_port=readers.port)
+    assert alerts == readers.path
+    print("\n== audetect run, backlog_wait_time %s%s" % (wait, (", " + ", ".join(args.set)) if args.set else ""))
+    d, err = start_audetect(cfg, phase)
+    try:
+        listener = Listener()
+        s0 = status()
+        print("  kernel while audetect runs: backlog_limit %s, backlog_wait_time %s, pid %s" %
+              (s0["backlog_limit"], s0["backlog_wait_time"], s0["pid"]))
+        idle = attacks(listener, args.attacks, 0.02)
+        readers.wait(idle)
+        show_latency("idle", args.attacks, readers, idle)
 
-if args.auditd:
-    print("\n== Debian's auditd, audetect's rules, backlog_limit 8192, backlog_wait_time 0")
-    conf_dir = os.path.join(tmp, "auditd")
+        stats1 = fresh_stats(time.time())
+        s1, c1, t1 = status(), cpu_ticks(d.pid), time.time()
+        p = run_flood(S)
+        time.sleep(min(1.0, S / 4))
+        during = attacks(listener, args.attacks, max(0.0, (S * 0.6) / args.attacks))
+        flood_rate = rate(p)
+        # Let the daemon drain what the kernel still holds, then read its figures.
+        time.sleep(2.5)
+        s2, c2, t2 = status(), cpu_ticks(d.pid), time.time()
+        stats2 = fresh_stats(t2)
+        r_now, r_peak = rss(d.pid)
+        print("  root loop: %.0f calls/s (%.1f%% of audit off)" % (flood_rate, 100 * flood_rate / base_root))
+        print("  kernel lost: +%d; backlog_wait_time_actual: +%d jiffies (time the loop was held back)" %
+              (delta(s1, s2, "lost"), delta(s1, s2, "backlog_wait_time_actual")))
+        recv = stats2["received"]["records"] - stats1["received"]["records"]
+        print("  audetect: %d records received (%.0f/s over the loop), socket overflows +%d, missing serials +%d, "
+              "CPU %.0f%% of one core, RSS %s (peak %s)" %
+              (recv, recv / S, stats2["lost"]["socket_overflows"] - stats1["lost"]["socket_overflows"],
+               stats2["lost"]["missing_serials"] - stats1["lost"]["missing_serials"],
+               100.0 * (c2 - c1) / hz / (t2 - t1), r_now, r_peak))
+        readers.wait(during)
+        show_latency("during the flood", args.attacks, readers, during)
+        user_rate = rate(run_flood(S, drop_root=True))
+        print("  non-root loop: %.0f calls/s (%.1f%% of audit off)" % (user_rate, 100 * user_rate / base_user))
+    finally:
+        d.send_signal(signal.SIGTERM)
+        d.wait(timeout=30)
+        readers.stop = True
+    for line in open(err).read().strip().splitlines():
+        if "warning" in line or "error" in line or "stopped" in line:
+            print("  " + line)
+
+
+def auditd_phase(wait):
+    print("\n== Debian's auditd, audetect's rules, backlog_limit 8192, backlog_wait_time %s" % wait)
+    conf_dir = os.path.join(tmp, "auditd-" + wait)
     os.makedirs(os.path.join(conf_dir, "plugins"))
     open(os.path.join(conf_dir, "auditd.conf"), "w").write(
         "local_events = yes\nwrite_logs = yes\nlog_file = %s/audit.log\nlog_group = root\nlog_format = RAW\n"
@@ -201,21 +212,30 @@ if args.auditd:
             assert time.time() < deadline, "auditd did not register"
             time.sleep(0.1)
         subprocess.run(["auditctl", "-R", "audit-rules/audetect.rules"], check=True, capture_output=True)
-        subprocess.run(["auditctl", "-e", "1", "-b", "8192", "--backlog_wait_time", "0"], check=True,
+        subprocess.run(["auditctl", "-e", "1", "-b", "8192", "--backlog_wait_time", wait], check=True,
                        capture_output=True)
         s1, c1, t1 = status(), cpu_ticks(a.pid), time.time()
         r = rate(run_flood(S))
         time.sleep(2.5)
         s2, c2, t2 = status(), cpu_ticks(a.pid), time.time()
-        print("  root loop: %.0f calls/s (%.1f%% of audit off); kernel lost +%d; auditd CPU %.0f%% of one core" %
-              (r, 100 * r / base_root, delta(s1, s2, "lost"), 100.0 * (c2 - c1) / hz / (t2 - t1)))
+        print("  root loop: %.0f calls/s (%.1f%% of audit off); kernel lost +%d; backlog_wait_time_actual +%d "
+              "jiffies; auditd CPU %.0f%% of one core" %
+              (r, 100 * r / base_root, delta(s1, s2, "lost"), delta(s1, s2, "backlog_wait_time_actual"),
+               100.0 * (c2 - c1) / hz / (t2 - t1)))
     finally:
-        for key in ("audetect-connect", "audetect-setsid"):
+        for key in ("audetect-connect", "audetect-setsid", "audetect-clock"):
             subprocess.run(["auditctl", "-D", "-k", key], capture_output=True)
         a.send_signal(signal.SIGTERM)
         a.wait(timeout=15)
         subprocess.run(["auditctl", "-e", before["enabled"], "-b", before["backlog_limit"],
                         "--backlog_wait_time", before["backlog_wait_time"]], check=True, capture_output=True)
+
+
+for wait in waits:
+    audetect_phase(wait)
+if args.auditd:
+    for wait in waits:
+        auditd_phase(wait)
 
 after = status()
 changed = [k for k in ("enabled", "backlog_limit", "backlog_wait_time", "pid") if after[k] != found[k]]

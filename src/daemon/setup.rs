@@ -139,7 +139,7 @@ impl AuditPlan {
         // A maxspan is measured in record time: the clock's steps must be
         // seen to take them out (see Reassembler's clock shift).
         if rules.iter().any(|r| r.query.maxspan_ms().is_some()) {
-            audit_rules.extend(kernel::clock_rules());
+            kernel::add_clock_rules(&mut audit_rules);
         }
         AuditPlan {
             rules: audit_rules,

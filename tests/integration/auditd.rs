@@ -204,7 +204,7 @@ fn kernel_plugin_mode_reads_auditds_stream_and_alerts() {
         let all = read_alerts();
         (!alerts_for(&all, canary.pid).is_empty()).then_some(all)
     });
-    for key in ["audetect-connect", "audetect-setsid"] {
+    for key in ["audetect-connect", "audetect-setsid", "audetect-clock"] {
         let _ = Command::new("auditctl").args(["-D", "-k", key]).output();
     }
     let _ = Command::new("auditctl")

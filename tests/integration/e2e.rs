@@ -446,7 +446,7 @@ fn kernel_rules_loaded_by_augenrules_still_alert_and_stay() {
     struct Unload;
     impl Drop for Unload {
         fn drop(&mut self) {
-            for key in ["audetect-connect", "audetect-setsid"] {
+            for key in ["audetect-connect", "audetect-setsid", "audetect-clock"] {
                 let _ = Command::new("auditctl").args(["-D", "-k", key]).output();
             }
         }

@@ -11,9 +11,9 @@ use audetect::kernel::rules::{
     AUDIT_FILTERKEY, AUDIT_FILTER_EXIT, AUDIT_SADDR_FAM,
 };
 use audetect::kernel::{
-    audetect_rules, is_audetect_rule, is_uring_rule, rules_for, without_saddr_fam, AuditRule,
-    AuditSocket, AuditStatus, EventKind, RecvOutcome, Session, SessionSettings, StatusChange,
-    Wanted, RECV_BUFFER_SIZE,
+    add_clock_rules, audetect_rules, is_audetect_rule, is_uring_rule, rules_for, without_saddr_fam,
+    AuditRule, AuditSocket, AuditStatus, EventKind, RecvOutcome, Session, SessionSettings,
+    StatusChange, Wanted, RECV_BUFFER_SIZE,
 };
 
 use crate::util;
@@ -184,6 +184,7 @@ fn auditctl_encoding_decodes_to_our_rules() {
 
     run(&auditctl, &["-D", "-k", "audetect-connect"]);
     run(&auditctl, &["-D", "-k", "audetect-setsid"]);
+    run(&auditctl, &["-D", "-k", "audetect-clock"]);
     assert_eq!(audetect_rules_in_kernel(&mut s), vec![]);
 }
 
@@ -930,7 +931,7 @@ fn builtin_and_exec() -> Vec<String> {
         root_only: true,
         real_root: true,
     };
-    rules_for(&[
+    let mut rules = rules_for(&[
         root(EventKind::ConnectionAttempted),
         root(EventKind::SessionIdChange),
         Wanted {
@@ -938,10 +939,10 @@ fn builtin_and_exec() -> Vec<String> {
             root_only: false,
             real_root: false,
         },
-    ])
-    .iter()
-    .map(AuditRule::to_auditctl)
-    .collect()
+    ]);
+    // The built-in rule has a maxspan: the clock calls are audited too.
+    add_clock_rules(&mut rules);
+    rules.iter().map(AuditRule::to_auditctl).collect()
 }
 
 fn audetect_rules_listed() -> Vec<String> {

@@ -43,6 +43,7 @@ fn kernel_rules_removed_and_audit_disabled_are_put_back_and_reported() {
     // other rule on this shared machine.
     auditctl(&["-D", "-k", "audetect-connect"]);
     auditctl(&["-D", "-k", "audetect-setsid"]);
+    auditctl(&["-D", "-k", "audetect-clock"]);
     // As a set: auditctl 3.0 cannot delete the io_uring rules (it cannot
     // read their list), so the restored ones come back after them.
     let sorted = |mut v: Vec<String>| {

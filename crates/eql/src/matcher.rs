@@ -214,10 +214,12 @@ impl<E: Clone> SeqState<E> {
 
     /// The earliest orphan of `key` that `p` (now waiting at the stage before
     /// the last) would have met first had events come in record-time order:
-    /// at or after its last event (the same millisecond counts: the kernel's
-    /// clock ticks in jiffies, and a blocking call's record carries the time
-    /// it was entered), within maxspan of its start, and before `newer`, the
-    /// start of a partial that in time order would have replaced it.
+    /// strictly after its last event, within maxspan of its start, and
+    /// before `newer`, the start of a partial that in time order would have
+    /// replaced it. The same millisecond does not count: the kernel's clock
+    /// ticks in jiffies, so calls a few ms apart share a stamp, and arrival
+    /// is then the tiebreaker (a setsid, then a connect in its jiffy, is not
+    /// the sequence).
     fn take_orphan(
         &mut self,
         key: &Key,
@@ -227,7 +229,7 @@ impl<E: Clone> SeqState<E> {
     ) -> Option<E> {
         let list = self.orphans.get_mut(key)?;
         let at = list.iter().enumerate().filter(|(_, (o, _))| {
-            o.0 >= p.last.0
+            o.0 > p.last.0
                 && o.0.saturating_sub(p.start.0) <= maxspan
                 && newer.is_none_or(|n| *o < n)
         });

@@ -28,9 +28,9 @@ pub use netlink::{
 };
 pub use rules::{AuditRule, FieldValue, RuleError, RuleField};
 pub use ruleset::{
-    audetect_rules, clock_rules, is_audetect_rule, is_uring_rule, rules_for, unknown_syscalls,
-    uring_rules, without_saddr_fam, EventKind, Wanted, KEY_CLOCK, KEY_CONNECT, KEY_PREFIX,
-    KEY_SETSID,
+    add_clock_rules, audetect_rules, clock_rules, is_audetect_rule, is_uring_rule, rules_for,
+    unknown_syscalls, uring_rules, without_saddr_fam, EventKind, Wanted, KEY_CLOCK, KEY_CONNECT,
+    KEY_PREFIX, KEY_SETSID,
 };
 pub use session::{
     process_is_audetect, write_private, Repair, RulesChanged, Session, SessionSettings,

@@ -485,8 +485,16 @@ pub fn audetect_rules() -> Vec<AuditRule> {
         },
     ]);
     // Its sequence has a maxspan, measured across clock steps.
-    rules.extend(clock_rules());
+    add_clock_rules(&mut rules);
     rules
+}
+
+/// Adds [`clock_rules`] after the exit-filter rules and before the io_uring
+/// ones: the kernel lists its rules filter by filter, so the set then reads
+/// back in the order it was written.
+pub fn add_clock_rules(rules: &mut Vec<AuditRule>) {
+    let at = rules.iter().position(is_uring_rule).unwrap_or(rules.len());
+    rules.splice(at..at, clock_rules());
 }
 
 /// The rule without its saddr_fam conditions, for kernels that do not know
@@ -799,7 +807,17 @@ mod tests {
                 },
             ])
             .into_iter()
+            .filter(|r| !r.contains("io_uring"))
             .chain(clock_rules().iter().map(AuditRule::to_auditctl))
+            .chain(
+                uring_rules(Wanted {
+                    kind: EventKind::ConnectionAttempted,
+                    root_only: true,
+                    real_root: true,
+                })
+                .iter()
+                .map(AuditRule::to_auditctl)
+            )
             .collect::<Vec<_>>(),
             audetect_rules()
                 .iter()
@@ -819,7 +837,7 @@ mod tests {
         );
         assert_eq!(rules.len(), 22);
         assert_eq!(
-            &rules[20..],
+            &rules[18..20],
             [
                 "-a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime,clock_adjtime -F success=1 -F key=audetect-clock",
                 "-a always,exit -F arch=b32 -S stime,settimeofday,adjtimex,clock_settime,clock_adjtime,clock_settime64,clock_adjtime64 -F success=1 -F key=audetect-clock",

@@ -832,7 +832,9 @@ fn an_earlier_stage_that_arrives_late_completes_the_sequence() {
     assert_eq!(mt.stats().late_matches, 1);
     assert_eq!(mt.stats().matches, 1);
 
-    // The same millisecond (the kernel's clock ticks in jiffies): a match.
+    // The same millisecond (the kernel's clock ticks in jiffies): arrival
+    // breaks the tie, and the b came first, so no match; a setsid then a
+    // connect in one jiffy is not the reverse-shell shape.
     let mut mt = matcher(AB_1S);
     let found = run(
         &mut mt,
@@ -841,7 +843,7 @@ fn an_earlier_stage_that_arrives_late_completes_the_sequence() {
             at(100, 6, &[("x", s("a")), ("k", s("1"))]),
         ],
     );
-    assert_eq!(found, [m(&["a@100", "b@100"])]);
+    assert!(found.is_empty(), "{found:?}");
 
     // Beyond maxspan, another key, or an `a` that began after the `b`: none.
     let mut mt = matcher(AB_1S);
