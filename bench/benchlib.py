@@ -73,7 +73,9 @@ class Delivered:
                 partial = lines.pop()
                 for line in lines:
                     a = json.loads(line)
-                    self.file.setdefault(a["process"]["pid"], (now, a))
+                    # Sensor alerts (start, stop, blind spots) name no process.
+                    if "process" in a:
+                        self.file.setdefault(a["process"]["pid"], (now, a))
 
     def receive(self):
         while True:
@@ -84,7 +86,8 @@ class Delivered:
                 a = json.loads(data[start:])
             except ValueError:
                 continue  # cut at max_alert_bytes: not an alert we can read
-            self.syslog.setdefault(a["process"]["pid"], (now, a))
+            if "process" in a:
+                self.syslog.setdefault(a["process"]["pid"], (now, a))
 
     def wait(self, pids, timeout=10):
         """Until every pid has its alert from both readers, or timeout."""
