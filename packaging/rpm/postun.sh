@@ -18,12 +18,13 @@ else
     # Audit rules a crashed audetect left behind (a stopping audetect deletes
     # its own), unless auditd loads audetect's rules itself (augenrules).
     if command -v auditctl >/dev/null 2>&1 &&
-        ! grep -qs -e 'audetect-connect' -e 'audetect-setsid' \
+        ! grep -qs -e 'key=audetect' -e '-k audetect' \
             /etc/audit/rules.d/*.rules /etc/audit/audit.rules; then
-        for key in audetect-connect audetect-setsid; do
-            if auditctl -l 2>/dev/null | grep -q -e "key=$key\$" -e "-k $key\$"; then
-                auditctl -D -k "$key" >/dev/null 2>&1 || :
-            fi
+        # Every audetect key (connect, setsid, clock, and the kinds a rule
+        # pack adds: exec, fork, ...), as auditctl -l lists them.
+        for key in $(auditctl -l 2>/dev/null |
+            sed -n 's/.*\(key=\|-k \)\(audetect-[A-Za-z0-9_-]*\)$/\2/p' | sort -u); do
+            auditctl -D -k "$key" >/dev/null 2>&1 || :
         done
     fi
 fi
