@@ -21,12 +21,18 @@ def setup():
     return tmp, actor
 
 
-def write_config(tmp, before="", after="", syslog_port=None):
+# The built-in rule's id: the readers keep its alerts only (with a rule pack
+# loaded, other rules may alert on the same process).
+SEED_ID = "eb6a3790-d52d-11ec-8ce9-f661ea17fbce"
+
+
+def write_config(tmp, before="", after="", syslog_port=None, detection="", rule_paths=()):
     """A config whose only rule is the built-in one with max_signals raised
     (so every scenario alerts), alerts to JSON lines and, with
     `syslog_port`, to a UDP syslog receiver on loopback (else not to
-    syslog); `before` and `after` add sections. Returns (config path,
-    alerts path)."""
+    syslog); `before` and `after` add sections, `detection` lines to the
+    [detection] section, `rule_paths` more rules (a pack without the
+    built-in rule). Returns (config path, alerts path)."""
     rules = os.path.join(tmp, "rules")
     os.makedirs(rules, exist_ok=True)
     seed = open("rules/suspicious_network_connection_attempt_by_root.toml").read()
@@ -34,8 +40,10 @@ def write_config(tmp, before="", after="", syslog_port=None):
     alerts = os.path.join(tmp, "alerts.jsonl")
     cfg = os.path.join(tmp, "audetect.toml")
     syslog = ('target = "udp:127.0.0.1:%d"\n' % syslog_port) if syslog_port else "enabled = false\n"
-    open(cfg, "w").write('%s[detection]\nrule_paths = ["%s"]\n[output.syslog]\n%s'
-                         '[output.jsonl]\nenabled = true\npath = "%s"\n%s' % (before, rules, syslog, alerts, after))
+    paths = ", ".join(json.dumps(os.path.abspath(p)) for p in [rules, *rule_paths])
+    open(cfg, "w").write('%s[detection]\nrule_paths = [%s]\n%s[output.syslog]\n%s'
+                         '[output.jsonl]\nenabled = true\npath = "%s"\n%s'
+                         % (before, paths, detection, syslog, alerts, after))
     return cfg, alerts
 
 
@@ -73,8 +81,9 @@ class Delivered:
                 partial = lines.pop()
                 for line in lines:
                     a = json.loads(line)
-                    # Sensor alerts (start, stop, blind spots) name no process.
-                    if "process" in a:
+                    # Sensor alerts (start, stop, blind spots) name no
+                    # process; a pack's other rules may name the same one.
+                    if "process" in a and a.get("rule", {}).get("id") == SEED_ID:
                         self.file.setdefault(a["process"]["pid"], (now, a))
 
     def receive(self):
@@ -86,7 +95,7 @@ class Delivered:
                 a = json.loads(data[start:])
             except ValueError:
                 continue  # cut at max_alert_bytes: not an alert we can read
-            if "process" in a:
+            if "process" in a and a.get("rule", {}).get("id") == SEED_ID:
                 self.syslog.setdefault(a["process"]["pid"], (now, a))
 
     def wait(self, pids, timeout=10):

@@ -100,6 +100,8 @@ struct RawDetection {
     rule_paths: Option<Vec<String>>,
     #[serde(default = "default_max_pending_events")]
     max_pending_events: Spanned<usize>,
+    #[serde(default = "default_max_processes")]
+    max_processes: Spanned<usize>,
 }
 
 impl Default for RawDetection {
@@ -108,6 +110,7 @@ impl Default for RawDetection {
             builtin_rules: true,
             rule_paths: None,
             max_pending_events: default_max_pending_events(),
+            max_processes: default_max_processes(),
         }
     }
 }
@@ -115,6 +118,14 @@ impl Default for RawDetection {
 fn default_max_pending_events() -> Spanned<usize> {
     Spanned::new(0..0, 10_000)
 }
+
+fn default_max_processes() -> Spanned<usize> {
+    Spanned::new(0..0, audetect_engine::process::DEFAULT_MAX_ENTRIES)
+}
+
+/// The kernel's own ceiling on pids (PID_MAX_LIMIT on 64-bit): a table
+/// larger can never fill.
+const MAX_PROCESSES_LIMIT: usize = 4 << 20;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -329,9 +340,12 @@ pub struct DetectionConfig {
     pub builtin_rules: bool,
     /// Rule files, or directories of `*.toml` rule files.
     pub rule_paths: Vec<PathBuf>,
-    /// Events each rule may hold in unfinished sequences (about 1 KiB each);
+    /// Events each rule may hold in unfinished sequences (about 1.3 KiB each);
     /// past it the oldest partial sequences are dropped and counted.
     pub max_pending_events: usize,
+    /// Processes the process table holds (about 800 bytes each); past it the
+    /// least recently seen live ones are forgotten and counted.
+    pub max_processes: usize,
 }
 
 /// Executables larger than this are not hashed by default.
@@ -502,8 +516,17 @@ fn detection_section(raw: &RawDetection, at: &Located) -> Result<DetectionConfig
             "must be at least 100".into(),
         ));
     }
+    let max_processes = &raw.max_processes;
+    if !(1024..=MAX_PROCESSES_LIMIT).contains(max_processes.get_ref()) {
+        return Err(at.invalid(
+            max_processes.span(),
+            "detection.max_processes",
+            format!("must be between 1024 and {MAX_PROCESSES_LIMIT}"),
+        ));
+    }
     Ok(DetectionConfig {
         max_pending_events: *max_pending.get_ref(),
+        max_processes: *max_processes.get_ref(),
         builtin_rules: raw.builtin_rules,
         rule_paths: raw
             .rule_paths
@@ -765,6 +788,18 @@ mod tests {
         assert!(e.to_string().contains("line 2"), "{e}");
         let e = parse_str("[output.syslog]\n\nqueue_size = 0\n", "d").unwrap_err();
         assert!(e.to_string().contains("line 3"), "{e}");
+        let e = parse_str("[detection]\n\nmax_processes = 10\n", "e").unwrap_err();
+        let e = e.to_string();
+        assert!(e.starts_with("e, line 3: detection.max_processes"), "{e}");
+    }
+
+    #[test]
+    fn the_process_table_bound_defaults_and_can_be_raised() {
+        let c = parse_str("", "t").unwrap();
+        assert_eq!(c.detection.max_processes, 14_336);
+        let c = parse_str("[detection]\nmax_processes = 131072\n", "t").unwrap();
+        assert_eq!(c.detection.max_processes, 131_072);
+        assert!(parse_str("[detection]\nmax_processes = 5000000\n", "t").is_err());
     }
 
     #[test]

@@ -66,6 +66,10 @@ pub struct Detection {
     /// Last steps kept for such late pairing and forgotten at the bound.
     #[serde(default)]
     pub late_forgotten: u64,
+    /// Events held now in unfinished sequences, all rules together (each
+    /// rule holds at most detection.max_pending_events).
+    #[serde(default)]
+    pub pending_events: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

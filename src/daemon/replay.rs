@@ -24,6 +24,7 @@ pub fn replay(path: Option<&Path>, files: &[PathBuf], events: bool) -> Result<()
         config.detection.max_pending_events,
         super::setup::host(host_name()),
     );
+    pipeline.set_max_processes(config.detection.max_processes);
     pipeline.set_snapshots(
         Box::new(NotTaken("replay: the processes of a log are not live")),
         config.snapshot.max_alert_bytes,

@@ -242,8 +242,17 @@ pub fn live_pipeline(config: &Config, rules: Vec<Rule>, host: String) -> Pipelin
         config.detection.max_pending_events,
         self::host(host),
     );
+    pipeline.set_max_processes(config.detection.max_processes);
     let seeded = pipeline.seed_processes();
     log::debug!("process table seeded with {seeded} running processes");
+    let untracked = pipeline.stats().normalize.table.evicted;
+    if untracked > 0 {
+        log::warn!(
+            "process table full at start: {untracked} running process(es) not tracked (the \
+             oldest; read from /proc when they next act): raise [detection] max_processes above {}",
+            config.detection.max_processes
+        );
+    }
     pipeline.set_snapshots(
         snapshotter(&config.snapshot),
         config.snapshot.max_alert_bytes,

@@ -327,6 +327,7 @@ impl Supervisor {
             dropped_pending: p.detect.dropped_pending,
             late_matches: p.detect.late_matches,
             late_forgotten: p.detect.late_forgotten,
+            pending_events: p.detect.held_events,
         };
         let t = &p.normalize.table;
         s.processes = status::Processes {
@@ -481,6 +482,14 @@ impl Supervisor {
             "partial sequences dropped at detection.max_pending_events",
             now.detection.dropped_pending,
             was.detection.dropped_pending,
+        );
+        // Not lost outright (a live process is read from /proc at its next
+        // event), but what /proc no longer shows of it, its parent's command
+        // line among it, is: the operator sizes the table.
+        grew(
+            "live processes forgotten at detection.max_processes",
+            now.processes.evicted,
+            was.processes.evicted,
         );
         self.logged = self.stats.clone();
     }

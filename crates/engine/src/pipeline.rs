@@ -74,6 +74,12 @@ impl<P: ProcSource> Pipeline<P> {
         self.event_tap = Some(tap);
     }
 
+    /// Bounds the process table to `max` entries; what goes past it is
+    /// counted as evicted.
+    pub fn set_max_processes(&mut self, max: usize) {
+        self.normalizer.set_max_processes(max);
+    }
+
     /// Learns the processes running now (live only), so that later events'
     /// parents are known; returns how many.
     pub fn seed_processes(&mut self) -> usize {

@@ -254,30 +254,44 @@ impl<P: ProcSource> Normalizer<P> {
         }
     }
 
+    /// Bounds the process table to `max` entries (`[detection] max_processes`).
+    pub fn set_max_processes(&mut self, max: usize) {
+        self.table.set_max_entries(max);
+    }
+
     /// Learns every running process from the source (at start, live), so
     /// that the parents of later events are known even if they exit before
     /// their first event. Returns how many were learnt.
     pub fn seed(&mut self) -> usize {
-        let infos: Vec<(u32, crate::process::ProcInfo)> = self
+        // Start times first (one short read each): past the bound only the
+        // newest are read in full, so a crowded host costs no more memory
+        // at start than the table holds.
+        let mut starts: Vec<(u32, u64)> = self
             .proc
             .pids()
             .into_iter()
-            .filter_map(|pid| Some((pid, self.proc.info(pid).ok()?)))
+            .filter_map(|pid| Some((pid, self.proc.start_time(pid).ok()?)))
             .collect();
-        let starts: std::collections::HashMap<u32, u64> =
-            infos.iter().map(|(pid, i)| (*pid, i.start)).collect();
-        let boot: Arc<str> = self.proc.boot_id().into();
-        let n = infos.len();
-        let mut infos = infos;
         // Parents first, so that children learn from them (in_container).
-        infos.sort_by_key(|(_, i)| i.start);
-        for (pid, info) in infos {
-            let parent = starts
+        starts.sort_by_key(|&(_, start)| start);
+        // Past the bound the newest are kept (the oldest are mostly daemons
+        // that fork rarely), and the rest counted: a lookup re-reads them.
+        let over = starts.len().saturating_sub(self.table.max_entries());
+        self.table.not_seeded(over);
+        let start_of: std::collections::HashMap<u32, u64> = starts.iter().copied().collect();
+        let boot: Arc<str> = self.proc.boot_id().into();
+        let mut n = 0;
+        for &(pid, _) in &starts[over..] {
+            let Ok(info) = self.proc.info(pid) else {
+                continue; // exited since
+            };
+            let parent = start_of
                 .get(&info.ppid)
                 .map(|&s| EntityId::new(boot.clone(), info.ppid, s));
             let id = EntityId::new(boot.clone(), pid, info.start);
             let entry = entry_of(info, parent);
             self.table.seed(id, entry);
+            n += 1;
         }
         n
     }

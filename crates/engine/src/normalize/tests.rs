@@ -652,3 +652,63 @@ fn an_event_after_a_clock_step_is_measured_on_the_steady_timeline() {
         "@timestamp keeps the record's time"
     );
 }
+
+/// A host of `n` processes with nothing but a start time (its pid) and a
+/// command line, for the table's seed.
+struct Crowd(u32);
+
+impl ProcSource for Crowd {
+    type Pin = ();
+    fn start_time(&self, pid: u32) -> Result<u64, ProcError> {
+        Ok(pid as u64)
+    }
+    fn socket_transport(
+        &self,
+        pid: u32,
+        _fd: u32,
+        _peer: std::net::SocketAddr,
+    ) -> Result<Transport, ProcError> {
+        Err(ProcError::Gone(pid))
+    }
+    fn boot_id(&self) -> String {
+        "boot".into()
+    }
+    fn clock(&self) -> Option<(u64, u64)> {
+        None
+    }
+    fn pids(&self) -> Vec<u32> {
+        // Not in start order: the seed sorts.
+        (1..=self.0).rev().collect()
+    }
+    fn info(&self, pid: u32) -> Result<crate::process::ProcInfo, ProcError> {
+        Ok(crate::process::ProcInfo {
+            ppid: 1,
+            start: pid as u64,
+            executable: Some("/usr/bin/sleep".into()),
+            args: vec!["sleep".into(), "infinity".into()],
+            working_directory: None,
+            creds: None,
+            interactive: false,
+        })
+    }
+}
+
+#[test]
+fn a_host_past_the_bound_seeds_its_newest_processes_and_counts_the_rest() {
+    let mut n = Normalizer::new(Crowd(3000));
+    n.set_max_processes(1024);
+    assert_eq!(n.seed(), 1024);
+    let t = n.stats().table;
+    assert_eq!(
+        (t.entries, t.seeded, t.evicted),
+        (1024, 1024, 1976),
+        "{t:?}"
+    );
+    let known = |pid: u32| {
+        n.table
+            .get(&EntityId::new("boot", pid, pid as u64))
+            .is_some()
+    };
+    assert!(known(3000) && known(1977), "the newest 1024 are known");
+    assert!(!known(1976) && !known(1), "the oldest are not");
+}

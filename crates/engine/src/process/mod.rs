@@ -14,7 +14,7 @@ mod tracker;
 pub use entity::{EntityId, EntityIdError, Start};
 pub use source::{NoProc, ProcError, ProcInfo, ProcSource, Transport};
 pub use table::{
-    base_name, Creds, Entry, Image, ProcessTable, TableStats, EXITED_TTL_MS, MAX_ARGS,
-    MAX_ARGS_BYTES, MAX_BYTES, MAX_ENTRIES,
+    base_name, Creds, Entry, Image, ProcessTable, TableStats, DEFAULT_MAX_ENTRIES, EXITED_TTL_MS,
+    MAX_ARGS, MAX_ARGS_BYTES, MAX_BYTES,
 };
 pub use tracker::{EntitySource, Tracker, TrackerStats, MAX_KNOWN, MAX_PINNED, PIN_SWEEP_MS};

@@ -10,11 +10,12 @@ use serde::Serialize;
 
 use super::entity::EntityId;
 
-/// Entries at once; past this, exited entries go first, then the half of
+/// Entries at once unless the config says otherwise (`[detection]
+/// max_processes`); past the bound, exited entries go first, then the half of
 /// the rest seen least recently (one procfs read re-learns a live process).
 /// A host runs a few thousand processes, and exited ones leave within
 /// EXITED_TTL_MS; 14,336 is 7/8 of 16,384, where the map would double.
-pub const MAX_ENTRIES: usize = 14_336;
+pub const DEFAULT_MAX_ENTRIES: usize = 14_336;
 /// Bytes of argv and paths held across all entries.
 pub const MAX_BYTES: usize = 64 << 20;
 /// How long (record time, ms) an exited process stays known, for its own
@@ -246,17 +247,50 @@ pub struct TableStats {
 }
 
 /// Every known process entity, by entity id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProcessTable {
     entries: HashMap<EntityId, Entry>,
+    max_entries: usize,
     bytes: usize,
     swept_ms: u64,
     stats: TableStats,
 }
 
+impl Default for ProcessTable {
+    fn default() -> Self {
+        ProcessTable::with_max_entries(DEFAULT_MAX_ENTRIES)
+    }
+}
+
 impl ProcessTable {
     pub fn new() -> ProcessTable {
         ProcessTable::default()
+    }
+
+    /// A table that holds at most `max_entries` (at least 4).
+    pub fn with_max_entries(max_entries: usize) -> ProcessTable {
+        ProcessTable {
+            entries: HashMap::new(),
+            max_entries: max_entries.max(4),
+            bytes: 0,
+            swept_ms: 0,
+            stats: TableStats::default(),
+        }
+    }
+
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// Changes the bound; a table over it makes room at its next insertion.
+    pub fn set_max_entries(&mut self, max_entries: usize) {
+        self.max_entries = max_entries.max(4);
+    }
+
+    /// Processes that could not be seeded (the table was full): counted
+    /// with the evicted, since they are live and unknown alike.
+    pub fn not_seeded(&mut self, n: usize) {
+        self.stats.evicted += n as u64;
     }
 
     pub fn stats(&self) -> TableStats {
@@ -305,7 +339,7 @@ impl ProcessTable {
         }
         self.sweep(now_ms);
         if !self.entries.contains_key(&id)
-            && (self.entries.len() >= MAX_ENTRIES || self.bytes >= MAX_BYTES)
+            && (self.entries.len() >= self.max_entries || self.bytes >= MAX_BYTES)
         {
             self.make_room();
         }
@@ -362,7 +396,8 @@ impl ProcessTable {
         let before = self.entries.len();
         self.entries.retain(|_, e| e.exited_ms.is_none());
         self.stats.expired += (before - self.entries.len()) as u64;
-        if self.entries.len() >= MAX_ENTRIES * 3 / 4 || self.bytes_held() >= MAX_BYTES * 3 / 4 {
+        if self.entries.len() >= self.max_entries * 3 / 4 || self.bytes_held() >= MAX_BYTES * 3 / 4
+        {
             let mut seen: Vec<u64> = self.entries.values().map(|e| e.seen_ms).collect();
             let mid = seen.len() / 2;
             let (_, &mut cutoff, _) = seen.select_nth_unstable(mid);
@@ -468,26 +503,47 @@ mod tests {
     #[test]
     fn a_full_table_drops_exited_entries_first() {
         let mut t = ProcessTable::new();
-        for pid in 0..MAX_ENTRIES as u32 {
+        for pid in 0..DEFAULT_MAX_ENTRIES as u32 {
             t.insert(id(pid), Entry::new(image("/bin/sh"), None, 0), 0);
         }
-        for pid in 0..MAX_ENTRIES as u32 / 2 {
+        for pid in 0..DEFAULT_MAX_ENTRIES as u32 / 2 {
             t.exit(&id(pid), 0);
         }
         t.insert(
-            id(MAX_ENTRIES as u32),
+            id(DEFAULT_MAX_ENTRIES as u32),
             Entry::new(image("/bin/sh"), None, 0),
             0,
         );
-        assert_eq!(t.stats().entries, MAX_ENTRIES as u64 / 2 + 1);
-        assert!(t.get(&id(MAX_ENTRIES as u32 - 1)).is_some(), "live kept");
+        assert_eq!(t.stats().entries, DEFAULT_MAX_ENTRIES as u64 / 2 + 1);
+        assert!(
+            t.get(&id(DEFAULT_MAX_ENTRIES as u32 - 1)).is_some(),
+            "live kept"
+        );
         assert_eq!(t.stats().evicted, 0);
+    }
+
+    #[test]
+    fn a_configured_bound_is_where_the_table_makes_room() {
+        let mut t = ProcessTable::with_max_entries(2048);
+        for pid in 0..2048 {
+            t.insert(
+                id(pid),
+                Entry::new(image("/bin/sh"), None, 0),
+                pid as u64 / 8,
+            );
+        }
+        assert_eq!((t.stats().entries, t.stats().evicted), (2048, 0));
+        t.insert(id(2048), Entry::new(image("/bin/sh"), None, 0), 300);
+        let s = t.stats();
+        assert!(s.entries <= 1025 && s.evicted >= 1023, "{s:?}");
+        assert!(t.get(&id(2048)).is_some(), "the newest");
+        assert!(t.get(&id(0)).is_none(), "the least recently seen");
     }
 
     #[test]
     fn a_table_full_of_live_processes_forgets_the_least_recently_seen_half() {
         let mut t = ProcessTable::new();
-        for pid in 0..MAX_ENTRIES as u32 {
+        for pid in 0..DEFAULT_MAX_ENTRIES as u32 {
             // Record time stays within one sweep: nothing expires.
             t.insert(
                 id(pid),
@@ -497,15 +553,18 @@ mod tests {
         }
         t.touch(&id(3), 600);
         t.insert(
-            id(MAX_ENTRIES as u32),
+            id(DEFAULT_MAX_ENTRIES as u32),
             Entry::new(image("/bin/sh"), None, 0),
             600,
         );
         let s = t.stats();
-        assert!(s.entries <= MAX_ENTRIES as u64 / 2 + 1, "{s:?}");
-        assert!(s.evicted >= MAX_ENTRIES as u64 / 2 - 1, "{s:?}");
+        assert!(s.entries <= DEFAULT_MAX_ENTRIES as u64 / 2 + 1, "{s:?}");
+        assert!(s.evicted >= DEFAULT_MAX_ENTRIES as u64 / 2 - 1, "{s:?}");
         assert!(t.get(&id(3)).is_some(), "seen recently");
-        assert!(t.get(&id(MAX_ENTRIES as u32)).is_some(), "the newest");
+        assert!(
+            t.get(&id(DEFAULT_MAX_ENTRIES as u32)).is_some(),
+            "the newest"
+        );
         assert!(t.get(&id(10)).is_none(), "among the oldest");
     }
 
