@@ -72,7 +72,7 @@ print("  none:    tracked %6d  VmRSS %7.1f MiB" % (p0["tracked"], rss0 / 1024))
 print("  wide:    tracked %6d  VmRSS %7.1f MiB (peak %.1f)  ready in %.1f s  evicted %d"
       % (p1["tracked"], rss1 / 1024, hwm1 / 1024, ready1, p1["evicted"]))
 print("  default: tracked %6d  VmRSS %7.1f MiB (peak %.1f)  ready in %.1f s  evicted %d (not tracked at start)"
-      % (p2["tracked"], rss2 / 1024, hwm2 / 1024, ready2, p2["evicted"]))
+      % (p2["tracked"], rss2 / 1024, hwm2 / 1024, ready2, p2["not_seeded"]))
 print("  per process entry: %.0f bytes" % per)
 
 

@@ -83,6 +83,9 @@ pub struct Processes {
     pub expired: u64,
     /// Forgotten because the table was full (least recently seen first).
     pub evicted: u64,
+    /// Running at start, past detection.max_processes: not tracked.
+    #[serde(default)]
+    pub not_seeded: u64,
     /// Events whose process had exited before audetect could read it.
     pub gone_before_read: u64,
     /// Entity ids in the fallback form (start time unknown).

@@ -245,7 +245,7 @@ pub fn live_pipeline(config: &Config, rules: Vec<Rule>, host: String) -> Pipelin
     pipeline.set_max_processes(config.detection.max_processes);
     let seeded = pipeline.seed_processes();
     log::debug!("process table seeded with {seeded} running processes");
-    let untracked = pipeline.stats().normalize.table.evicted;
+    let untracked = pipeline.stats().normalize.table.not_seeded;
     if untracked > 0 {
         log::warn!(
             "process table full at start: {untracked} running process(es) not tracked (the \

@@ -336,6 +336,7 @@ impl Supervisor {
             seeded: t.seeded,
             expired: t.expired,
             evicted: t.evicted,
+            not_seeded: t.not_seeded,
             gone_before_read: p.normalize.process_gone,
             entity_fallbacks: p.normalize.entity_fallbacks,
         };

@@ -700,8 +700,8 @@ fn a_host_past_the_bound_seeds_its_newest_processes_and_counts_the_rest() {
     assert_eq!(n.seed(), 1024);
     let t = n.stats().table;
     assert_eq!(
-        (t.entries, t.seeded, t.evicted),
-        (1024, 1024, 1976),
+        (t.entries, t.seeded, t.not_seeded, t.evicted),
+        (1024, 1024, 1976, 0),
         "{t:?}"
     );
     let known = |pid: u32| {

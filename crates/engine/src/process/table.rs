@@ -244,6 +244,8 @@ pub struct TableStats {
     /// Live (or never seen to exit) processes forgotten because the table
     /// was full.
     pub evicted: u64,
+    /// Processes running at start that the table had no room for.
+    pub not_seeded: u64,
 }
 
 /// Every known process entity, by entity id.
@@ -287,10 +289,9 @@ impl ProcessTable {
         self.max_entries = max_entries.max(4);
     }
 
-    /// Processes that could not be seeded (the table was full): counted
-    /// with the evicted, since they are live and unknown alike.
+    /// Processes that could not be seeded (the table was full).
     pub fn not_seeded(&mut self, n: usize) {
-        self.stats.evicted += n as u64;
+        self.stats.not_seeded += n as u64;
     }
 
     pub fn stats(&self) -> TableStats {
